@@ -1,0 +1,224 @@
+"""Train one (model, scale) on a folder of images, with checkpoints that resume.
+
+Example::
+
+    python tools/train.py --model espcn --scale 2 --steps 40000
+    python tools/train.py --model espcn --scale 2 --export   # write shipped weights
+
+Data: every image under ``--data`` (default ``../shared/data/train``, T91 + BSD200),
+plus copies downscaled by ``--jitter`` factors. For each, HR is the BT.601 luma of the
+image cropped to a multiple of the scale and LR the luma of its antialiased bicubic
+downscale (the evaluation protocol). Random LR patches of ``--patch`` pixels with
+the matching HR patch, random flips and 90-degree rotations. Adam with warm-up and
+cosine decay. A checkpoint is written every ``--ckpt-every`` steps (atomically) and a
+run started again with the same ``--run-dir`` continues from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vsr.models import build_model  # noqa: E402
+from vsr.models.weights import WEIGHTS_DIR, save_weights  # noqa: E402
+from vsr.quality import downscale, modcrop, psnr, rgb_to_y  # noqa: E402
+
+log = logging.getLogger("train")
+IMAGE_EXT = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
+
+
+def load_pairs(folder: Path, scale: int, jitter: tuple[float, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(LR, HR) float32 luma pairs in [0, 1] (Y / 255) for every image and jitter factor."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+    if not files:
+        raise SystemExit(f"no images under {folder}")
+    pairs = []
+    for f in files:
+        img = Image.open(f).convert("RGB")
+        for j in jitter:
+            im = img if j == 1 else img.resize((round(img.width * j), round(img.height * j)), Image.BICUBIC)
+            hr = modcrop(np.asarray(im), scale)
+            if min(hr.shape[:2]) < 8 * scale:
+                continue
+            lr = downscale(hr, scale)
+            pairs.append(((rgb_to_y(lr) / 255).astype(np.float32), (rgb_to_y(hr) / 255).astype(np.float32)))
+    log.info("%d images, %d training pairs (jitter %s)", len(files), len(pairs), jitter)
+    return pairs
+
+
+class PatchSampler:
+    """Random aligned LR/HR patches with the 8 flips/rotations, drawn by image area."""
+
+    def __init__(self, pairs, scale: int, patch: int, rng: np.random.Generator) -> None:
+        self.pairs = [p for p in pairs if min(p[0].shape) >= patch]
+        area = np.array([p[0].size for p in self.pairs], dtype=np.float64)
+        self.prob = area / area.sum()
+        self.scale, self.patch, self.rng = scale, patch, rng
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(n,1,p,p)`` LR and ``(n,1,rp,rp)`` HR float32 tensors in [0, 1]."""
+        p, r = self.patch, self.scale
+        lrs = np.empty((n, p, p), np.float32)
+        hrs = np.empty((n, p * r, p * r), np.float32)
+        for i, k in enumerate(self.rng.choice(len(self.pairs), n, p=self.prob)):
+            lr, hr = self.pairs[k]
+            y = self.rng.integers(0, lr.shape[0] - p + 1)
+            x = self.rng.integers(0, lr.shape[1] - p + 1)
+            lrs[i] = lr[y : y + p, x : x + p]
+            hrs[i] = hr[y * r : (y + p) * r, x * r : (x + p) * r]
+        t = self.rng.integers(0, 8, n)
+        flip = t & 1 == 1
+        lrs[flip], hrs[flip] = lrs[flip, :, ::-1], hrs[flip, :, ::-1]
+        rot = t >> 1
+        for k in (1, 2, 3):
+            m = rot == k
+            lrs[m] = np.rot90(lrs[m], k, axes=(1, 2))
+            hrs[m] = np.rot90(hrs[m], k, axes=(1, 2))
+        return torch.from_numpy(lrs[:, None]), torch.from_numpy(hrs[:, None])
+
+
+def lr_at(step: int, total: int, base: float, warmup: int = 500, floor: float = 0.01) -> float:
+    """Linear warm-up then cosine decay from ``base`` to ``base * floor``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def loss_fn(name: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if name == "mse":
+        return F.mse_loss(out, target)
+    if name == "l1":
+        return F.l1_loss(out, target)
+    return torch.sqrt((out - target) ** 2 + 1e-6).mean()  # Charbonnier
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, folder: Path, scale: int) -> float:
+    """Mean luma PSNR (dB) over a folder, with the evaluation protocol."""
+    model.eval()
+    vals = []
+    for f in sorted(folder.glob("*.png")):
+        hr = modcrop(np.asarray(Image.open(f).convert("RGB")), scale)
+        y = torch.from_numpy(rgb_to_y(downscale(hr, scale)) / 255).float()[None, None]
+        sr = np.rint(model(y).clamp(0, 1)[0, 0].numpy().astype(np.float64) * 255)
+        vals.append(psnr(sr, rgb_to_y(hr), scale))
+    model.train()
+    return float(np.mean(vals))
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--scale", type=int, required=True)
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/train")
+    ap.add_argument("--val", type=Path, default=REPO.parent / "shared/data/val/Set5")
+    ap.add_argument("--steps", type=int, default=40000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--patch", type=int, default=24, help="LR patch size")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--loss", choices=["l1", "mse", "charbonnier"], default="l1")
+    ap.add_argument("--jitter", default="1.0,0.9,0.8,0.7,0.6", help="image scale factors for augmentation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/MODEL_xSCALE)")
+    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--val-every", type=int, default=2000)
+    ap.add_argument("--export", action="store_true", help="write the checkpoint's weights into the package and exit")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = args.run_dir or REPO / "runs" / f"{args.model}_x{args.scale}"
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "checkpoint.pt"
+
+    model = build_model(args.model, args.scale).to(args.device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, history, config = 0, [], {k: str(v) for k, v in vars(args).items() if k != "export"}
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=args.device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, history, config = ck["step"], ck["history"], ck["config"]
+        log.info("resumed %s at step %d", ckpt_path, step)
+        args.steps = int(config["steps"]) if not argv_has(argv, "--steps") else args.steps
+        config["steps"] = str(args.steps)
+
+    if args.export:
+        if not ckpt_path.exists():
+            raise SystemExit(f"no checkpoint at {ckpt_path}")
+        val = validate(model.cpu(), args.val, args.scale)
+        prov = {
+            "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
+            f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
+            f"--seed {config['seed']}",
+            "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
+            "steps": step,
+            "set5_psnr": round(val, 3),
+        }
+        path = save_weights(args.model, args.scale, model.state_dict(), prov)
+        print(f"wrote {path} (Set5 {val:.3f} dB after {step} steps)")
+        return
+
+    rng = np.random.default_rng(args.seed + step)
+    torch.manual_seed(args.seed + step)
+    sampler = PatchSampler(
+        load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale, args.patch, rng
+    )
+    model.train()
+    t0, seen, running = time.time(), 0, 0.0
+    while step < args.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr)
+        x, y = sampler.batch(args.batch)
+        x, y = x.to(args.device, non_blocking=True), y.to(args.device, non_blocking=True)
+        loss = loss_fn(args.loss, model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        seen += 1
+        running += loss.item()
+        if step % 100 == 0:
+            log.info("step %d/%d loss %.5f lr %.2e %.1f it/s", step, args.steps, running / 100,
+                     opt.param_groups[0]["lr"], seen / (time.time() - t0))
+            running = 0.0
+        if step % args.val_every == 0 or step == args.steps:
+            val = validate(model, args.val, args.scale)
+            history.append((step, round(val, 3)))
+            log.info("step %d: %s PSNR %.3f dB", step, args.val.name, val)
+        if step % args.ckpt_every == 0 or step == args.steps:
+            save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                         "history": history, "config": config}, ckpt_path)
+    log.info("done: %d steps; history %s", step, history)
+
+
+def argv_has(argv: list[str] | None, flag: str) -> bool:
+    return flag in (sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""ONNX Runtime on the CPU: the default backend, nothing to build."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from vsr.backends.base import register_backend
+from vsr.devices import parse_device
+from vsr.models.export import export_onnx
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vsr.config import BackendConfig
+    from vsr.models.weights import ModelSpec
+
+__all__ = ["OnnxRuntimeBackend"]
+
+
+def _unavailable(device: str) -> str | None:
+    if parse_device(device)[0] != "cpu":
+        return "vsr runs ONNX Runtime on the CPU only (use --backend torch or tensorrt on a GPU)"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install onnxruntime)"
+    return None
+
+
+class OnnxRuntimeBackend:
+    """Runs the exported FP32 graph with ONNX Runtime's CPU execution provider.
+
+    Args:
+        model: float32 network in eval mode.
+        threads: intra-op threads (0: ONNX Runtime's default, one per core).
+    """
+
+    name = "onnxruntime"
+    device = torch.device("cpu")
+    dtype = torch.float32
+
+    def __init__(self, model: "nn.Module", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        self.scale = model.scale
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(export_onnx(model), opts, providers=["CPUExecutionProvider"])
+
+    def run(self, y: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` float32 CPU in [0, 1] -> ``(N, 1, sH, sW)`` float32 CPU."""
+        (out,) = self._session.run(None, {"y": y.numpy()})
+        return torch.from_numpy(out)
+
+    def close(self) -> None:
+        self._session = None
+
+
+@register_backend("onnxruntime", _unavailable, rank={"cpu": 20})
+def _create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
+    return OnnxRuntimeBackend(model, config.threads)

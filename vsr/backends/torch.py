@@ -1,0 +1,68 @@
+"""PyTorch on the CPU or a CUDA GPU (FP16, channels-last, cuDNN autotuning on CUDA)."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING
+
+import torch
+
+from vsr.backends.base import register_backend
+from vsr.devices import cuda_unavailable, parse_device
+from vsr.models.export import inference_form
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vsr.config import BackendConfig
+    from vsr.models.weights import ModelSpec
+
+__all__ = ["TorchBackend"]
+
+
+def _unavailable(device: str) -> str | None:
+    return None if parse_device(device)[0] == "cpu" else cuda_unavailable(device)
+
+
+class TorchBackend:
+    """Eager PyTorch inference.
+
+    On CUDA the network runs in FP16, channels-last, with ``cudnn.benchmark``;
+    on the CPU in FP32.
+
+    Args:
+        model: float32 network in eval mode (copied, not modified).
+        device: ``cpu`` or ``cuda[:N]``.
+        threads: CPU threads for intra-op parallelism (0: PyTorch's default).
+    """
+
+    name = "torch"
+
+    def __init__(self, model: "nn.Module", device: str = "cpu", threads: int = 0) -> None:
+        self.device = torch.device(device)
+        self.scale = model.scale
+        cuda = self.device.type == "cuda"
+        self.dtype = torch.float16 if cuda else torch.float32
+        if threads and not cuda:
+            torch.set_num_threads(threads)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        m = inference_form(copy.deepcopy(model)).to(self.device, self.dtype).eval()
+        self._model = m.to(memory_format=torch.channels_last) if cuda else m
+
+    @torch.inference_mode()
+    def run(self, y: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` ``self.dtype`` on ``self.device`` in [0, 1] -> ``(N, 1, sH, sW)``, same dtype/device."""
+        if self.device.type == "cuda":
+            y = y.contiguous(memory_format=torch.channels_last)
+        return self._model(y).contiguous()
+
+    def close(self) -> None:
+        self._model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+@register_backend("torch", _unavailable, rank={"cpu": 10, "cuda": 20})
+def _create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
+    return TorchBackend(model, config.device, config.threads)

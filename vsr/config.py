@@ -1,0 +1,66 @@
+"""Frozen, typed configuration for models, backends, encoding and whole jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "UpscaleConfig"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network: a registered architecture and an upscaling factor."""
+
+    name: str = "espcn"
+    scale: int = 2
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Where and how the network runs.
+
+    Attributes:
+        name: ``auto``, ``onnxruntime``, ``torch`` or ``tensorrt``.
+        device: ``cpu`` or ``cuda[:N]``.
+        tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
+        batch: frames per backend call.
+        threads: CPU threads for the backend (0: the runtime's default).
+    """
+
+    name: str = "auto"
+    device: str = "cpu"
+    tile: int = 0
+    batch: int = 1
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Output encoding. ``None`` fields are chosen from the source (see ``media.encode``).
+
+    Attributes:
+        codec: FFmpeg encoder name, e.g. ``libx264``, ``libx265``, ``ffv1``, ``hevc_nvenc``.
+        crf: constant rate factor / quality.
+        preset: encoder preset.
+        pix_fmt: output pixel format, e.g. ``yuv420p10le``.
+        options: extra encoder options as ``(key, value)`` pairs.
+    """
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """Everything one ``upscale_video`` call needs besides the paths."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    deinterlace: str = "auto"  # auto | off
+    hwdec: str | None = None  # None | cuda
+    overwrite: bool = False
+    queue_size: int = 4

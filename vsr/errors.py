@@ -1,0 +1,29 @@
+"""Exceptions with messages a user can act on; the CLI maps them to exit codes."""
+
+__all__ = ["VsrError", "ModelError", "MediaError", "BackendError", "OutputExistsError"]
+
+
+class VsrError(Exception):
+    """Base of every error vsr raises on purpose. ``str(e)`` is one line for the user."""
+
+    exit_code = 1
+
+
+class ModelError(VsrError):
+    """Unknown model or scale, or weights that fail their checksum."""
+
+    exit_code = 2
+
+
+class MediaError(VsrError):
+    """An input that cannot be read as video, or an output that cannot be written."""
+
+
+class BackendError(VsrError):
+    """A backend that is not installed or cannot run on the requested device."""
+
+
+class OutputExistsError(VsrError):
+    """The destination exists and ``overwrite`` was not given."""
+
+    exit_code = 2

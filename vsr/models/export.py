@@ -1,0 +1,53 @@
+"""ONNX export of the networks, for ONNX Runtime, TensorRT and ``vsr export``."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["inference_form", "export_onnx"]
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """The fastest exactly-equivalent form of a model (FSRCNN: sub-pixel instead of deconvolution)."""
+    to_subpixel = getattr(model, "to_subpixel", None)
+    return to_subpixel() if to_subpixel else model
+
+
+def export_onnx(model: nn.Module, path: Path | None = None, *, fp16: bool = False, opset: int = 17) -> bytes:
+    """Export to ONNX with dynamic batch, height and width.
+
+    The graph has input ``y`` ``(N, 1, H, W)`` and output ``out`` ``(N, 1, rH, rW)``,
+    float16 when ``fp16`` (weights and activations in FP16 inside the graph, as strongly
+    typed TensorRT needs), else float32.
+
+    Args:
+        model: a network in eval mode (float32, any device; it is not modified).
+        path: also write the bytes there when given.
+        fp16: make the whole graph FP16.
+        opset: ONNX opset.
+
+    Returns:
+        The serialised ONNX model.
+    """
+    import copy
+
+    m = inference_form(copy.deepcopy(model).cpu().eval())
+    dtype = torch.float16 if fp16 else torch.float32
+    m = m.to(dtype)
+    x = torch.rand(1, 1, 32, 32, dtype=dtype)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            m, (x,), buf, dynamo=False, opset_version=opset, input_names=["y"], output_names=["out"],
+            dynamic_axes={"y": {0: "n", 2: "h", 3: "w"}, "out": {0: "n", 2: "sh", 3: "sw"}},
+        )
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data

@@ -1,0 +1,120 @@
+"""Shipped weights: files, checksums and provenance recorded in ``weights/manifest.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import ModelError
+from vsr.models.registry import build_model, list_architectures
+
+__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "load_model", "save_weights"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One shipped (architecture, scale) pair.
+
+    Attributes:
+        name: architecture, e.g. ``"espcn"``.
+        scale: upscaling factor.
+        file: weights file name inside :data:`WEIGHTS_DIR`.
+        sha256: checksum of that file.
+        params: number of parameters.
+        provenance: training command, data, steps and measured PSNR.
+    """
+
+    name: str
+    scale: int
+    file: str
+    sha256: str
+    params: int
+    provenance: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}_x{self.scale}"
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+def _manifest() -> dict[str, dict[str, Any]]:
+    if not MANIFEST.exists():
+        return {}
+    return json.loads(MANIFEST.read_text())
+
+
+def list_models() -> list[ModelSpec]:
+    """Every shipped (model, scale), sorted by name then scale."""
+    out = [ModelSpec(**entry) for entry in _manifest().values()]
+    return sorted(out, key=lambda s: (s.name, s.scale))
+
+
+def get_spec(name: str, scale: int) -> ModelSpec:
+    """The shipped spec for ``name`` at ``scale``.
+
+    Raises:
+        ModelError: unknown name, or no shipped weights for that scale.
+    """
+    for spec in list_models():
+        if spec.name == name and spec.scale == scale:
+            return spec
+    if name not in list_architectures():
+        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(list_architectures())}")
+    have = sorted(s.scale for s in list_models() if s.name == name)
+    raise ModelError(f"no shipped weights for {name} x{scale}; available scales: {have or 'none'}")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_model(name: str, scale: int):
+    """The network with its shipped weights, on the CPU, in eval mode, float32.
+
+    The weights file is verified against its recorded SHA-256 and loaded with
+    ``torch.load(weights_only=True)`` (no pickled code runs).
+
+    Raises:
+        ModelError: unknown model/scale, missing file, or checksum mismatch.
+    """
+    import torch
+
+    spec = get_spec(name, scale)
+    if not spec.path.exists():
+        raise ModelError(f"weights file {spec.path} is missing; reinstall vsr")
+    if sha256_file(spec.path) != spec.sha256:
+        raise ModelError(f"weights file {spec.path} does not match its checksum; reinstall vsr")
+    model = build_model(name, scale)
+    model.load_state_dict(torch.load(spec.path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, Any]) -> Path:
+    """Write a weights file and its manifest entry (used by ``tools/train.py --export``)."""
+    import torch
+
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    path = WEIGHTS_DIR / f"{name}_x{scale}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, tmp)
+    os.replace(tmp, path)
+    entries = _manifest()
+    params = sum(v.numel() for v in state_dict.values())
+    entries[f"{name}_x{scale}"] = {"name": name, "scale": scale, "file": path.name, "sha256": sha256_file(path),
+                                   "params": params, "provenance": provenance}
+    MANIFEST.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    return path
