@@ -1,7 +1,8 @@
 """Command line: ``vsr COMMAND ...``. The only module that prints or sets up logging.
 
 Each subcommand is a ``_cmd_NAME(args)`` function plus an ``_add_NAME(subparsers)``
-that declares its arguments; :data:`_COMMANDS` lists them in help order.
+that declares its arguments and sets ``func=_cmd_NAME``; ``_COMMANDS`` at the bottom
+lists the ``_add_*`` functions in help order.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ log = logging.getLogger("vsr")
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-_COMMANDS: list = []  # (add_parser_fn) in help order; each sets func=...
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vsr: interrupted", file=sys.stderr)
         return 130
+
+
+# Subcommands in help order: each adds its parser and sets ``func``.
+_COMMANDS: list = []
 
 
 if __name__ == "__main__":
