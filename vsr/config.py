@@ -25,6 +25,8 @@ class BackendConfig:
         tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
         batch: frames per backend call.
         threads: CPU threads for the backend (0: the runtime's default).
+        max_size: largest luma (width, height) a prebuilt backend must accept (TensorRT
+            builds its engine for 1x1 up to this; None: 1920x1088). Larger frames need ``tile``.
     """
 
     name: str = "auto"
@@ -32,6 +34,7 @@ class BackendConfig:
     tile: int = 0
     batch: int = 1
     threads: int = 0
+    max_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class UpscaleConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    size: tuple[int, int] | None = None  # exact output (width, height); None: scale x input
     deinterlace: str = "auto"  # auto | off
     hwdec: str | None = None  # None | cuda
     overwrite: bool = False

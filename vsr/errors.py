@@ -1,6 +1,6 @@
 """Exceptions with messages a user can act on; the CLI maps them to exit codes."""
 
-__all__ = ["VsrError", "ModelError", "MediaError", "BackendError", "OutputExistsError"]
+__all__ = ["VsrError", "ModelError", "MediaError", "BackendError", "OutputExistsError", "UsageError"]
 
 
 class VsrError(Exception):
@@ -25,5 +25,11 @@ class BackendError(VsrError):
 
 class OutputExistsError(VsrError):
     """The destination exists and ``overwrite`` was not given."""
+
+    exit_code = 2
+
+
+class UsageError(VsrError):
+    """A command-line argument or option value that makes no sense."""
 
     exit_code = 2

@@ -7,7 +7,26 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["ColorTags", "YuvFrame"]
+__all__ = ["ColorTags", "Hdr10", "YuvFrame"]
+
+
+@dataclass(frozen=True)
+class Hdr10:
+    """Mastering display colour volume (SMPTE ST 2086) and content light level.
+
+    Attributes:
+        primaries: ``((rx, ry), (gx, gy), (bx, by))`` CIE 1931 chromaticities, or None.
+        white: ``(x, y)`` white point, or None.
+        luminance: ``(max, min)`` in cd/m^2, or None.
+        max_cll: maximum content light level in cd/m^2 (0 when absent).
+        max_fall: maximum frame-average light level in cd/m^2 (0 when absent).
+    """
+
+    primaries: tuple[tuple[float, float], ...] | None = None
+    white: tuple[float, float] | None = None
+    luminance: tuple[float, float] | None = None
+    max_cll: int = 0
+    max_fall: int = 0
 
 
 @dataclass(frozen=True)
@@ -19,12 +38,14 @@ class ColorTags:
         space: matrix coefficients (``AVColorSpace``), e.g. 1 BT.709, 9 BT.2020 NCL.
         primaries: ``AVColorPrimaries``, e.g. 1 BT.709, 9 BT.2020.
         trc: transfer characteristic, e.g. 1 BT.709, 16 PQ (SMPTE 2084), 18 HLG.
+        hdr10: static HDR metadata, when the source carries it.
     """
 
     range: int = 0
     space: int = 2
     primaries: int = 2
     trc: int = 2
+    hdr10: Hdr10 | None = None
 
     @property
     def full_range(self) -> bool:

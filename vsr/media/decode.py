@@ -1,0 +1,204 @@
+"""Demux and decode with PyAV: YuvFrames for the first video stream, packets for the rest."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from vsr.errors import MediaError
+from vsr.frames import ColorTags, YuvFrame
+from vsr.media.formats import PlanarFormat, planar_format
+from vsr.media.hdr import read_hdr10
+
+__all__ = ["Decoder", "open_input", "to_yuv_frame"]
+
+log = logging.getLogger(__name__)
+
+# AVFieldOrder values that mean interlaced coding (TT, BB, TB, BT)
+_INTERLACED_ORDERS = {2, 3, 4, 5}
+
+
+def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.InputContainer:
+    """Open a media file for reading, with errors a user can act on.
+
+    Raises:
+        MediaError: missing, empty, unreadable, or not a media file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"{p}: no such file")
+    if p.is_dir():
+        raise MediaError(f"{p}: is a directory, not a video file")
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: file is empty")
+    kwargs = {}
+    if hwaccel:
+        from av.codec.hwaccel import HWAccel
+
+        kwargs["hwaccel"] = HWAccel(device_type=hwaccel, allow_software_fallback=True)
+    try:
+        return av.open(str(p), "r", **kwargs)
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{p}: cannot read as video ({_why(e)})") from e
+
+
+def _why(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    if "moov atom not found" in str(e):
+        return "the MP4 index (moov atom) is missing: the file is truncated or still being written"
+    return msg
+
+
+def _plane_array(plane, dtype: np.dtype) -> np.ndarray:
+    """Copy one plane out of an AVFrame, without line padding: ``(h, w)``."""
+    itemsize = np.dtype(dtype).itemsize
+    a = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // itemsize)
+    return a[:, : plane.width].copy()
+
+
+def to_yuv_frame(frame: av.VideoFrame, index: int, pts: int | None, time_base: Fraction) -> YuvFrame:
+    """Turn a decoded ``av.VideoFrame`` into a :class:`YuvFrame` (host copies of the planes).
+
+    Planar YUV and gray frames are copied as they are; other layouts are first
+    converted with swscale to the planar format of the same subsampling and depth.
+    """
+    fmt: PlanarFormat = planar_format(frame.format.name)
+    if frame.format.name != fmt.name and not (fmt.full_range and frame.format.name == "yuvj" + fmt.name[3:]):
+        frame = frame.reformat(format=fmt.name)
+    n = 1 if fmt.gray else 3
+    planes = tuple(_plane_array(frame.planes[i], np.dtype(fmt.dtype)) for i in range(n))
+    rng = frame.color_range or (2 if fmt.full_range else 0)
+    color = ColorTags(rng, frame.colorspace, frame.color_primaries, frame.color_trc, read_hdr10(frame))
+    return YuvFrame(planes, fmt.bit_depth, fmt.log2_chroma, pts, time_base, color, index)
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    corrupt_packets: int = 0
+
+
+class Decoder:
+    """Reads one input: the first video stream decoded, every other stream as packets.
+
+    Args:
+        path: input file.
+        deinterlace: ``auto`` (FFmpeg's field-aware ``bwdif`` on frames flagged
+            interlaced, one output frame per input frame, timestamps kept) or ``off``.
+        hwaccel: ``cuda`` for NVDEC decoding (frames still arrive in host memory), or None.
+        threads: FFmpeg decoder threads (0: automatic).
+
+    Raises:
+        MediaError: the file cannot be read or has no video stream.
+    """
+
+    def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0):
+        self.path = Path(path)
+        self.container = open_input(path, hwaccel)
+        videos = [s for s in self.container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not videos:
+            self.container.close()
+            raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
+        self.stream = videos[0]
+        cc = self.stream.codec_context
+        cc.thread_type = "AUTO"
+        cc.thread_count = threads
+        self.deinterlace = deinterlace
+        self.stats = DecodeStats()
+        self._graph = None
+        self._last_pts: int | None = None
+        self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
+
+    @property
+    def time_base(self) -> Fraction:
+        return self.stream.time_base
+
+    def _filter(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        if self.deinterlace == "off":
+            return [frame]
+        if self._graph is None:
+            order = self.stream.codec_context.field_order
+            if not (frame.interlaced_frame or order in _INTERLACED_ORDERS):
+                self.deinterlace = "off"
+                return [frame]
+            log.info("interlaced input: deinterlacing with bwdif")
+            g = av.filter.Graph()
+            src = g.add_buffer(template=self.stream)
+            bw = g.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+            sink = g.add("buffersink")
+            src.link_to(bw)
+            bw.link_to(sink)
+            g.configure()
+            self._graph = g
+        self._graph.push(frame)
+        return self._pull()
+
+    def _pull(self) -> list[av.VideoFrame]:
+        out = []
+        while True:
+            try:
+                out.append(self._graph.pull())
+            except (BlockingIOError, av.error.EOFError, EOFError):
+                return out
+            except av.error.FFmpegError as e:
+                if getattr(e, "errno", None) in (11, 35):  # EAGAIN
+                    return out
+                raise
+
+    def _emit(self, frames: list[av.VideoFrame]) -> Iterator[YuvFrame]:
+        for f in frames:
+            pts = f.pts
+            if pts is None:
+                pts = self._guess_pts(f)
+            self._last_pts = pts
+            yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
+            self.stats.frames += 1
+
+    def _guess_pts(self, f: av.VideoFrame) -> int | None:
+        if self._last_pts is None:
+            return 0
+        rate = self.stream.guessed_rate or self.stream.average_rate
+        if not rate:
+            return None
+        return self._last_pts + max(1, round(1 / (rate * self.time_base)))
+
+    def __iter__(self) -> Iterator[YuvFrame | av.Packet]:
+        """Yield the video's :class:`YuvFrame` s in presentation order and other streams' packets.
+
+        Packets that fail to decode are skipped with a warning (counted in ``stats``).
+        """
+        for packet in self.container.demux():
+            if packet.stream is not self.stream:
+                if packet.dts is not None or packet.pts is not None:
+                    yield packet
+                continue
+            try:
+                frames = self.stream.codec_context.decode(packet)
+            except av.error.FFmpegError as e:
+                self.stats.corrupt_packets += 1
+                log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                continue
+            if frames and self.stats.frames == 0 and self._last_pts is None:
+                self.rotation = frames[0].rotation
+            yield from self._emit([g for f in frames for g in self._filter(f)])
+        try:
+            frames = self.stream.codec_context.decode(None)
+        except av.error.EOFError:  # demux already sent the flush packet
+            frames = []
+        except av.error.FFmpegError as e:
+            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
+            frames = []
+        out = [g for f in frames for g in self._filter(f)]
+        if self._graph is not None:
+            self._graph.push(None)
+            out += self._pull()
+        yield from self._emit(out)
+
+    def close(self) -> None:
+        self.container.close()

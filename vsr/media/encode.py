@@ -1,0 +1,210 @@
+"""Encode YuvFrames and mux them with the passed-through streams, with PyAV."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.config import EncodeConfig
+from vsr.errors import MediaError
+from vsr.frames import YuvFrame
+from vsr.media.formats import planar_format, with_depth
+from vsr.media.hdr import encoder_options
+from vsr.media.streams import Passthrough
+
+__all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
+
+log = logging.getLogger(__name__)
+
+_CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
+_NVENC_HINT = (
+    "NVENC could not open: this GPU or driver has no hardware video encoder (many data-centre GPUs such as "
+    "the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
+)
+
+
+def default_codec(bit_depth: int, container_format: str) -> str:
+    """libx264 for 8-bit, libx265 for deeper sources; SVT-AV1 for WebM."""
+    if "webm" in container_format.split(","):
+        return "libsvtav1"
+    return "libx264" if bit_depth == 8 else "libx265"
+
+
+def choose_pix_fmt(codec: av.codec.Codec, wanted: str) -> str:
+    """``wanted`` if the encoder takes it, else the closest format it does take.
+
+    Closest: same layout at a supported depth (deeper first), then 4:2:0 at the same depth.
+    """
+    formats = [f.name for f in codec.video_formats or []]
+    if not formats or wanted in formats:
+        return wanted
+    fmt = planar_format(wanted)
+    for depth in sorted({8, 10, 12, 16}, key=lambda d: (d < fmt.bit_depth, abs(d - fmt.bit_depth))):
+        name = with_depth(fmt, depth)
+        if name in formats:
+            return name
+    for depth in (fmt.bit_depth, 10, 8):
+        name = "yuv420p" if depth == 8 else f"yuv420p{depth}le"
+        if name in formats:
+            return name
+    return formats[0]
+
+
+class Encoder:
+    """Owns the output container: one encoded video stream plus passthrough streams.
+
+    It is created with the first upscaled frame, which fixes the video stream's size,
+    format, colour tags and HDR metadata, so they always match what the upscaler made.
+
+    Args:
+        path: file to write (the pipeline passes a temporary name).
+        first: the first frame to encode (it is not encoded yet: call :meth:`encode`).
+        source: the input container (for streams, chapters and metadata).
+        video: the input video stream.
+        config: encoder choice and options.
+        container_format: FFmpeg muxer name, or None to guess from ``path``'s suffix.
+        sample_aspect_ratio: pixel aspect ratio of the output.
+        rotation: display rotation in degrees (counter-clockwise), 0 for none.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        first: YuvFrame,
+        source: av.container.InputContainer,
+        video: av.video.stream.VideoStream,
+        config: EncodeConfig,
+        container_format: str | None = None,
+        sample_aspect_ratio: Fraction | None = None,
+        rotation: float = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.config = config
+        self._video_in = video
+        self._sar = sample_aspect_ratio
+        self._rotation = rotation
+        try:
+            self.output = av.open(str(path), "w", format=container_format)
+        except (ValueError, av.error.FFmpegError) as e:
+            raise MediaError(f"{path}: cannot write this container ({e})") from e
+        self._source = source
+        self.frames = 0
+        try:
+            self._open_video(first)
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _open_video(self, frame: YuvFrame) -> None:
+        cfg = self.config
+        name = cfg.codec or default_codec(frame.bit_depth, self.output.format.name)
+        try:
+            codec = av.codec.Codec(name, "w")
+        except (ValueError, av.error.FFmpegError) as e:
+            raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
+        work = planar_format(frame_format_name(frame))
+        pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
+        if cfg.pix_fmt is None and pix_fmt != work.name:
+            log.warning("%s cannot encode %s; writing %s", name, work.name, pix_fmt)
+        rate = self._video_in.guessed_rate or self._video_in.average_rate or Fraction(25)
+        try:
+            stream = self.output.add_stream(name, rate=rate)
+        except (ValueError, av.error.FFmpegError) as e:
+            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({e})") from e
+        cc = stream.codec_context
+        stream.width, stream.height = frame.width, frame.height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = frame.time_base
+        cc.time_base = frame.time_base
+        cc.framerate = rate
+        if self._sar:
+            cc.sample_aspect_ratio = self._sar
+        c = frame.color
+        cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = c.range, c.space, c.primaries, c.trc
+        cc.thread_type = "AUTO"
+        opts: dict[str, str] = {}
+        if cfg.crf is not None:
+            opts[_CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf")] = str(cfg.crf)
+        elif name in ("libx264", "libx265"):
+            opts["crf"] = "18" if name == "libx264" else "20"
+        if cfg.preset:
+            opts["preset"] = cfg.preset
+        opts.update(encoder_options(name, c.hdr10))
+        for key, value in cfg.options:
+            if key in opts and key.endswith("-params"):
+                opts[key] = opts[key] + ":" + value
+            else:
+                opts[key] = value
+        cc.options = opts
+        if self._rotation:
+            stream.set_display_rotation(self._rotation)
+        for key in ("language", "title", "handler_name"):
+            if key in self._video_in.metadata:
+                stream.metadata[key] = self._video_in.metadata[key]
+        self.stream = stream
+        others = [s for s in self._source.streams if s is not self._video_in and s.type != "video"]
+        self.passthrough = Passthrough(self.output, others)
+        self.output.metadata.update({k: v for k, v in self._source.metadata.items() if k != "encoder"})
+        chapters = self._source.chapters()
+        if chapters:
+            self.output.set_chapters(chapters)
+        try:
+            cc.open()
+        except av.error.FFmpegError as e:
+            if "nvenc" in name:
+                raise MediaError(_NVENC_HINT) from e
+            raise MediaError(f"cannot open encoder {name} with {opts or 'default options'}: {e}") from e
+        self._pix_fmt = pix_fmt
+        self._work_fmt = work.name
+
+    # -- data ---------------------------------------------------------------------------------
+    def encode(self, frame: YuvFrame) -> None:
+        """Encode one upscaled frame (its ``pts``/``time_base`` are kept exactly)."""
+        vf = av.VideoFrame(frame.width, frame.height, self._work_fmt)
+        dtype = frame.planes[0].dtype
+        for plane, data in zip(vf.planes, frame.planes):
+            dst = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+            dst[:, : plane.width] = data
+        c = frame.color
+        vf.color_range, vf.colorspace, vf.color_primaries, vf.color_trc = c.range, c.space, c.primaries, c.trc
+        if self._pix_fmt != self._work_fmt:
+            vf = vf.reformat(format=self._pix_fmt)
+        vf.pts = frame.pts
+        vf.time_base = frame.time_base
+        self._mux_video(self.stream.encode(vf))
+        self.frames += 1
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write a passthrough packet of the input (dropped streams are ignored)."""
+        self.passthrough.mux(packet)
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for p in packets:
+            self.output.mux(p)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        self._mux_video(self.stream.encode(None))
+        self.output.close()
+
+    def abort(self) -> None:
+        """Close without finishing (the caller deletes the file)."""
+        try:
+            self.output.close()
+        except Exception:  # noqa: BLE001 - best effort on an error path
+            pass
+
+
+def frame_format_name(frame: YuvFrame) -> str:
+    """Planar pixel format name of a :class:`YuvFrame`."""
+    if frame.gray:
+        return "gray" if frame.bit_depth == 8 else f"gray{frame.bit_depth}le"
+    kind = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (0, 1): "440", (2, 0): "411", (2, 2): "410"}[
+        frame.log2_chroma
+    ]
+    return f"yuv{kind}p" if frame.bit_depth == 8 else f"yuv{kind}p{frame.bit_depth}le"

@@ -1,0 +1,104 @@
+"""Streams copied from input to output without re-encoding (audio, subtitles, attachments).
+
+When the output container cannot hold a stream as it is, text subtitles are
+converted cheaply between SubRip, ASS and mov_text (only the packet payload
+changes); anything else is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+from typing import Callable
+
+import av
+
+__all__ = ["Passthrough"]
+
+log = logging.getLogger(__name__)
+
+_TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
+# preferred text subtitle codec per output container family
+_TARGET_SUB = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
+_ASS_TAGS = re.compile(r"\{[^}]*\}")
+_HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
+def _plain_text(codec: str, payload: bytes) -> str:
+    """The visible text of one subtitle packet."""
+    if codec == "mov_text":
+        (n,) = struct.unpack_from(">H", payload) if len(payload) >= 2 else (0,)
+        return payload[2 : 2 + n].decode("utf-8", "replace")
+    text = payload.decode("utf-8", "replace")
+    if codec in ("ass", "ssa"):
+        # Matroska ASS packet: ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text
+        text = text.split(",", 8)[-1]
+        text = _ASS_TAGS.sub("", text).replace("\\N", "\n").replace("\\n", "\n")
+    return _HTML_TAGS.sub("", text).strip()
+
+
+def _encoder_payload(codec: str, text: str) -> bytes:
+    data = text.encode("utf-8")
+    if codec == "mov_text":
+        return struct.pack(">H", len(data)) + data
+    return data
+
+
+class Passthrough:
+    """Maps the input's non-video streams onto an output container.
+
+    Args:
+        output: the output container (before its header is written).
+        streams: input streams to carry over.
+    """
+
+    def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
+        self.output = output
+        self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
+        family = next((f for f in _TARGET_SUB if f in output.format.name.split(",")), None)
+        for s in streams:
+            try:
+                out = output.add_stream_from_template(s)
+                self._map[s.index] = (out, None)
+                continue
+            except (ValueError, av.error.FFmpegError):
+                pass
+            src = s.codec_context.name if s.codec_context else "?"
+            if s.type == "subtitle" and src in _TEXT_SUBS and family:
+                target = _TARGET_SUB[family]
+                try:
+                    out = output.add_stream(target)
+                except (ValueError, av.error.FFmpegError):
+                    out = None
+                if out is not None:
+                    out.time_base = s.time_base
+                    for key in ("language", "title"):
+                        if key in s.metadata:
+                            out.metadata[key] = s.metadata[key]
+
+                    def convert(payload: bytes, src=src, target=target) -> bytes:
+                        return _encoder_payload(target, _plain_text(src, payload))
+
+                    self._map[s.index] = (out, convert)
+                    log.warning("stream %d: %s subtitles converted to %s for %s", s.index, src, target,
+                                output.format.name)
+                    continue
+            log.warning("stream %d (%s %s) dropped: the %s container cannot hold it", s.index, s.type, src,
+                        output.format.name.split(",")[0])
+
+    def __contains__(self, index: int) -> bool:
+        return index in self._map
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write one input packet to its output stream (ignored if its stream was dropped)."""
+        entry = self._map.get(packet.stream.index)
+        if entry is None or packet.size == 0:
+            return
+        out, convert = entry
+        if convert is not None:
+            new = av.Packet(convert(bytes(packet)))
+            new.pts, new.dts, new.duration, new.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+            packet = new
+        packet.stream = out
+        self.output.mux(packet)

@@ -1,0 +1,79 @@
+"""Safe output files: a hidden temporary name beside the destination, renamed when complete."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from vsr.errors import MediaError, OutputExistsError
+
+__all__ = ["check_paths", "partial_path", "atomic_output", "PARTIAL_TAG"]
+
+PARTIAL_TAG = ".vsr-partial"
+
+
+def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    """Refuse output == input and an existing output without ``overwrite``.
+
+    Raises:
+        MediaError: ``dst`` is the input, or a directory.
+        OutputExistsError: ``dst`` exists and ``overwrite`` is False.
+    """
+    if src.resolve() == dst.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+        raise MediaError(f"{dst}: output is the input file; choose another output name")
+    if dst.is_dir():
+        raise MediaError(f"{dst}: is a directory; give an output file name")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
+
+
+def partial_path(dst: Path) -> Path:
+    """The hidden temporary name a destination is written under (same folder, same suffix)."""
+    return dst.with_name(f".{dst.stem}{PARTIAL_TAG}-{os.getpid()}{dst.suffix}")
+
+
+@contextmanager
+def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary path; on clean exit fsync it and rename it to ``dst``.
+
+    On any exception (Ctrl-C included) the temporary file is removed and nothing
+    appears at ``dst``. Without ``overwrite`` an existing ``dst`` is never replaced,
+    even one created while the job ran.
+    """
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(dst)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, dst)
+        else:
+            try:
+                os.link(tmp, dst)  # fails if dst appeared meanwhile: never clobber
+            except FileExistsError:
+                raise OutputExistsError(f"{dst}: appeared while vsr was writing; the result was discarded") from None
+            except OSError:
+                if dst.exists():
+                    raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)") from None
+                os.replace(tmp, dst)
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(dst.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,362 @@
+"""The streaming pipeline: decode, upscale and encode threads joined by bounded queues.
+
+::
+
+    decode thread --[frames]--> upscale thread --[frames]--> encode thread --> temp file --> rename
+         `---------------- other streams' packets (unbounded, a few frames ahead) ----^
+
+The first exception in any stage stops the others and is re-raised in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
+from vsr.errors import VsrError
+from vsr.output import atomic_output, check_paths
+
+__all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report, sent after each encoded frame.
+
+    Attributes:
+        frames: frames encoded so far.
+        total: expected frame count (0 if unknown).
+        elapsed: seconds since the job started.
+        fps: frames per second so far.
+        eta: seconds left (None if unknown).
+    """
+
+    frames: int
+    total: int
+    elapsed: float
+    fps: float
+    eta: float | None
+
+
+@dataclass
+class VideoStats:
+    """What one ``upscale_video`` call did.
+
+    Attributes:
+        frames: frames written.
+        seconds: wall-clock time.
+        fps: ``frames / seconds``.
+        stage_seconds: busy time per stage (``decode``, ``upscale``, ``encode``), excluding queue waits.
+        stage_fps: ``frames / busy time`` per stage.
+        input_size, output_size: ``(width, height)``.
+        corrupt_packets: video packets FFmpeg could not decode (skipped).
+        backend: the backend that ran.
+    """
+
+    frames: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_fps: dict[str, float] = field(default_factory=dict)
+    input_size: tuple[int, int] = (0, 0)
+    output_size: tuple[int, int] = (0, 0)
+    corrupt_packets: int = 0
+    backend: str = ""
+
+
+def load_backend(model: ModelConfig, backend: BackendConfig):
+    """Load shipped weights and build the backend; returns ``(backend, receptive_radius)``."""
+    from vsr.backends import create_backend
+    from vsr.models.weights import get_spec, load_model
+    from vsr.upscaler import receptive_radius
+    from vsr.models.export import inference_form
+
+    spec = get_spec(model.name, model.scale)
+    net = load_model(model.name, model.scale)
+    radius = receptive_radius(inference_form(__import__("copy").deepcopy(net)))
+    return create_backend(net, spec, backend), radius
+
+
+class _Stop(Exception):
+    """Raised inside a stage when another stage failed."""
+
+
+class _Run:
+    """Shared state of one pipeline run: queues, stop flag, first error, timings."""
+
+    def __init__(self, queue_size: int, cancel: threading.Event | None) -> None:
+        self.frames_in: queue.Queue = queue.Queue(queue_size)
+        self.frames_out: queue.Queue = queue.Queue(queue_size)
+        self.packets: queue.SimpleQueue = queue.SimpleQueue()
+        self.stop = cancel or threading.Event()
+        self.error: BaseException | None = None
+        self.busy: dict[str, float] = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
+        self.lock = threading.Lock()
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = exc
+        self.stop.set()
+
+    def put(self, q: queue.Queue, item: Any) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue) -> Any:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
+def _stage(run: _Run, name: str, fn: Callable[[], None]) -> threading.Thread:
+    def body() -> None:
+        try:
+            fn()
+        except _Stop:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            run.fail(e)
+
+    t = threading.Thread(target=body, name=f"vsr-{name}", daemon=True)
+    t.start()
+    return t
+
+
+def upscale_video(
+    src: str | Path,
+    dst: str | Path,
+    config: UpscaleConfig | None = None,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    backend: Any = None,
+    cancel: threading.Event | None = None,
+    **options: Any,
+) -> VideoStats:
+    """Upscale a video file.
+
+    Args:
+        src: input video (any container/codec FFmpeg reads).
+        dst: output file; its suffix picks the container.
+        config: full configuration; keyword ``options`` override its fields:
+            ``model``, ``scale``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
+            ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
+            ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
+        progress: called from the encode thread after each frame.
+        backend: an already built ``(backend, radius)`` pair to share between jobs.
+        cancel: set it from another thread to stop the job (the output is discarded).
+
+    Returns:
+        Frame count, timings and sizes.
+
+    Raises:
+        VsrError: bad input, existing output, unavailable backend or encoder.
+    """
+    from vsr.media.decode import Decoder
+    from vsr.media.encode import Encoder
+    from vsr.upscaler import Upscaler
+
+    cfg = _merge(config or UpscaleConfig(), options)
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, cfg.overwrite)
+    decoder = Decoder(src, cfg.deinterlace, cfg.hwdec)
+    try:
+        net, radius = backend or load_backend(cfg.model, cfg.backend)
+        upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size)
+        stats = VideoStats(backend=net.name)
+        total = decoder.stream.frames or _estimate_frames(decoder)
+        with atomic_output(dst, cfg.overwrite) as tmp:
+            _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+        if backend is None:
+            net.close()
+    finally:
+        decoder.close()
+    stats.corrupt_packets = decoder.stats.corrupt_packets
+    if stats.corrupt_packets:
+        log.warning("%s: %d corrupt video packets were skipped", src.name, stats.corrupt_packets)
+    return stats
+
+
+def _merge(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
+    groups = {"model": ("name", "scale"), "backend": ("name", "device", "tile", "batch", "threads"),
+              "encode": ("codec", "crf", "preset", "pix_fmt", "options")}
+    alias = {("model", "model"): "name", ("backend", "backend"): "name", ("encode", "encoder_options"): "options"}
+    parts: dict[str, dict[str, Any]] = {g: {} for g in groups}
+    top: dict[str, Any] = {}
+    for key, value in options.items():
+        for g, fields in groups.items():
+            name = alias.get((g, key), key)
+            if name in fields and (key in fields or (g, key) in alias):
+                if name == "options" and isinstance(value, dict):
+                    value = tuple(value.items())
+                parts[g][name] = value
+                break
+        else:
+            if key not in UpscaleConfig.__dataclass_fields__:
+                raise TypeError(f"upscale_video() got an unexpected option {key!r}")
+            top[key] = value
+    return replace(
+        cfg,
+        model=replace(cfg.model, **parts["model"]),
+        backend=replace(cfg.backend, **parts["backend"]),
+        encode=replace(cfg.encode, **parts["encode"]),
+        **top,
+    )
+
+
+def _estimate_frames(decoder) -> int:
+    s = decoder.stream
+    rate = s.guessed_rate or s.average_rate
+    if s.duration and rate:
+        return int(s.duration * s.time_base * rate)
+    if decoder.container.duration and rate:
+        return int(decoder.container.duration / 1_000_000 * rate)
+    return 0
+
+
+def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
+         progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> None:
+    import av
+
+    from vsr.media.encode import Encoder
+    from vsr.frames import YuvFrame
+
+    run = _Run(cfg.queue_size, cancel)
+    batch = max(1, cfg.backend.batch)
+    t0 = time.perf_counter()
+
+    def decode() -> None:
+        it = iter(decoder)
+        while True:
+            t = time.perf_counter()
+            item = next(it, _END)
+            run.busy["decode"] += time.perf_counter() - t
+            if item is _END:
+                break
+            if isinstance(item, av.Packet):
+                run.packets.put(item)
+            else:
+                run.put(run.frames_in, item)
+        run.put(run.frames_in, _END)
+
+    # upscale: submit a batch, collect the previous one (on CUDA its copies overlap this compute)
+    def _flush_group(group: list) -> None:
+        t = time.perf_counter()
+        upscale_pending.append(upscaler.submit(group))
+        run.busy["upscale"] += time.perf_counter() - t
+
+    upscale_pending: deque = deque()
+
+    def _emit(p) -> None:
+        t = time.perf_counter()
+        frames = upscaler.collect(p)
+        run.busy["upscale"] += time.perf_counter() - t
+        for f in frames:
+            run.put(run.frames_out, f)
+
+    def upscale_stage() -> None:
+        done = False
+        while not done:
+            group: list = []
+            while len(group) < batch:
+                item = run.get(run.frames_in)
+                if item is _END:
+                    done = True
+                    break
+                if group and item.planes[0].shape != group[0].planes[0].shape:
+                    _flush_group(group)
+                    group = []
+                group.append(item)
+            if group:
+                _flush_group(group)
+            while len(upscale_pending) > (0 if done else 1):
+                _emit(upscale_pending.popleft())
+        run.put(run.frames_out, _END)
+
+    encoder_box: list[Encoder] = []
+
+    def encode() -> None:
+        while True:
+            item = run.get(run.frames_out)
+            t = time.perf_counter()
+            if not encoder_box and item is not _END:
+                rotation = getattr(decoder, "rotation", 0)
+                encoder_box.append(Encoder(tmp, item, decoder.container, decoder.stream, cfg.encode,
+                                           sample_aspect_ratio=_output_sar(decoder, item), rotation=rotation))
+                stats.input_size = (decoder.stream.codec_context.width, decoder.stream.codec_context.height)
+                stats.output_size = (item.width, item.height)
+            enc = encoder_box[0] if encoder_box else None
+            while enc is not None:
+                try:
+                    enc.mux(run.packets.get_nowait())
+                except queue.Empty:
+                    break
+            if item is _END:
+                if enc is None:
+                    from vsr.errors import MediaError
+
+                    raise MediaError(f"{decoder.path}: no video frame could be decoded")
+                enc.close()
+                run.busy["encode"] += time.perf_counter() - t
+                return
+            enc.encode(item)
+            run.busy["encode"] += time.perf_counter() - t
+            stats.frames += 1
+            if progress is not None:
+                el = time.perf_counter() - t0
+                fps = stats.frames / el if el > 0 else 0.0
+                eta = (total - stats.frames) / fps if total and fps and total >= stats.frames else None
+                progress(Progress(stats.frames, total, el, fps, eta))
+
+    threads = [_stage(run, "decode", decode), _stage(run, "upscale", upscale_stage), _stage(run, "encode", encode)]
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except BaseException as e:  # Ctrl-C in the caller: stop the stages, then re-raise
+        run.fail(e)
+        for t in threads:
+            t.join()
+    if run.error is None and cancel is not None and cancel.is_set():
+        run.error = VsrError("cancelled")
+    if run.error is not None:
+        if encoder_box:
+            encoder_box[0].abort()
+        raise run.error
+    stats.seconds = time.perf_counter() - t0
+    stats.fps = stats.frames / stats.seconds if stats.seconds else 0.0
+    stats.stage_seconds = dict(run.busy)
+    stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in run.busy.items()}
+
+
+def _output_sar(decoder, frame) -> Fraction | None:
+    """Sample aspect ratio that keeps the source's display aspect at the output size."""
+    cc = decoder.stream.codec_context
+    sar = decoder.stream.sample_aspect_ratio or cc.sample_aspect_ratio or Fraction(1)
+    if not cc.width or not cc.height:
+        return sar
+    dar = Fraction(sar) * Fraction(cc.width, cc.height)
+    out = dar / Fraction(frame.width, frame.height)
+    return None if out == 1 and not decoder.stream.sample_aspect_ratio else out

@@ -1,0 +1,87 @@
+"""Separable bicubic resampling with sub-pixel offsets (for chroma siting and exact target sizes)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+__all__ = ["bicubic_taps", "resize", "chroma_offset"]
+
+A = -0.75  # the cubic convolution parameter FFmpeg's and PyTorch's bicubic use
+
+
+def _cubic(t: torch.Tensor) -> torch.Tensor:
+    t = t.abs()
+    near = ((A + 2) * t - (A + 3)) * t * t + 1
+    far = ((A * t - 5 * A) * t + 8 * A) * t - 4 * A
+    return torch.where(t <= 1, near, torch.where(t < 2, far, torch.zeros_like(t)))
+
+
+@lru_cache(maxsize=64)
+def _taps_cpu(n_in: int, n_out: int, offset: float) -> tuple[torch.Tensor, torch.Tensor]:
+    x = (torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5 + offset
+    base = torch.floor(x)
+    k = torch.arange(-1, 3, dtype=torch.float64)
+    w = _cubic(x[:, None] - (base[:, None] + k))
+    w = w / w.sum(1, keepdim=True)
+    idx = (base[:, None] + k).clamp_(0, n_in - 1).long()
+    return idx, w.float()
+
+
+def bicubic_taps(n_in: int, n_out: int, offset: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(n_out, 4)`` int64 and weights ``(n_out, 4)`` float32 of a 1-D bicubic resize.
+
+    Output sample ``j`` is centred at input coordinate ``(j + 0.5) * n_in / n_out - 0.5 + offset``
+    (pixel centres at integers); edge samples are replicated.
+    """
+    idx, w = _taps_cpu(n_in, n_out, round(offset, 9))
+    return idx.to(device), w.to(device)
+
+
+def _resize_last(x: torch.Tensor, n_out: int, offset: float) -> torch.Tensor:
+    n_in = x.shape[-1]
+    if n_in == n_out and offset == 0:
+        return x
+    idx, w = bicubic_taps(n_in, n_out, offset, x.device)
+    g = x[..., idx]  # (..., n_out, 4)
+    return (g * w.to(x.dtype)).sum(-1)
+
+
+def resize(x: torch.Tensor, height: int, width: int, offset_y: float = 0.0, offset_x: float = 0.0) -> torch.Tensor:
+    """Bicubic resize of ``(N, C, H, W)`` float planes to ``(N, C, height, width)``.
+
+    Args:
+        x: float planes on any device.
+        height, width: output size.
+        offset_y, offset_x: shift of the sampling grid in input pixels.
+
+    Returns:
+        Resized planes, same dtype and device, not clamped.
+    """
+    x = _resize_last(x, width, offset_x)
+    return _resize_last(x.transpose(-1, -2), height, offset_y).transpose(-1, -2)
+
+
+def chroma_offset(n_in: int, n_out: int, log2: int, sited_left: bool) -> float:
+    """Grid offset (in input chroma pixels) that keeps chroma siting through a resize.
+
+    For ``log2 > 0`` and left (co-sited) chroma, chroma sample ``i`` sits on luma sample
+    ``2**log2 * i``; a plain centre-aligned resize would move it by a fraction of a pixel.
+
+    Args:
+        n_in, n_out: chroma sizes along this axis.
+        log2: subsampling along this axis.
+        sited_left: chroma is co-sited with the first luma sample (MPEG-2/H.264 4:2:0 and
+            4:2:2 horizontally); otherwise centred between luma samples.
+    """
+    if log2 == 0 or not sited_left:
+        return 0.0
+    s = 1 << log2
+    c = 0.0  # left siting: chroma i at luma s*i
+    centre = (s - 1) / 2  # where a centre-aligned resize assumes it
+    ratio = n_in / n_out
+    # output chroma j sits at output luma s*j + c, i.e. input luma (s*j + c + 0.5)*ratio - 0.5,
+    # i.e. input chroma ((s*j + c + 0.5)*ratio - 0.5 - c)/s; the centred grid gives
+    # ((s*j + centre + 0.5)*ratio - 0.5 - centre)/s. The difference is constant in j:
+    return ((c - centre) * ratio - (c - centre)) / s

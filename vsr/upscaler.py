@@ -1,0 +1,186 @@
+"""Upscale YuvFrames: luma through the backend (tiled if needed), chroma bicubic, both re-quantised.
+
+On CUDA, host planes go through pinned memory on a copy stream while the previous
+batch computes on the compute stream; events order the two. On the CPU the same
+steps run without copies.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vsr.backends.base import Backend
+from vsr.frames import YuvFrame
+from vsr.resample import chroma_offset, resize
+
+__all__ = ["Upscaler", "receptive_radius", "run_tiled"]
+
+log = logging.getLogger(__name__)
+
+
+def receptive_radius(model: torch.nn.Module) -> int:
+    """Low-resolution pixels of context each output pixel depends on, per side.
+
+    Sums ``k // 2`` over the (stride 1) convolutions of the model's inference form;
+    a transposed convolution with kernel k and stride r adds ``ceil((k // 2) / r)``.
+    """
+    r = 0
+    for m in model.modules():
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            r += -(-(m.kernel_size[0] // 2) // m.stride[0])
+        elif isinstance(m, torch.nn.Conv2d):
+            r += (m.kernel_size[0] // 2) * m.dilation[0]
+    return r
+
+
+def run_tiled(backend: Backend, y: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    """Run ``backend`` on ``(N, 1, H, W)`` luma in tiles of at most ``tile`` pixels per side.
+
+    Each tile is cropped with ``overlap`` pixels of real context on every inner side
+    (at least the network's receptive radius), so the stitched output equals the
+    untiled output.
+    """
+    n, _, h, w = y.shape
+    s = backend.scale
+    if tile <= 0 or (h <= tile and w <= tile):
+        return backend.run(y)
+    step = max(1, tile - 2 * overlap)
+    out = torch.empty((n, 1, h * s, w * s), dtype=y.dtype, device=y.device)
+    for top in range(0, h, step):
+        for left in range(0, w, step):
+            bottom, right = min(top + step, h), min(left + step, w)
+            t0, l0 = max(0, top - overlap), max(0, left - overlap)
+            t1, l1 = min(h, bottom + overlap), min(w, right + overlap)
+            part = backend.run(y[:, :, t0:t1, l0:l1].contiguous())
+            out[:, :, top * s : bottom * s, left * s : right * s] = part[
+                :, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
+            ]
+    return out
+
+
+@dataclass
+class _Pending:
+    frames: list[YuvFrame]
+    planes: list[torch.Tensor]  # per plane: (N, h, w) integer tensors (pinned host on CUDA)
+    done: torch.cuda.Event | None
+
+
+class Upscaler:
+    """Turns batches of source YuvFrames into upscaled YuvFrames.
+
+    Args:
+        backend: runs the network; its ``device`` decides where everything happens.
+        radius: receptive radius of the network (see :func:`receptive_radius`).
+        tile: tile size in input pixels (0: whole frames, unless the backend's
+            ``max_shape`` forces tiling).
+        size: output ``(width, height)``; None for exactly ``scale`` times the input.
+            A size other than the network's output is reached by a bicubic resize.
+    """
+
+    def __init__(self, backend: Backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None) -> None:
+        self.backend = backend
+        self.device = backend.device
+        self.cuda = self.device.type == "cuda"
+        self.radius = radius
+        self.tile = tile
+        self.size = size
+        if self.cuda:
+            self.copy_stream = torch.cuda.Stream(self.device)
+            self.compute_stream = torch.cuda.Stream(self.device)
+
+    def _tile_for(self, h: int, w: int) -> int:
+        max_shape = getattr(self.backend, "max_shape", None)
+        if self.tile or max_shape is None or (h <= max_shape[0] and w <= max_shape[1]):
+            return self.tile
+        tile = min(max_shape)
+        log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
+        return tile
+
+    def output_size(self, frame: YuvFrame) -> tuple[int, int]:
+        """Output ``(width, height)`` for a source frame."""
+        return self.size or (frame.width * self.backend.scale, frame.height * self.backend.scale)
+
+    # -- the three steps -----------------------------------------------------------------------
+    def _to_device(self, frames: list[YuvFrame]) -> list[torch.Tensor]:
+        planes = []
+        for i in range(len(frames[0].planes)):
+            arr = np.stack([f.planes[i] for f in frames])
+            if arr.dtype == np.uint16:  # 10/12-bit codes fit int16, which every device supports
+                arr = arr.view(np.int16)
+            host = torch.from_numpy(arr)
+            if self.cuda:
+                pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+                pinned.copy_(host)
+                host = pinned.to(self.device, non_blocking=True)
+            planes.append(host)
+        return planes
+
+    @torch.inference_mode()
+    def _compute(self, frames: list[YuvFrame], planes: list[torch.Tensor]) -> list[torch.Tensor]:
+        f0 = frames[0]
+        maxv = float(f0.max_value)
+        out_w, out_h = self.output_size(f0)
+        dtype = self.backend.dtype
+        y = (planes[0][:, None].to(dtype) / maxv).contiguous()
+        sy = run_tiled(self.backend, y, self._tile_for(f0.height, f0.width), self.radius)
+        if sy.shape[-2:] != (out_h, out_w):
+            sy = resize(sy.float(), out_h, out_w)
+        out = [_quantise(sy[:, 0], maxv, planes[0].dtype)]
+        if not f0.gray:
+            ch, cw = f0.chroma_size(out_w, out_h)
+            lw, lh = f0.log2_chroma
+            uv = torch.stack(planes[1:], 1).float() / maxv  # (N, 2, h, w)
+            oy = chroma_offset(uv.shape[-2], ch, lh, sited_left=False)
+            ox = chroma_offset(uv.shape[-1], cw, lw, sited_left=True)
+            uv = resize(uv, ch, cw, oy, ox)
+            out += [_quantise(uv[:, 0], maxv, planes[1].dtype), _quantise(uv[:, 1], maxv, planes[2].dtype)]
+        return out
+
+    def submit(self, frames: list[YuvFrame]) -> _Pending:
+        """Start upscaling a batch of same-size frames; on CUDA this returns before the GPU is done."""
+        if not self.cuda:
+            return _Pending(frames, self._compute(frames, self._to_device(frames)), None)
+        with torch.cuda.stream(self.copy_stream):
+            planes = self._to_device(frames)
+            copied = torch.cuda.Event()
+            copied.record(self.copy_stream)
+        self.compute_stream.wait_event(copied)
+        with torch.cuda.stream(self.compute_stream):
+            for p in planes:
+                p.record_stream(self.compute_stream)
+            out = self._compute(frames, planes)
+            computed = torch.cuda.Event()
+            computed.record(self.compute_stream)
+        self.copy_stream.wait_event(computed)
+        with torch.cuda.stream(self.copy_stream):
+            host = []
+            for p in out:
+                p.record_stream(self.copy_stream)
+                h = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
+                h.copy_(p, non_blocking=True)
+                host.append(h)
+            done = torch.cuda.Event()
+            done.record(self.copy_stream)
+        return _Pending(frames, host, done)
+
+    def collect(self, pending: _Pending) -> list[YuvFrame]:
+        """Wait for a submitted batch and return its upscaled frames (host planes)."""
+        if pending.done is not None:
+            pending.done.synchronize()
+        arrays = [p.numpy() for p in pending.planes]
+        arrays = [a.view(np.uint16) if a.dtype == np.int16 else a for a in arrays]
+        return [f.with_planes(tuple(a[i].copy() if self.cuda else a[i] for a in arrays))
+                for i, f in enumerate(pending.frames)]
+
+    def upscale(self, frames: list[YuvFrame]) -> list[YuvFrame]:
+        """Upscale a batch synchronously."""
+        return self.collect(self.submit(frames))
+
+
+def _quantise(x: torch.Tensor, maxv: float, dtype: torch.dtype) -> torch.Tensor:
+    """[0, 1] floats -> integer code values ``round(x * maxv)`` clamped to ``[0, maxv]``."""
+    return (x.float() * maxv).round_().clamp_(0, maxv).to(dtype)
