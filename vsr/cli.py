@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from vsr.errors import VsrError
+from vsr.errors import UsageError, VsrError
 
 __all__ = ["main"]
 
@@ -21,6 +22,10 @@ log = logging.getLogger("vsr")
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose:  # FFmpeg's own log lines only on request
+        import av.logging
+
+        av.logging.set_level(av.logging.VERBOSE if verbose > 1 else av.logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,10 +52,267 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vsr: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an unexpected library error: still one line unless -v
+        if args.verbose:
+            raise
+        print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """``"1920x1080"`` -> ``(1920, 1080)``: (width, height), for argparse ``type=``."""
+    w, sep, h = text.lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and int(w) > 0 and int(h) > 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}")
+    return int(w), int(h)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", help="write a shipped model as ONNX",
+        description="Write a shipped model as ONNX with dynamic batch, height and width: input y "
+                    "(N, 1, H, W) luma in [0, 1], output out (N, 1, sH, sW).",
+    )
+    p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
+    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
+    p.add_argument("--fp16", action="store_true",
+                   help="FP16 weights, activations, input and output (what strongly typed TensorRT builds from)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vsr.backends.engine_cache import atomic_write
+    from vsr.errors import OutputExistsError
+    from vsr.models.export import export_onnx
+    from vsr.models.weights import load_model
+
+    if args.output.exists() and not args.overwrite:
+        raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    data = export_onnx(load_model(args.model, args.scale), fp16=args.fp16)
+    atomic_write(args.output, data)
+    print(f"wrote {args.output}: {args.model} x{args.scale}, {'fp16' if args.fp16 else 'fp32'}, "
+          f"{len(data) / 1024:.0f} KiB")
+    return 0
+
+
+def _add_engine(sub) -> None:
+    p = sub.add_parser(
+        "engine", help="prebuild or list cached TensorRT engines",
+        description="TensorRT engines are built on first use and cached (see engines/README.md); "
+                    "'build' does it ahead of time, 'list' shows what is cached.",
+    )
+    actions = p.add_subparsers(dest="engine_command", required=True, metavar="ACTION")
+    b = actions.add_parser("build", help="build the engine for a model, shape range and GPU",
+                           description="Build (or find) the TensorRT engine that "
+                                       "'--backend tensorrt' with the same options uses.")
+    b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
+    b.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    b.add_argument("--max-size", type=_parse_size, default=None, metavar="WxH",
+                   help="largest input frame (luma) the engine accepts (default: 1920x1088)")
+    b.add_argument("--batch", type=_positive_int, default=1, help="frames per call (default: 1)")
+    b.add_argument("--device", default="cuda", help="cuda or cuda:N (default: cuda)")
+    b.set_defaults(func=_cmd_engine_build)
+    ls = actions.add_parser("list", help="show cached engines and what they were built for")
+    ls.set_defaults(func=_cmd_engine_list)
+
+
+def _cmd_engine_build(args: argparse.Namespace) -> int:
+    import time
+
+    from vsr.backends import create_backend, resolve_name
+    from vsr.config import BackendConfig
+    from vsr.models.weights import get_spec, load_model
+
+    resolve_name("tensorrt", args.device)  # fail in one line before loading anything
+    spec = get_spec(args.model, args.scale)
+    config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch, max_size=args.max_size)
+    start = time.perf_counter()
+    backend = create_backend(load_model(args.model, args.scale), spec, config)
+    try:
+        max_h, max_w = backend.max_shape
+        what = "built" if backend.built else "found"
+        print(f"{what} {backend.engine_path} (up to {max_w}x{max_h}, batch {backend.max_batch}, "
+              f"{time.perf_counter() - start:.1f} s)")
+    finally:
+        backend.close()
+    return 0
+
+
+def _cmd_engine_list(args: argparse.Namespace) -> int:
+    from vsr.backends.engine_cache import EngineCache
+
+    cache = EngineCache()
+    entries = cache.entries()
+    print(f"{len(entries)} engine(s) in {cache.directory}")
+    for e in entries:
+        if e.key is None:
+            print(f"  {e.path.name}: no readable sidecar (rebuilt on next use)")
+            continue
+        k = e.key
+        n, h, w = k.profile.max
+        print(f"  {e.path.name}: {k.model} x{k.scale} {k.precision}, up to {w}x{h} batch {n}, "
+              f"TensorRT {k.tensorrt}, {k.gpu} (sm {k.compute_capability}, CUDA {k.cuda}), "
+              f"{e.size / 2**20:.1f} MiB, {e.created}")
+    return 0
+
+
+def _add_image(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "image", help="upscale a PNG or JPEG image",
+        description="Upscale one image: the network on luma (BT.601), bicubic on chroma. "
+                    "The output format follows OUT's suffix (.png, .jpg, .jpeg).",
+    )
+    p.add_argument("input", type=Path, metavar="IN", help="image to upscale")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="image to write")
+    p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
+    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch or tensorrt (default: auto)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_image)
+
+
+def _cmd_image(args: argparse.Namespace) -> int:
+    from vsr.image import image_format, read_image, upscale_image, write_image
+    from vsr.output import check_paths
+
+    check_paths(args.input, args.output, args.overwrite)  # fail before the work, not after
+    image_format(args.output)
+    img = read_image(args.input)
+    out = upscale_image(img, model=args.model, scale=args.scale, backend=args.backend, device=args.device)
+    write_image(args.output, out, overwrite=args.overwrite)
+    print(f"wrote {args.output}: {img.shape[1]}x{img.shape[0]} -> {out.shape[1]}x{out.shape[0]} "
+          f"({args.model} x{args.scale})")
+    return 0
+
+
+# Published bicubic PSNR (dB) on Set5 luma, for reference beside the shipped models.
+_SET5_BICUBIC_PSNR = {2: 33.66, 3: 30.39, 4: 28.42}
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser(
+        "models", help="list shipped models with their size, cost and quality",
+        description="Shipped (model, scale) pairs: parameters, FLOPs per input pixel (inference form), "
+                    "Set5 luma PSNR measured when the weights were exported, and bicubic for reference.",
+    )
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vsr.models import build_model
+    from vsr.models.flops import flops_per_pixel
+    from vsr.models.weights import list_models
+
+    specs = list_models()
+    if not specs:
+        print("no shipped models (vsr/models/weights/manifest.json is missing or empty)")
+        return 0
+    rows = [("model", "scale", "params", "FLOPs/px", "Set5 PSNR", "bicubic")]
+    for s in specs:
+        measured = s.provenance.get("set5_psnr")
+        bicubic = _SET5_BICUBIC_PSNR.get(s.scale)
+        rows.append((
+            s.name, f"x{s.scale}", f"{s.params:,}", f"{flops_per_pixel(build_model(s.name, s.scale)) / 1e3:.1f}k",
+            "-" if measured is None else f"{measured:.2f} dB",
+            "-" if bicubic is None else f"{bicubic:.2f} dB",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return 0
 
 
 # Subcommands in help order: each adds its parser and sets ``func``.
-_COMMANDS: list = []
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
+    p.add_argument("--backend", default="auto", help="auto (default), onnxruntime, torch or tensorrt")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--tile", type=_positive_int, default=0, help="process luma in tiles of N input pixels")
+    p.add_argument("--batch", type=_positive_int, default=1, help="frames per backend call (default 1)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the backend (0: all cores)")
+
+
+def _add_encode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
+    p.add_argument("--crf", type=int, help="quality: constant rate factor (x264 default 18, x265 20)")
+    p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
+    p.add_argument("--pix-fmt", help="output pixel format (default: the source's, e.g. yuv420p10le)")
+    p.add_argument("-e", "--encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra encoder option, repeatable (e.g. -e tune=film -e x265-params=aq-mode=3)")
+    p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
+                   help="auto: bwdif on interlaced frames (default); off")
+    p.add_argument("--hwdec", choices=("cuda",), help="decode on the GPU with NVDEC")
+    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+                   help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
+
+
+def _encoder_options(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--encoder-option {item!r}: expected KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
+
+
+def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
+    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
+
+    return UpscaleConfig(
+        model=ModelConfig(args.model, scale),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads),
+        encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option)),
+        size=size,
+        deinterlace=args.deinterlace,
+        hwdec=args.hwdec,
+        overwrite=args.overwrite,
+    )
+
+
+def _add_upscale(sub) -> None:
+    p = sub.add_parser("upscale", help="upscale one video file",
+                       description="Upscale a video: luma through the network, chroma bicubic; audio, "
+                       "subtitles, chapters, timestamps and colour metadata kept.")
+    p.add_argument("input", help="input video file")
+    p.add_argument("-o", "--output", required=True, help="output file (its suffix picks the container)")
+    _add_model_args(p)
+    _add_encode_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_upscale)
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vsr.pipeline import upscale_video
+    from vsr.progress import make_reporter
+
+    cfg = _upscale_config(args, args.scale or 2)
+    callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
+    try:
+        stats = upscale_video(args.input, args.output, cfg, progress=callback)
+    finally:
+        close()
+    print(f"{args.output}: {stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
+          f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s ({stats.fps:.2f} fps, "
+          f"{stats.backend})", file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    return 0
+
+
+_COMMANDS: list = [_add_upscale, _add_export, _add_engine, _add_image, _add_models]
 
 
 if __name__ == "__main__":
