@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -114,8 +116,6 @@ def test_inference_form_is_exact():
     x = torch.rand(1, 1, 13, 11)
     with torch.no_grad():
         ref = model(x)
-        import copy
-
         got = inference_form(copy.deepcopy(model))(x)
     assert (got - ref).abs().max() < 1e-5
 
