@@ -1,0 +1,148 @@
+"""Still images: upscale one (the network on luma, bicubic on chroma), read and write files.
+
+RGB is converted to limited-range BT.601 YCbCr (MATLAB ``rgb2ycbcr``, the space the
+networks were trained and evaluated in), luma goes through a backend, Cb and Cr are
+resized bicubically, and the result is converted back to RGB. Files are PNG or JPEG,
+decoded and encoded with Pillow, written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from vsr.backends import create_backend
+from vsr.config import BackendConfig
+from vsr.errors import MediaError, OutputExistsError
+from vsr.models.weights import get_spec, load_model
+from vsr.output import atomic_output
+from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
+
+__all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
+
+log = logging.getLogger(__name__)
+
+# file suffix -> Pillow format name, for the files vsr writes
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _check_image(rgb: object) -> np.ndarray:
+    """The input as an ``(H, W, 3)`` uint8 array (gray repeated into three channels)."""
+    if not isinstance(rgb, np.ndarray):
+        raise MediaError(f"image must be a numpy array, not {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise MediaError(f"image must be uint8 (values 0-255), not {rgb.dtype}")
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    elif rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise MediaError(f"image must be (H, W, 3) RGB or (H, W) gray, not shape {tuple(rgb.shape)}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise MediaError(f"image is empty (shape {tuple(rgb.shape)})")
+    return rgb
+
+
+def upscale_image(
+    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "cpu"
+) -> np.ndarray:
+    """Super-resolve one image.
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8 RGB, or ``(H, W)`` uint8 gray (treated as R = G = B).
+        model: a shipped architecture, e.g. ``"espcn"`` or ``"fsrcnn"``.
+        scale: upscaling factor with shipped weights (2, 3 or 4).
+        backend: ``"auto"`` or a registered backend name (``"onnxruntime"``, ``"torch"``, ...).
+        device: ``"cpu"`` or ``"cuda[:N]"``.
+
+    Returns:
+        ``(scale*H, scale*W, 3)`` uint8 RGB on the host.
+
+    Raises:
+        MediaError: not a uint8 array of shape ``(H, W, 3)`` or ``(H, W)``.
+        ModelError: unknown model, no shipped weights for ``scale``, or a bad weights file.
+        BackendError: the backend cannot run on ``device``.
+    """
+    rgb = _check_image(rgb)
+    h, w = rgb.shape[:2]
+    spec = get_spec(model, scale)
+    net = load_model(model, scale)
+    runner = create_backend(net, spec, BackendConfig(name=backend, device=device))
+    log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
+    try:
+        ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
+        y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
+        y_sr = runner.run(y).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
+    finally:
+        runner.close()
+    c_sr = upscale_bicubic(ycc[:, 1:], (scale * h, scale * w))  # (1, 2, sH, sW) float64
+    out = torch.cat([y_sr.double(), c_sr], dim=1)[0].permute(1, 2, 0).numpy()
+    return ycbcr_to_rgb(out)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file.
+
+    Returns:
+        ``(H, W)`` uint8 for grayscale files, else ``(H, W, 3)`` uint8 RGB (alpha dropped).
+
+    Raises:
+        MediaError: missing, unreadable or not an image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+                log.warning("%s: transparency is dropped", path)
+            return np.asarray(im.convert("L" if im.mode in ("1", "L", "LA") else "RGB"))
+    except FileNotFoundError:
+        raise MediaError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MediaError(f"{path}: is a directory, not an image") from None
+    except UnidentifiedImageError:
+        raise MediaError(f"{path}: not an image Pillow can read") from None
+    except OSError as e:
+        raise MediaError(f"{path}: cannot read image ({e})") from e
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format name for an output file's suffix (``.png``, ``.jpg``, ``.jpeg``).
+
+    Raises:
+        MediaError: any other suffix.
+    """
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise MediaError(f"{path}: unsupported output format; use one of {', '.join(IMAGE_FORMATS)}")
+    return fmt
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, *, overwrite: bool = False, quality: int = 95) -> None:
+    """Encode ``(H, W, 3)`` or ``(H, W)`` uint8 to PNG or JPEG (by suffix), atomically.
+
+    The file is written under a temporary name beside ``path`` and renamed once
+    complete (:func:`vsr.output.atomic_output`), so a failure leaves nothing at ``path``.
+
+    Args:
+        path: destination; its folder is created if missing.
+        rgb: the image.
+        overwrite: replace an existing file.
+        quality: JPEG quality (1-95).
+
+    Raises:
+        MediaError: unsupported suffix, or the write failed.
+        OutputExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    fmt = image_format(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists (use --overwrite to replace it)")
+    options = {"quality": quality} if fmt == "JPEG" else {}
+    try:
+        with atomic_output(path, overwrite) as tmp:
+            Image.fromarray(rgb).save(tmp, format=fmt, **options)
+    except OSError as e:
+        raise MediaError(f"{path}: cannot write image ({e})") from e
