@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import shutil
 import sys
 from pathlib import Path
 

@@ -56,7 +56,8 @@ def macs_per_pixel(model: nn.Module, *, form: str = "inference", size: int = 16)
         nonlocal total
         total += _conv_macs(module, args[0], out)
 
-    handles = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [mod for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d))]
+    handles = [mod.register_forward_hook(hook) for mod in convs]
     try:
         m(torch.zeros(1, 1, size, size))
     finally:
