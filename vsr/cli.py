@@ -289,6 +289,7 @@ def _add_upscale(sub) -> None:
     p.add_argument("input", help="input video file")
     p.add_argument("-o", "--output", required=True, help="output file (its suffix picks the container)")
     _add_model_args(p)
+    _add_target_args(p)
     _add_encode_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_upscale)
@@ -301,6 +302,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from vsr.progress import make_reporter
 
     cfg = _upscale_config(args, args.scale or 2)
+    if args.target is not None:
+        cfg, note = _target_config(args, cfg)
+        if cfg is None:
+            print(f"vsr: {args.input}: {note}: nothing to do", file=sys.stderr)
+            return 0
+        if note:
+            print(f"vsr: note: {note}", file=sys.stderr)
     callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
     try:
         stats = upscale_video(args.input, args.output, cfg, progress=callback)
@@ -312,7 +320,111 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS: list = [_add_upscale, _add_export, _add_engine, _add_image, _add_models]
+def _target_arg(text: str):
+    from vsr.target import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", type=_target_arg, metavar="RES",
+                   help="instead of --scale: 2160p, 1440p, 1080p, ... (the display's short side), 4k, or WxH "
+                        "(fit inside the box); the smallest model scale that reaches it, then an exact resize "
+                        "keeping the display aspect (see docs/batch.md)")
+
+
+def _target_config(args: argparse.Namespace, cfg):
+    """``(config, note)`` for ``--target`` on one input; config None when it is already there."""
+    from vsr.batch import available_scales
+    from vsr.batch_plan import apply_target
+    from vsr.media.probe import probe
+
+    if args.scale:
+        raise UsageError("--target and --scale exclude each other: give one")
+    new, plan, note = apply_target(probe(args.input), cfg, args.target, available_scales(cfg.model.name))
+    return (None, note) if plan.at_target else (new, note)
+
+
+def _add_batch(sub) -> None:
+    from vsr.batch_plan import CONTAINERS, DEFAULT_TEMPLATE
+
+    p = sub.add_parser(
+        "batch", help="upscale many videos into a folder (resumable, parallel, Ray)",
+        description="Upscale every video the inputs name into OUTDIR, mirroring their folder layout. "
+                    "Outputs appear only when complete; a rerun skips finished files and does only what is "
+                    "missing; a bad file is reported and the batch goes on. Exit code: 0 all done or skipped, "
+                    "1 some failed, 2 usage error. See docs/batch.md.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders (searched recursively, videos recognised by probing) or quoted "
+                        "glob patterns such as 'shows/**/*.mkv'")
+    p.add_argument("-d", "--outdir", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    _add_model_args(p)
+    _add_target_args(p)
+    p.add_argument("--at-target", choices=("skip", "copy"), default="skip",
+                   help="with --target, files already at or above it: skip (default) or copy them to OUTDIR")
+    _add_encode_args(p)
+    p.add_argument("--template", default=DEFAULT_TEMPLATE,
+                   help="output file name (default %(default)s); fields: {stem} {name} {ext} {model} {scale} "
+                        "{width} {height} {target} {root}")
+    p.add_argument("--container", choices=CONTAINERS, help="output container (default: the input's own, else mkv)")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=1,
+                   help="files at once, sharing one loaded model (default 1; ignored with --ray)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
+    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr[ray]')")
+    g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
+                        "when none is given; write --ray=ADDRESS before the inputs")
+    g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-gpus-per-task", type=float, default=0.0, metavar="N",
+                   help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
+    g.add_argument("--ray-max-retries", type=int, default=3, metavar="N",
+                   help="reruns of a task whose worker died (default 3)")
+    p.set_defaults(func=_cmd_batch)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import time
+
+    from vsr.batch import plan_batch, run_batch, summary_lines
+    from vsr.batch_plan import describe
+    from vsr.batch_progress import make_batch_reporter
+
+    if args.target is not None and args.scale:
+        raise UsageError("--target and --scale exclude each other: give one")
+    cfg = _upscale_config(args, args.scale or 2)
+    items = plan_batch(args.inputs, args.outdir, cfg, target=args.target, at_target=args.at_target,
+                       template=args.template, container=args.container)
+    if not items:
+        raise UsageError(f"no video file found in {' '.join(args.inputs)}")
+    if args.dry_run:
+        for item in items:
+            print(describe(item))
+        n = {a: sum(1 for i in items if i.action == a) for a in ("upscale", "copy", "skip", "fail")}
+        print(f"plan: {n['upscale']} to upscale, {n['copy']} to copy, {n['skip']} to skip, {n['fail']} failing, "
+              f"of {len(items)} file(s); nothing was done")
+        return 1 if n["fail"] else 0
+    ray_options = {"num_cpus": args.ray_cpus_per_task, "num_gpus": args.ray_gpus_per_task,
+                   "max_retries": args.ray_max_retries}
+    reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
+    start = time.monotonic()
+    results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
+                        ray=args.ray, ray_options=ray_options)
+    out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
+    for line in summary_lines(results, time.monotonic() - start):
+        print(line, file=out)
+    if args.report:
+        print(f"report: {args.report}", file=out)
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+
+_COMMANDS: list = [_add_upscale, _add_batch, _add_export, _add_engine, _add_image, _add_models]
 
 
 if __name__ == "__main__":
