@@ -9,12 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["upscale_image", "list_models"]
+__all__ = ["upscale_image", "list_models", "upscale_batch"]
 
 # public name -> module that defines it; add a row to export a new function
 _LAZY: dict[str, str] = {
     "upscale_image": "vsr.image",
     "list_models": "vsr.models.weights",
+    "upscale_batch": "vsr.batch",
 }
 
 
