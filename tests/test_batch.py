@@ -101,6 +101,41 @@ def test_all_good_exits_0_and_skips_by_probing_without_journal(tmp_path):
     results = upscale_batch([src], out, codec="ffv1", container="mkv")
     assert [r.status for r in results] == ["skipped", "skipped"]
     assert all("already complete (3 frames)" in r.reason for r in results)
+    results = upscale_batch([src], out, codec="ffv1", container="mkv")  # now journaled again
+    assert all("journal" in r.reason for r in results)
+
+
+def _frames(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray() for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_jobs_share_one_backend_with_the_same_results(tmp_path, backend):
+    """3 jobs calling one backend at once give exactly what 1 job gives."""
+    src = tmp_path / "in"
+    for i in range(3):
+        write_clip(src / f"c{i}.mp4", 48 + 16 * i, 32 + 8 * i, frames=6)
+    one = upscale_batch([src], tmp_path / "one", codec="ffv1", container="mkv", backend=backend, jobs=1)
+    three = upscale_batch([src], tmp_path / "three", codec="ffv1", container="mkv", backend=backend, jobs=3)
+    assert [r.status for r in one + three] == ["done"] * 6
+    assert {r.backend for r in one + three} == {backend}
+    for i in range(3):
+        a, b = _frames(tmp_path / "one" / f"c{i}.mkv"), _frames(tmp_path / "three" / f"c{i}.mkv")
+        assert len(a) == len(b) == 6
+        assert all((x == y).all() for x, y in zip(a, b))
+
+
+def test_bars_for_people(tmp_path, capsys):
+    src = tmp_path / "in"
+    for i in range(3):
+        write_clip(src / f"c{i}.mp4", 32, 24, frames=3)
+    assert main(["batch", str(src), "-d", str(tmp_path / "out"), "--codec", "ffv1", "--progress", "bar",
+                 "-j", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "batch" in err and "frame" in err  # tqdm's layout (widths, refresh rate) is its own business
 
 
 def test_existing_incomplete_output_is_not_trusted(tmp_path):

@@ -243,7 +243,7 @@ def plan_batch(
                 complete, why = check_complete(item.source.path, item.dst, expected, journal,
                                                copy=item.action == "copy")
                 if complete:
-                    item = replace(item, action="skip", reason=why)
+                    item = replace(item, action="skip", reason=why, done_before=True)
                 else:
                     item = replace(item, action="fail",
                                    reason=f"{item.dst} exists and is not a complete output of this input ({why}); "
@@ -357,6 +357,14 @@ class _Recorder:
 
     def finished(self, item: BatchItem, result: FileResult) -> None:
         fields: dict[str, Any] = {"input": item.name, "output": str(item.dst.resolve()) if item.dst else None}
+        if item.done_before and "journal" not in result.reason:
+            # complete, found by counting its frames (journal lost, or killed before the journal
+            # line was written): journal it so later runs need not open it again
+            try:
+                self.journal.append("done", **fields, output_stamp=file_stamp(item.dst),
+                                    input_stamp=file_stamp(item.source.path), verified=True)
+            except OSError:
+                pass
         if result.status == "done":
             try:
                 fields.update(output_stamp=file_stamp(item.dst), input_stamp=file_stamp(item.source.path),
@@ -418,7 +426,12 @@ def run_batch(
         removed = remove_stale_partials([it.dst for it in items if it.dst is not None])
         for f in removed:
             log.info("removed %s, left by an interrupted run", f)
-        if not ray:  # load each model once, before touching any file: a bad backend is one error
+        if ray:  # the workers load the models; check here at least that they exist
+            from vsr.models.weights import get_spec
+
+            for cfg in {items[i].config.model for i in todo if items[i].action == "upscale"}:
+                get_spec(cfg.name, cfg.scale)
+        else:  # load each model once, before touching any file: a bad backend is one error
             try:
                 for i in todo:
                     if items[i].action == "upscale":
@@ -462,7 +475,7 @@ def run_batch(
                 pool.close()
             if report is not None:
                 final = [r if r is not None else
-                         replace(_immediate(items[i]), reason="interrupted before it ran" if interrupted
+                         replace(_immediate(items[i]), reason="interrupted before it finished" if interrupted
                                  else "not run")
                          for i, r in enumerate(results)]
                 write_report(report, final, outdir, t_start, interrupted)

@@ -68,6 +68,7 @@ class BatchItem:
         info: the probed input (None when it cannot be read).
         config: the job's configuration (model scale and exact output size filled in).
         output_size: expected output ``(width, height)`` (stored frame).
+        done_before: the output exists and is complete (an earlier run made it): skipped.
     """
 
     source: Source
@@ -77,6 +78,7 @@ class BatchItem:
     info: VideoInfo | None = None
     config: UpscaleConfig | None = None
     output_size: tuple[int, int] | None = None
+    done_before: bool = False
 
     @property
     def name(self) -> str:
