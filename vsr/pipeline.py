@@ -62,6 +62,7 @@ class VideoStats:
         stage_fps: ``frames / busy time`` per stage.
         input_size, output_size: ``(width, height)``.
         corrupt_packets: video packets FFmpeg could not decode (skipped).
+        corrupt_frames: frames FFmpeg decoded with errors (damage concealed, kept).
         backend: the backend that ran.
     """
 
@@ -73,6 +74,7 @@ class VideoStats:
     input_size: tuple[int, int] = (0, 0)
     output_size: tuple[int, int] = (0, 0)
     corrupt_packets: int = 0
+    corrupt_frames: int = 0
     backend: str = ""
 
 
@@ -100,7 +102,8 @@ class _Run:
         self.frames_in: queue.Queue = queue.Queue(queue_size)
         self.frames_out: queue.Queue = queue.Queue(queue_size)
         self.packets: queue.SimpleQueue = queue.SimpleQueue()
-        self.stop = cancel or threading.Event()
+        self.stop = threading.Event()  # our own: a failure must not set the caller's (maybe shared) cancel
+        self.cancel = cancel
         self.error: BaseException | None = None
         self.busy: dict[str, float] = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
         self.lock = threading.Lock()
@@ -111,9 +114,12 @@ class _Run:
                 self.error = exc
         self.stop.set()
 
+    def stopped(self) -> bool:
+        return self.stop.is_set() or (self.cancel is not None and self.cancel.is_set())
+
     def put(self, q: queue.Queue, item: Any) -> None:
         while True:
-            if self.stop.is_set():
+            if self.stopped():
                 raise _Stop
             try:
                 q.put(item, timeout=0.1)
@@ -123,7 +129,7 @@ class _Run:
 
     def get(self, q: queue.Queue) -> Any:
         while True:
-            if self.stop.is_set():
+            if self.stopped():
                 raise _Stop
             try:
                 return q.get(timeout=0.1)
@@ -165,7 +171,8 @@ def upscale_video(
             ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
             ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
         progress: called from the encode thread after each frame.
-        backend: an already built ``(backend, radius)`` pair to share between jobs.
+        backend: a backend name (the ``backend`` option, e.g. ``"onnxruntime"``), or an
+            already built ``(backend, radius)`` pair to share between jobs.
         cancel: set it from another thread to stop the job (the output is discarded).
 
     Returns:
@@ -178,24 +185,32 @@ def upscale_video(
     from vsr.media.encode import Encoder
     from vsr.upscaler import Upscaler
 
+    if isinstance(backend, str):  # the ``backend`` option, not a built pair
+        options["backend"], backend = backend, None
     cfg = _merge(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
     decoder = Decoder(src, cfg.deinterlace, cfg.hwdec)
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
-        upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size)
-        stats = VideoStats(backend=net.name)
-        total = decoder.stream.frames or _estimate_frames(decoder)
-        with atomic_output(dst, cfg.overwrite) as tmp:
-            _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
-        if backend is None:
-            net.close()
+        try:
+            upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size)
+            stats = VideoStats(backend=net.name)
+            total = decoder.stream.frames or _estimate_frames(decoder)
+            with atomic_output(dst, cfg.overwrite) as tmp:
+                _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+        finally:
+            if backend is None:  # ours: released on failure too (device memory, engines)
+                net.close()
     finally:
         decoder.close()
     stats.corrupt_packets = decoder.stats.corrupt_packets
+    stats.corrupt_frames = decoder.stats.corrupt_frames
     if stats.corrupt_packets:
         log.warning("%s: %d corrupt video packets were skipped", src.name, stats.corrupt_packets)
+    if stats.corrupt_frames:
+        log.warning("%s: %d video frames were decoded with errors (damage concealed by FFmpeg)",
+                    src.name, stats.corrupt_frames)
     return stats
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,14 +46,38 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
     try:
         return av.open(str(p), "r", **kwargs)
     except av.error.FFmpegError as e:
-        raise MediaError(f"{p}: cannot read as video ({_why(e)})") from e
+        raise MediaError(f"{p}: cannot read as video ({_why(e, p)})") from e
 
 
-def _why(e: Exception) -> str:
+def _why(e: Exception, path: Path) -> str:
     msg = getattr(e, "strerror", None) or str(e)
-    if "moov atom not found" in str(e):
+    # FFmpeg's own "moov atom not found" is only in the message when its logging is on
+    if "moov atom not found" in str(e) or _moov_missing(path):
         return "the MP4 index (moov atom) is missing: the file is truncated or still being written"
     return msg
+
+
+def _moov_missing(path: Path) -> bool:
+    """True for an MP4/MOV file (``ftyp`` box first) with no top-level ``moov`` box."""
+    try:
+        with open(path, "rb") as f:
+            end, pos = path.stat().st_size, 0
+            while pos + 8 <= end:
+                f.seek(pos)
+                head = f.read(16)
+                size, kind = struct.unpack_from(">I4s", head)
+                if pos == 0 and kind != b"ftyp":
+                    return False
+                if kind == b"moov":
+                    return False
+                if size == 1 and len(head) == 16:
+                    size = struct.unpack_from(">Q", head, 8)[0]
+                if size < 8:  # 0: the box runs to the end of the file
+                    break
+                pos += size
+            return pos > 0
+    except OSError:
+        return False
 
 
 def _plane_array(plane, dtype: np.dtype) -> np.ndarray:
@@ -82,6 +107,7 @@ def to_yuv_frame(frame: av.VideoFrame, index: int, pts: int | None, time_base: F
 class DecodeStats:
     frames: int = 0
     corrupt_packets: int = 0
+    corrupt_frames: int = 0  # decoded, but flagged corrupt (errors concealed)
 
 
 class Decoder:
@@ -154,6 +180,9 @@ class Decoder:
     def _emit(self, frames: list[av.VideoFrame]) -> Iterator[YuvFrame]:
         for f in frames:
             pts = f.pts
+            if pts is not None and f.time_base and f.time_base != self.time_base:
+                # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
+                pts = round(Fraction(pts) * f.time_base / self.time_base)
             if pts is None:
                 pts = self._guess_pts(f)
             self._last_pts = pts
@@ -171,7 +200,8 @@ class Decoder:
     def __iter__(self) -> Iterator[YuvFrame | av.Packet]:
         """Yield the video's :class:`YuvFrame` s in presentation order and other streams' packets.
 
-        Packets that fail to decode are skipped with a warning (counted in ``stats``).
+        Packets that fail to decode are skipped with a warning (counted in ``stats``); frames
+        decoded with concealed errors are kept and counted.
         """
         for packet in self.container.demux():
             if packet.stream is not self.stream:
@@ -186,6 +216,7 @@ class Decoder:
                 continue
             if frames and self.stats.frames == 0 and self._last_pts is None:
                 self.rotation = frames[0].rotation
+            self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
             yield from self._emit([g for f in frames for g in self._filter(f)])
         try:
             frames = self.stream.codec_context.decode(None)
@@ -194,6 +225,7 @@ class Decoder:
         except av.error.FFmpegError as e:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
+        self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
         out = [g for f in frames for g in self._filter(f)]
         if self._graph is not None:
             self._graph.push(None)

@@ -158,6 +158,12 @@ class Encoder:
         except av.error.FFmpegError as e:
             if "nvenc" in name:
                 raise MediaError(_NVENC_HINT) from e
+            out = planar_format(pix_fmt)
+            if frame.width % (1 << out.log2_chroma[0]) or frame.height % (1 << out.log2_chroma[1]):
+                raise MediaError(
+                    f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
+                    f"a width and height divisible by {1 << out.log2_chroma[0]} and {1 << out.log2_chroma[1]}; "
+                    "choose a size that is, or a codec that takes odd sizes such as --codec ffv1") from e
             raise MediaError(f"cannot open encoder {name} with {opts or 'default options'}: {e}") from e
         self._pix_fmt = pix_fmt
         self._work_fmt = work.name

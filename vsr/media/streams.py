@@ -45,6 +45,14 @@ def _encoder_payload(codec: str, text: str) -> bytes:
     return data
 
 
+def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
+    """Language, title and disposition (default, forced...): what players pick tracks by."""
+    for key in ("language", "title"):
+        if key in src.metadata:
+            out.metadata[key] = src.metadata[key]
+    out.disposition = src.disposition
+
+
 class Passthrough:
     """Maps the input's non-video streams onto an output container.
 
@@ -58,8 +66,19 @@ class Passthrough:
         self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
         family = next((f for f in _TARGET_SUB if f in output.format.name.split(",")), None)
         for s in streams:
+            if s.discard == av.stream.Discard.all:
+                # hidden by the demuxer: an MP4/MOV chapter text track, whose content is the
+                # container's chapters (copied as chapters); as a stream the MP4 muxer refuses it
+                log.debug("stream %d (%s) skipped: the demuxer discards it", s.index, s.type)
+                continue
+            if s.type == "attachment" and "matroska" not in output.format.name.split(","):
+                # fonts and covers of MKV files: only the Matroska muxer writes attachments (others fail)
+                log.warning("stream %d (attachment %s) dropped: only Matroska holds attachments", s.index,
+                            s.metadata.get("filename", "?"))
+                continue
             try:
                 out = output.add_stream_from_template(s)
+                _copy_tags(s, out)
                 self._map[s.index] = (out, None)
                 continue
             except (ValueError, av.error.FFmpegError):
@@ -68,14 +87,12 @@ class Passthrough:
             if s.type == "subtitle" and src in _TEXT_SUBS and family:
                 target = _TARGET_SUB[family]
                 try:
-                    out = output.add_stream(target)
+                    out = output.add_mux_stream(target)
                 except (ValueError, av.error.FFmpegError):
                     out = None
                 if out is not None:
                     out.time_base = s.time_base
-                    for key in ("language", "title"):
-                        if key in s.metadata:
-                            out.metadata[key] = s.metadata[key]
+                    _copy_tags(s, out)
 
                     def convert(payload: bytes, src=src, target=target) -> bytes:
                         return _encoder_payload(target, _plain_text(src, payload))
