@@ -24,3 +24,115 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+# --- generated media (see tests/media.py) ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session folder for clips made by the fixtures below."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def make_clip(media_dir: Path):
+    """``make_clip(name, **spec)``: :func:`tests.media.write_video` into ``media_dir``, once per name."""
+    from media import write_video
+
+    made: dict = {}
+
+    def make(name: str, **spec):
+        if name not in made:
+            made[name] = write_video(media_dir / name, **spec)
+        return made[name]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def vfr_mp4(make_clip):
+    """H.264 MP4, 64x48, 8 frames at irregular times (1 ms time base, B-frames), AAC audio,
+    two chapters and global title/comment metadata."""
+    from fractions import Fraction
+
+    return make_clip("vfr.mp4", frames=8, time_base=Fraction(1, 1000), pts=[0, 40, 73, 120, 200, 210, 260, 330],
+                     audio=True, chapters=[(0, 150, "Opening"), (150, 400, "Ending")],
+                     metadata={"title": "vsr test clip", "comment": "made by tests/media.py"})
+
+
+@pytest.fixture(scope="session")
+def subs_mkv(make_clip):
+    """FFV1 MKV, 64x48, 6 frames, AAC audio and a SubRip stream with two cues (one with markup)."""
+    return make_clip("subs.mkv", codec="ffv1", audio=True,
+                     subtitles=[(0, 100, "Hello <i>world</i>"), (120, 80, "Second line")])
+
+
+@pytest.fixture(scope="session")
+def hdr10_mkv(make_clip):
+    """HEVC Main10 MKV, 64x48, 4 frames, BT.2020 / PQ, mastering display and content light level SEI."""
+    from media import BT2020_PQ
+
+    x265 = ("hdr10=1:repeat-headers=1:log-level=error:"
+            "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400")
+    return make_clip("hdr10.mkv", codec="libx265", pix_fmt="yuv420p10le", frames=4, color=BT2020_PQ,
+                     options={"preset": "ultrafast", "x265-params": x265})
+
+
+@pytest.fixture(scope="session")
+def interlaced_mkv(make_clip):
+    """H.264 coded interlaced (``+ildct+ilme``), 64x64, 6 frames: decoded frames are flagged interlaced."""
+    return make_clip("interlaced.mkv", size=(64, 64), options={"flags": "+ildct+ilme"})
+
+
+@pytest.fixture(scope="session")
+def gop_mp4(make_clip):
+    """H.264 MP4, 96x64, 30 frames, a keyframe every 5, no B-frames: a longer clip for stop/cancel tests."""
+    return make_clip("gop.mp4", size=(96, 64), frames=30, options={"g": "5", "bf": "0", "crf": "10"})
+
+
+@pytest.fixture(scope="session")
+def corrupt_ts(make_clip, media_dir: Path):
+    """``(clean, damaged)``: H.264 in MPEG-TS, 96x64, 30 frames; in the damaged copy the payload of
+    12 TS packets of video in the middle is noise (FFmpeg decodes every frame, concealing errors)."""
+    from media import corrupt_packets
+
+    clean = make_clip("clean.ts", size=(96, 64), frames=30, options={"g": "5", "bf": "0", "crf": "10"},
+                      container_format="mpegts")
+    damaged = media_dir / "damaged.ts"
+    if not damaged.exists():
+        assert corrupt_packets(clean.path, damaged, count=12) == 12
+    return clean, damaged
+
+
+@pytest.fixture(scope="session")
+def broken_inputs(media_dir: Path, vfr_mp4) -> dict[str, Path]:
+    """Inputs that are not videos: ``text``, ``empty``, ``audio_only``, ``truncated`` (MP4 cut before
+    its moov atom), ``missing`` (no such file), ``directory``."""
+    from media import truncate_before_moov, write_audio_only
+
+    d = media_dir / "broken"
+    if not d.exists():
+        d.mkdir()
+        (d / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
+        (d / "empty.mp4").write_bytes(b"")
+        write_audio_only(d / "audio.m4a")
+        truncate_before_moov(vfr_mp4.path, d / "truncated.mp4")
+        (d / "folder.mp4").mkdir()
+    return {"text": d / "notes.mp4", "empty": d / "empty.mp4", "audio_only": d / "audio.m4a",
+            "truncated": d / "truncated.mp4", "missing": d / "missing.mp4", "directory": d / "folder.mp4"}
+
+
+@pytest.fixture(scope="session")
+def espcn_x2():
+    """The shipped ESPCN x2 on ONNX Runtime, built once: a ``(backend, radius)`` pair for
+    ``upscale_video(backend=...)``. Skips when those weights are not shipped."""
+    from vsr.config import BackendConfig, ModelConfig
+    from vsr.models.weights import list_models
+    from vsr.pipeline import load_backend
+
+    if not any(s.name == "espcn" and s.scale == 2 for s in list_models()):
+        pytest.skip("no shipped espcn x2 weights")
+    pair = load_backend(ModelConfig("espcn", 2), BackendConfig("onnxruntime"))
+    yield pair
+    pair[0].close()
