@@ -181,6 +181,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["batch", str(clip), "-d", out, "--template", "{nope}.mkv"]) == 2
     assert main(["batch", str(clip), "-d", out, "--template", "../{stem}.mkv"]) == 2
     assert main(["batch", str(tmp_path / "empty_dir_missing"), "-d", out]) == 1  # missing input: reported
+    assert main(["batch", str(tmp_path), "-d", str(tmp_path)]) == 2  # OUTDIR is the input folder
     (tmp_path / "empty").mkdir()
     assert main(["batch", str(tmp_path / "empty"), "-d", out]) == 2  # no video at all
     with pytest.raises(SystemExit) as e:

@@ -226,6 +226,11 @@ def plan_batch(
     if container is not None:
         container = container.lower().lstrip(".")
     scales = available_scales(cfg.model.name) if target is not None else [cfg.model.scale]
+    inputs = list(inputs)
+    for arg in inputs:
+        if Path(arg).is_dir() and outdir.exists() and os.path.samefile(arg, outdir):
+            raise UsageError(f"{arg}: OUTDIR is this input folder; outputs would be taken as inputs on the next "
+                             "run: choose another -d")
     sources, ignored = find_sources(inputs, outdir)
     if ignored:
         log.info("passed over %d file(s) that are not video", ignored)
