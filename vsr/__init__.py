@@ -9,10 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["upscale_image", "list_models", "upscale_batch"]
+__all__ = ["upscale_video", "upscale_image", "upscale_batch", "list_models", "Progress", "VideoStats"]
 
 # public name -> module that defines it; add a row to export a new function
 _LAZY: dict[str, str] = {
+    "upscale_video": "vsr.pipeline",
+    "Progress": "vsr.pipeline",
+    "VideoStats": "vsr.pipeline",
     "upscale_image": "vsr.image",
     "list_models": "vsr.models.weights",
     "upscale_batch": "vsr.batch",

@@ -69,12 +69,16 @@ def ssim(a: np.ndarray, b: np.ndarray, border: int = 0, peak: float = 255.0) -> 
     a = torch.from_numpy(_shave(a, border).astype(np.float64))[None, None]
     b = torch.from_numpy(_shave(b, border).astype(np.float64))[None, None]
     g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))
-    win = (g[:, None] * g[None, :]) / g.sum() ** 2
-    win = win[None, None]
-    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
-    saa = F.conv2d(a * a, win) - mu_a**2
-    sbb = F.conv2d(b * b, win) - mu_b**2
-    sab = F.conv2d(a * b, win) - mu_a * mu_b
+    g = g / g.sum()
+    gx, gy = g.view(1, 1, 1, 11), g.view(1, 1, 11, 1)
+
+    def win(x: torch.Tensor) -> torch.Tensor:  # separable 11x11 Gaussian, 'valid'
+        return F.conv2d(F.conv2d(x, gx), gy)
+
+    mu_a, mu_b = win(a), win(b)
+    saa = win(a * a) - mu_a**2
+    sbb = win(b * b) - mu_b**2
+    sab = win(a * b) - mu_a * mu_b
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
     m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
     return float(m.mean())

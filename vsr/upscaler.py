@@ -21,6 +21,9 @@ __all__ = ["Upscaler", "receptive_radius", "run_tiled"]
 
 log = logging.getLogger(__name__)
 
+_ACTIVATION_CHANNELS = 64  # widest layer of the shipped networks (ESPCN 64, FSRCNN 56)
+_LIVE_ACTIVATIONS = 3  # feature maps alive at once in a runtime, roughly
+
 
 def receptive_radius(model: torch.nn.Module) -> int:
     """Low-resolution pixels of context each output pixel depends on, per side.
@@ -79,9 +82,13 @@ class Upscaler:
             ``max_shape`` forces tiling).
         size: output ``(width, height)``; None for exactly ``scale`` times the input.
             A size other than the network's output is reached by a bicubic resize.
+        memory_budget: bytes of network activations allowed per backend call; larger
+            frames are tiled automatically (e.g. 4K input on the CPU).
     """
 
-    def __init__(self, backend: Backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, backend: Backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None,
+                 memory_budget: int = 2 << 30) -> None:
+        self.memory_budget = memory_budget
         self.backend = backend
         self.device = backend.device
         self.cuda = self.device.type == "cuda"
@@ -92,13 +99,23 @@ class Upscaler:
             self.copy_stream = torch.cuda.Stream(self.device)
             self.compute_stream = torch.cuda.Stream(self.device)
 
-    def _tile_for(self, h: int, w: int) -> int:
-        max_shape = getattr(self.backend, "max_shape", None)
-        if self.tile or max_shape is None or (h <= max_shape[0] and w <= max_shape[1]):
+    def _tile_for(self, n: int, h: int, w: int) -> int:
+        """The tile size to use: the user's, else one that fits the engine and the memory budget."""
+        if self.tile:
             return self.tile
-        tile = min(max_shape)
-        log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
-        return tile
+        tile = 0
+        max_shape = getattr(self.backend, "max_shape", None)
+        if max_shape is not None and (h > max_shape[0] or w > max_shape[1]):
+            tile = min(max_shape)
+            log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
+        itemsize = torch.finfo(self.backend.dtype).bits // 8
+        per_pixel = n * _ACTIVATION_CHANNELS * _LIVE_ACTIVATIONS * itemsize
+        if h * w * per_pixel > self.memory_budget:
+            fit = int((self.memory_budget / per_pixel) ** 0.5)
+            tile = min(tile or fit, fit)
+            log.info("frame %dx%d x%d needs more than %d MiB of activations: tiling at %d", w, h, n,
+                     self.memory_budget >> 20, tile)
+        return max(tile, 4 * self.radius + 16) if tile else 0
 
     def output_size(self, frame: YuvFrame) -> tuple[int, int]:
         """Output ``(width, height)`` for a source frame."""
@@ -126,7 +143,7 @@ class Upscaler:
         out_w, out_h = self.output_size(f0)
         dtype = self.backend.dtype
         y = (planes[0][:, None].to(dtype) / maxv).contiguous()
-        sy = run_tiled(self.backend, y, self._tile_for(f0.height, f0.width), self.radius)
+        sy = run_tiled(self.backend, y, self._tile_for(len(frames), f0.height, f0.width), self.radius)
         if sy.shape[-2:] != (out_h, out_w):
             sy = resize(sy.float(), out_h, out_w)
         out = [_quantise(sy[:, 0], maxv, planes[0].dtype)]

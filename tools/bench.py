@@ -1,0 +1,249 @@
+"""Benchmark vsr on one clip: each stage alone, the whole pipeline, overlap, memory, and
+the same job scripted by hand (ffmpeg -> raw pipe -> Python + ONNX Runtime -> raw pipe -> ffmpeg).
+
+Example::
+
+    python tools/bench.py ../shared/data/video/bikes.mp4 --repeat 3
+    python tools/bench.py clip.mp4 --backend torch --device cuda --codec h264_nvenc
+
+Every figure is the median of ``--repeat`` runs made in this one invocation; ratios are
+taken between those medians. The hand-scripted baseline needs an ``ffmpeg`` binary (PATH,
+``--ffmpeg``, or the one the ``imageio-ffmpeg`` package ships).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig  # noqa: E402
+from vsr.media.decode import Decoder  # noqa: E402
+from vsr.media.encode import Encoder  # noqa: E402
+from vsr.pipeline import load_backend, upscale_video  # noqa: E402
+from vsr.upscaler import Upscaler  # noqa: E402
+
+
+def median_time(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def decode_all(path: Path) -> list:
+    d = Decoder(path)
+    try:
+        return [x for x in d if hasattr(x, "planes")]
+    finally:
+        d.close()
+
+
+def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dict:
+    frames = decode_all(clip)
+    n = len(frames)
+    out = {"frames": n, "size": [frames[0].width, frames[0].height]}
+    out["decode_fps"] = n / median_time(lambda: decode_all(clip), repeat)
+
+    backend, radius = load_backend(cfg.model, cfg.backend)
+    up = Upscaler(backend, radius, cfg.backend.tile)
+    batch = max(1, cfg.backend.batch)
+    up.upscale(frames[:batch])  # warm-up (engine build, allocator, autotuning)
+
+    def infer():
+        res = []
+        for i in range(0, n, batch):
+            res.extend(up.upscale(frames[i : i + batch]))
+        return res
+
+    big = infer()
+    out["upscale_fps"] = n / median_time(infer, repeat)
+
+    def encode():
+        d = Decoder(clip)
+        enc = Encoder(work / f"enc{clip.suffix}", big[0], d.container, d.stream, cfg.encode)
+        for f in big:
+            enc.encode(f)
+        enc.close()
+        d.close()
+
+    out["encode_fps"] = n / median_time(encode, repeat)
+    del big
+
+    def pipeline():
+        upscale_video(clip, work / f"e2e{clip.suffix}", cfg, backend=(backend, radius), overwrite=True)
+
+    out["pipeline_fps"] = n / median_time(pipeline, repeat)
+    slowest = min(out["decode_fps"], out["upscale_fps"], out["encode_fps"])
+    out["overlap_efficiency"] = out["pipeline_fps"] / slowest
+    backend.close()
+    return out
+
+
+def find_ffmpeg(given: str | None) -> str | None:
+    if given:
+        return given
+    if shutil.which("ffmpeg"):
+        return shutil.which("ffmpeg")
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except ImportError:
+        return None
+
+
+def hand_pipeline(ffmpeg: str, clip: Path, dst: Path, cfg: UpscaleConfig, width: int, height: int,
+                  rate: Fraction) -> int:
+    """What people script by hand: three processes joined by raw pipes, 8-bit 4:2:0 only."""
+    import onnxruntime as ort
+    import torch
+    import torch.nn.functional as F
+
+    from vsr.models.export import export_onnx
+    from vsr.models.weights import load_model
+
+    s = cfg.model.scale
+    session = ort.InferenceSession(export_onnx(load_model(cfg.model.name, s)), providers=["CPUExecutionProvider"])
+    dec = subprocess.Popen([ffmpeg, "-v", "error", "-i", str(clip), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                           stdout=subprocess.PIPE)
+    enc_cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width * s}x{height * s}",
+               "-r", str(rate), "-i", "-", "-c:v", cfg.encode.codec or "libx264"]
+    if cfg.encode.crf is not None or not cfg.encode.codec or cfg.encode.codec == "libx264":
+        enc_cmd += ["-crf", str(cfg.encode.crf if cfg.encode.crf is not None else 18)]
+    if cfg.encode.preset:
+        enc_cmd += ["-preset", cfg.encode.preset]
+    enc = subprocess.Popen(enc_cmd + [str(dst)], stdin=subprocess.PIPE)
+    ysize, csize = width * height, (width // 2) * (height // 2)
+    n = 0
+    while True:
+        buf = dec.stdout.read(ysize + 2 * csize)
+        if len(buf) < ysize + 2 * csize:
+            break
+        a = np.frombuffer(buf, np.uint8)
+        y = a[:ysize].reshape(1, 1, height, width).astype(np.float32) / 255
+        uv = torch.from_numpy(a[ysize:].reshape(1, 2, height // 2, width // 2).astype(np.float32))
+        sy = session.run(None, {"y": y})[0]
+        suv = F.interpolate(uv, scale_factor=s, mode="bicubic", align_corners=False)
+        enc.stdin.write(np.clip(np.rint(sy * 255), 0, 255).astype(np.uint8).tobytes())
+        enc.stdin.write(suv.round().clamp(0, 255).to(torch.uint8).numpy().tobytes())
+        n += 1
+    enc.stdin.close()
+    enc.wait()
+    dec.wait()
+    return n
+
+
+def make_loop_clip(src: Path, dst: Path, frames: int, width: int) -> None:
+    """A clip of ``frames`` frames cycling through ``src``'s frames, resized to ``width`` (for RSS)."""
+    import av
+
+    pics = []
+    with av.open(str(src)) as c:
+        for f in c.decode(video=0):
+            h = round(f.height * width / f.width / 2) * 2
+            pics.append(f.reformat(width=width, height=h, format="yuv420p"))
+            if len(pics) >= 50:
+                break
+    with av.open(str(dst), "w") as out:
+        st = out.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt = pics[0].width, pics[0].height, "yuv420p"
+        st.codec_context.options = {"preset": "ultrafast"}
+        for i in range(frames):
+            f = pics[i % len(pics)]
+            f.pts = None
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+
+
+def peak_rss_mb(clip: Path, dst: Path, cfg: UpscaleConfig) -> float:
+    """Peak resident memory of ``vsr upscale`` on ``clip`` in a fresh process, MiB."""
+    code = (
+        "import resource, sys; from vsr.cli import main; rc = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    cmd = [sys.executable, "-c", code, "upscale", str(clip), "-o", str(dst), "--overwrite", "--progress", "none",
+           "--model", cfg.model.name, "--scale", str(cfg.model.scale), "--backend", cfg.backend.name,
+           "--device", cfg.backend.device, "--codec", cfg.encode.codec or "libx264", "--preset",
+           cfg.encode.preset or "medium"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return int(res.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("clip", type=Path)
+    ap.add_argument("--model", default="espcn")
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--tile", type=int, default=0)
+    ap.add_argument("--codec", default="libx264")
+    ap.add_argument("--crf", type=int, default=18)
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--ffmpeg", help="ffmpeg binary for the hand-scripted baseline")
+    ap.add_argument("--skip-hand", action="store_true")
+    ap.add_argument("--rss", action="store_true", help="also measure peak RSS for 100 vs 1500 frames")
+    ap.add_argument("--rss-width", type=int, default=320)
+    ap.add_argument("--json", type=Path, help="write the results as JSON")
+    args = ap.parse_args(argv)
+
+    cfg = UpscaleConfig(
+        model=ModelConfig(args.model, args.scale),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch),
+        encode=EncodeConfig(args.codec, args.crf, args.preset),
+    )
+    res: dict = {"clip": args.clip.name, "model": f"{args.model} x{args.scale}", "backend": args.backend,
+                 "device": args.device, "codec": f"{args.codec} crf {args.crf} preset {args.preset}",
+                 "cpus": os.cpu_count(), "repeat": args.repeat}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        res.update(bench_stages(args.clip, cfg, args.repeat, work))
+        ffmpeg = None if args.skip_hand else find_ffmpeg(args.ffmpeg)
+        if ffmpeg:
+            import av
+
+            with av.open(str(args.clip)) as c:
+                v = c.streams.video[0]
+                w, h, rate = v.codec_context.width, v.codec_context.height, v.guessed_rate or v.average_rate
+            n = [0]
+
+            def hand():
+                n[0] = hand_pipeline(ffmpeg, args.clip, work / f"hand{args.clip.suffix}", cfg, w, h, rate)
+
+            res["hand_fps"] = res["frames"] / median_time(hand, args.repeat)
+            res["speedup_vs_hand"] = res["pipeline_fps"] / res["hand_fps"]
+        if args.rss:
+            short, long = work / "short.mp4", work / "long.mp4"
+            make_loop_clip(args.clip, short, 100, args.rss_width)
+            make_loop_clip(args.clip, long, 1500, args.rss_width)
+            res["rss_100_mb"] = peak_rss_mb(short, work / "o1.mp4", cfg)
+            res["rss_1500_mb"] = peak_rss_mb(long, work / "o2.mp4", cfg)
+            res["rss_ratio"] = res["rss_1500_mb"] / res["rss_100_mb"]
+    for k, v in res.items():
+        print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
