@@ -26,14 +26,19 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_batch_same_results_and_exit_code(local_ray, tmp_path):
+def test_ray_batch_same_results_and_exit_code(local_ray, tmp_path, capsys):
     src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     write_clip(src / "a.mp4", 64, 48, frames=3)
     write_clip(src / "sub" / "b.mp4", 48, 32, frames=2)
     write_text(src / "broken.mp4")
-    args = ["batch", str(src), "-d", str(out), "--codec", "ffv1", "--container", "mkv", "--progress", "none",
+    args = ["batch", str(src), "-d", str(out), "--codec", "ffv1", "--container", "mkv", "--progress", "json",
             "--threads", "1", "--report", str(report), "--ray", "--ray-cpus-per-task", "1"]
     assert main(args) == 1
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(e["file"] for e in events if e["event"] == "file") == sorted(
+        str(p) for p in (src / "a.mp4", src / "sub" / "b.mp4", src / "broken.mp4"))
+    last = [e for e in events if e["event"] == "batch"][-1]
+    assert (last["done"], last["failed"], last["percent"]) == (2, 1, 100.0)
     data = json.loads(report.read_text())
     by_name = {Path(f["input"]).name: f for f in data["files"]}
     assert {n: f["status"] for n, f in by_name.items()} == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}

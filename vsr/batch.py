@@ -2,13 +2,13 @@
 
 ::
 
-    inputs ──► find_sources ──► plan_items (probe, target, output names) ──► plan_batch (skip complete outputs)
-                                                                                 │
-          OUTDIR lock, stale partials removed, journal ◄── run_batch ◄──────────┘
-                                                              │ jobs threads (one loaded backend per model
-                                                              │ scale, shared) or Ray tasks (batch_ray)
-                                                              ▼
-                                                        FileResult per input ──► report JSON
+    inputs ─► find_sources ─► plan_items (probe, target, names) ─► plan_batch (skip complete outputs)
+                                                                            │
+        OUTDIR lock, stale partials removed, journal ◄── run_batch ◄────────┘
+                                                            │ jobs threads (one loaded backend per
+                                                            │ model scale, shared) or Ray tasks
+                                                            ▼
+                                                      FileResult per input ─► report JSON
 
 Sharing one backend between jobs: ONNX Runtime's ``InferenceSession.run`` is documented
 thread-safe (concurrent calls share the session's thread pool); the torch backend's
@@ -385,7 +385,8 @@ class _Recorder:
 
 
 def _expected_frames(item: BatchItem) -> int:
-    return item.info.frames if item.info is not None else 0
+    """Frames an item adds to the batch's progress: those it upscales (copies count none)."""
+    return item.info.frames if item.info is not None and item.action == "upscale" else 0
 
 
 def run_batch(
@@ -449,8 +450,7 @@ def run_batch(
         rec = _Recorder(journal, reporter)
         pending = set(todo)
         try:
-            reporter.begin(len(items), sum(_expected_frames(items[i]) for i in todo
-                                           if items[i].action == "upscale"))
+            reporter.begin(len(items), sum(_expected_frames(items[i]) for i in todo))
             for i, it in enumerate(items):
                 if i not in pending:
                     results[i] = _immediate(it)

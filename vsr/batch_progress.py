@@ -70,8 +70,10 @@ class _Counts:
     def finish(self, result: "FileResult") -> None:
         self.by_status[result.status] = self.by_status.get(result.status, 0) + 1
         self.frames_running.pop(result.input, None)
-        # a finished file counts as its whole expected share, whatever it wrote
-        self.frames_finished += self.expected.pop(result.input, 0)
+        # a finished file counts as its whole expected share, whatever it wrote; a file never
+        # reported started (a Ray task) counts its input's frames when it was an upscale
+        default = result.input_frames if result.action == "upscale" else 0
+        self.frames_finished += self.expected.pop(result.input, default)
 
     def fields(self) -> dict:
         done = self.frames_done()
