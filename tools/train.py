@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/MODEL_xSCALE)")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--val-every", type=int, default=2000)
+    ap.add_argument("--init", type=Path, help="start from this checkpoint or weights file (e.g. the x2 model when "
+                    "training x3): every tensor whose shape matches is copied, the rest stay freshly initialised")
     ap.add_argument("--export", action="store_true", help="write the checkpoint's weights into the package and exit")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -164,8 +166,21 @@ def main(argv: list[str] | None = None) -> None:
         opt.load_state_dict(ck["optimizer"])
         step, history, config = ck["step"], ck["history"], ck["config"]
         log.info("resumed %s at step %d", ckpt_path, step)
-        args.steps = int(config["steps"]) if not argv_has(argv, "--steps") else args.steps
+        if argv_has(argv, "--steps") and str(args.steps) != config["steps"]:
+            config.setdefault("schedule_changes", []).append([step, args.steps])
+            log.info("schedule length changed to %d steps at step %d", args.steps, step)
+        else:
+            args.steps = int(config["steps"])
         config["steps"] = str(args.steps)
+
+    elif args.init:
+        src = torch.load(args.init, map_location=args.device, weights_only=False)
+        src = src.get("model", src)
+        own = model.state_dict()
+        same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(same, strict=False)
+        config["init"] = str(args.init)
+        log.info("initialised %d of %d tensors from %s", len(same), len(own), args.init)
 
     if args.export:
         if not ckpt_path.exists():
@@ -176,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
             f"--seed {config['seed']}",
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
+            "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
+            "schedule_changes": config.get("schedule_changes", []),
             "steps": step,
             "set5_psnr": round(val, 3),
         }

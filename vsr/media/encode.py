@@ -124,6 +124,7 @@ class Encoder:
         cc.framerate = rate
         if self._sar:
             cc.sample_aspect_ratio = self._sar
+            stream.sample_aspect_ratio = self._sar  # muxers such as Matroska read the stream's
         c = frame.color
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = c.range, c.space, c.primaries, c.trc
         cc.thread_type = "AUTO"
