@@ -244,6 +244,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the backend (0: all cores)")
     p.add_argument("--max-size", type=_parse_size, default=None, metavar="WxH",
                    help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
+    p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
 
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
@@ -275,7 +276,8 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale),
-        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
+                              args.cuda_graphs),
         encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option)),
         size=size,
         deinterlace=args.deinterlace,

@@ -26,7 +26,8 @@ class BackendConfig:
         batch: frames per backend call.
         threads: CPU threads for the backend (0: the runtime's default).
         max_size: largest luma (width, height) a prebuilt backend must accept (TensorRT
-            builds its engine for 1x1 up to this; None: 1920x1088). Larger frames need ``tile``.
+            builds its engine for 1x1 up to this; None: 1920x1088). Larger frames are tiled.
+        cuda_graphs: PyTorch on CUDA: replay captured CUDA graphs (fixed shapes).
     """
 
     name: str = "auto"
@@ -35,6 +36,7 @@ class BackendConfig:
     batch: int = 1
     threads: int = 0
     max_size: tuple[int, int] | None = None
+    cuda_graphs: bool = False
 
 
 @dataclass(frozen=True)

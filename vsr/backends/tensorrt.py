@@ -13,6 +13,7 @@ and streams come from PyTorch.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
@@ -320,6 +321,20 @@ class TensorRTBackend:
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise BackendError("TensorRT failed to run the engine; its log above says why")
         return out
+
+    def fork(self) -> "TensorRTBackend":
+        """A backend that shares this engine but has its own execution context.
+
+        Concurrent jobs (``vsr batch --jobs N``) each run on their own context and
+        CUDA streams over one engine in GPU memory. Closing a fork releases only its
+        context.
+        """
+        twin = copy.copy(self)
+        with torch.cuda.device(self.device):
+            twin._context = self._engine.create_execution_context()
+        if twin._context is None:
+            raise BackendError("TensorRT could not create another execution context (out of GPU memory?)")
+        return twin
 
     def close(self) -> None:
         """Release the execution context, engine and runtime (in that order)."""

@@ -27,18 +27,21 @@ def _unavailable(device: str) -> str | None:
 class TorchBackend:
     """Eager PyTorch inference.
 
-    On CUDA the network runs in FP16, channels-last, with ``cudnn.benchmark``;
-    on the CPU in FP32.
+    On CUDA the network runs in FP16, channels-last, with ``cudnn.benchmark``, and
+    optionally as CUDA graphs (one captured per input shape: frames of a video, and
+    its tiles, come in a few fixed shapes); on the CPU in FP32.
 
     Args:
         model: float32 network in eval mode (copied, not modified).
         device: ``cpu`` or ``cuda[:N]``.
         threads: CPU threads for intra-op parallelism (0: PyTorch's default).
+        cuda_graphs: replay captured CUDA graphs instead of launching kernels one by one.
     """
 
     name = "torch"
+    max_graphs = 8  # distinct input shapes kept captured
 
-    def __init__(self, model: "nn.Module", device: str = "cpu", threads: int = 0) -> None:
+    def __init__(self, model: "nn.Module", device: str = "cpu", threads: int = 0, cuda_graphs: bool = False) -> None:
         self.device = torch.device(device)
         self.scale = model.scale
         cuda = self.device.type == "cuda"
@@ -49,15 +52,42 @@ class TorchBackend:
             torch.backends.cudnn.benchmark = True
         m = inference_form(copy.deepcopy(model)).to(self.device, self.dtype).eval()
         self._model = m.to(memory_format=torch.channels_last) if cuda else m
+        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+        self.cuda_graphs = cuda_graphs and cuda
 
     @torch.inference_mode()
     def run(self, y: torch.Tensor) -> torch.Tensor:
         """``(N, 1, H, W)`` ``self.dtype`` on ``self.device`` in [0, 1] -> ``(N, 1, sH, sW)``, same dtype/device."""
         if self.device.type == "cuda":
             y = y.contiguous(memory_format=torch.channels_last)
+            if self.cuda_graphs:
+                return self._replay(y)
         return self._model(y).contiguous()
 
+    def _replay(self, y: torch.Tensor) -> torch.Tensor:
+        """Run through a CUDA graph captured for ``y``'s shape, on the current stream."""
+        entry = self._graphs.get(tuple(y.shape))
+        if entry is None:
+            if len(self._graphs) >= self.max_graphs:
+                self._graphs.pop(next(iter(self._graphs)))
+            static_in = y.clone(memory_format=torch.channels_last)
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):  # warm-up: cuDNN picks its algorithms outside the capture
+                for _ in range(3):
+                    self._model(static_in)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self._model(static_in).contiguous()
+            entry = self._graphs[tuple(y.shape)] = (graph, static_in, static_out)
+        graph, static_in, static_out = entry
+        static_in.copy_(y)
+        graph.replay()
+        return static_out.clone()
+
     def close(self) -> None:
+        self._graphs.clear()
         self._model = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -65,4 +95,4 @@ class TorchBackend:
 
 @register_backend("torch", _unavailable, rank={"cpu": 10, "cuda": 20})
 def _create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
-    return TorchBackend(model, config.device, config.threads)
+    return TorchBackend(model, config.device, config.threads, config.cuda_graphs)

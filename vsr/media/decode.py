@@ -42,6 +42,12 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
     if hwaccel:
         from av.codec.hwaccel import HWAccel
 
+        from vsr.devices import cuda_unavailable
+
+        why = cuda_unavailable("cuda") if hwaccel == "cuda" else None
+        if why:
+            raise MediaError(f"--hwdec {hwaccel}: {why}; decode on the CPU instead (leave out --hwdec)")
+
         kwargs["hwaccel"] = HWAccel(device_type=hwaccel, allow_software_fallback=True)
     try:
         return av.open(str(p), "r", **kwargs)

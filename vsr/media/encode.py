@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 _CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
 _NVENC_HINT = (
-    "NVENC could not open: this GPU or driver has no hardware video encoder (many data-centre GPUs such as "
-    "the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
+    "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
+    "data-centre GPUs such as the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
 )
 
 
