@@ -50,6 +50,8 @@ class OnnxRuntimeBackend:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # no busy-waiting between operators: the decoder and encoder threads need those cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(export_onnx(model), opts, providers=["CPUExecutionProvider"])
 
     def run(self, y: torch.Tensor) -> torch.Tensor:
