@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from media import BT2020_PQ, BT709, FULL_RANGE, chapters, languages, packets, psnr, read_video, sha256, stream_codecs
+from vsr.devices import cpu_parallelism
 from vsr.errors import VsrError
 from vsr.pipeline import upscale_video
 
@@ -424,7 +425,9 @@ def test_backend_failure_stops_every_stage_and_leaves_nothing(gop_mp4, espcn_x2,
     dst = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="backend failed on call 6"):
         upscale_video(gop_mp4.path, dst, backend=(failing, radius), queue_size=2, cancel=cancel)
-    assert failing.calls == 6  # it stopped: no frame was sent to the backend after the failure
+    # it stopped: at most the frames already in flight on the CPU workers followed the failure
+    workers = cpu_parallelism()[0]
+    assert 6 <= failing.calls <= 6 + workers
     assert _vsr_threads() == []
     assert not dst.exists() and _no_partials(tmp_path) == []
     assert not cancel.is_set()

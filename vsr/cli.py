@@ -241,7 +241,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--tile", type=_positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=_positive_int, default=1, help="frames per backend call (default 1)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for the backend (0: all cores)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per frame (0: automatic)")
+    p.add_argument("--workers", type=int, default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
     p.add_argument("--max-size", type=_parse_size, default=None, metavar="WxH",
                    help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
     p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
@@ -277,7 +278,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale),
         backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
-                              args.cuda_graphs),
+                              args.cuda_graphs, args.workers),
         encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option)),
         size=size,
         deinterlace=args.deinterlace,

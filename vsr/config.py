@@ -24,10 +24,12 @@ class BackendConfig:
         device: ``cpu`` or ``cuda[:N]``.
         tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
         batch: frames per backend call.
-        threads: CPU threads for the backend (0: the runtime's default).
+        threads: CPU threads per backend call (0: automatic, the cores shared between workers).
         max_size: largest luma (width, height) a prebuilt backend must accept (TensorRT
             builds its engine for 1x1 up to this; None: 1920x1088). Larger frames are tiled.
         cuda_graphs: PyTorch on CUDA: replay captured CUDA graphs (fixed shapes).
+        workers: on the CPU, frames (batches) computed at once in worker threads (0: automatic,
+            see :func:`vsr.devices.cpu_parallelism`).
     """
 
     name: str = "auto"
@@ -37,6 +39,7 @@ class BackendConfig:
     threads: int = 0
     max_size: tuple[int, int] | None = None
     cuda_graphs: bool = False
+    workers: int = 0
 
 
 @dataclass(frozen=True)

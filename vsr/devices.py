@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vsr.errors import BackendError
 
-__all__ = ["parse_device", "cuda_unavailable"]
+__all__ = ["parse_device", "cuda_unavailable", "cpu_parallelism"]
 
 
 def parse_device(device: str) -> tuple[str, int]:
@@ -31,3 +31,20 @@ def cuda_unavailable(device: str) -> str | None:
     if idx >= torch.cuda.device_count():
         return f"there is no GPU {idx} (found {torch.cuda.device_count()})"
     return None
+
+
+def cpu_parallelism(workers: int = 0, threads: int = 0) -> tuple[int, int]:
+    """Frames computed at once and threads per frame for CPU inference (0: automatic).
+
+    Frame-level parallelism beats splitting each operator across cores when the
+    decoder and encoder share the machine: no barrier waits for a descheduled thread.
+    Measured on 2 cores (ESPCN x2, 640x272, libx264 medium): one frame on 2 threads
+    10.0 fps end to end, two frames on 1 thread each 12.3 fps. Automatic: up to 4
+    frames at once, the cores shared between them.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = workers or min(cores, 4)
+    threads = threads or max(1, cores // workers)
+    return workers, threads

@@ -80,14 +80,19 @@ class VideoStats:
 
 def load_backend(model: ModelConfig, backend: BackendConfig):
     """Load shipped weights and build the backend; returns ``(backend, receptive_radius)``."""
+    import copy
+
     from vsr.backends import create_backend
+    from vsr.devices import cpu_parallelism, parse_device
+    from vsr.models.export import inference_form
     from vsr.models.weights import get_spec, load_model
     from vsr.upscaler import receptive_radius
-    from vsr.models.export import inference_form
 
     spec = get_spec(model.name, model.scale)
     net = load_model(model.name, model.scale)
-    radius = receptive_radius(inference_form(__import__("copy").deepcopy(net)))
+    radius = receptive_radius(inference_form(copy.deepcopy(net)))
+    if parse_device(backend.device)[0] == "cpu":
+        backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     return create_backend(net, spec, backend), radius
 
 
@@ -182,7 +187,7 @@ def upscale_video(
         VsrError: bad input, existing output, unavailable backend or encoder.
     """
     from vsr.media.decode import Decoder
-    from vsr.media.encode import Encoder
+    from vsr.devices import cpu_parallelism
     from vsr.upscaler import Upscaler
 
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
@@ -194,11 +199,15 @@ def upscale_video(
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:
-            upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size)
+            workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
+            upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
             total = decoder.stream.frames or _estimate_frames(decoder)
-            with atomic_output(dst, cfg.overwrite) as tmp:
-                _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+            try:
+                with atomic_output(dst, cfg.overwrite) as tmp:
+                    _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+            finally:
+                upscaler.close()
         finally:
             if backend is None:  # ours: released on failure too (device memory, engines)
                 net.close()
@@ -215,7 +224,7 @@ def upscale_video(
 
 
 def _merge(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
-    groups = {"model": ("name", "scale"), "backend": ("name", "device", "tile", "batch", "threads"),
+    groups = {"model": ("name", "scale"), "backend": ("name", "device", "tile", "batch", "threads", "workers"),
               "encode": ("codec", "crf", "preset", "pix_fmt", "options")}
     alias = {("model", "model"): "name", ("backend", "backend"): "name", ("encode", "encoder_options"): "options"}
     parts: dict[str, dict[str, Any]] = {g: {} for g in groups}
@@ -306,7 +315,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                 group.append(item)
             if group:
                 _flush_group(group)
-            while len(upscale_pending) > (0 if done else 1):
+            while len(upscale_pending) > (0 if done else upscaler.in_flight):
                 _emit(upscale_pending.popleft())
         run.put(run.frames_out, _END)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["bicubic_taps", "resize", "chroma_offset"]
 
@@ -39,10 +40,44 @@ def bicubic_taps(n_in: int, n_out: int, offset: float, device: torch.device) -> 
     return idx.to(device), w.to(device)
 
 
+@lru_cache(maxsize=64)
+def _phase_kernel(r: int, offset: float) -> tuple[torch.Tensor, int, int]:
+    """For an integer factor r: per output phase p the 4 taps as one ``(r, 1, 1, k)`` kernel.
+
+    Output ``j = r*q + p`` reads input ``q + d`` for ``d`` in ``[lo, lo + k)``; returns the
+    kernel and the padding ``(left, right)`` that replicates edge samples.
+    """
+    x = (torch.arange(r, dtype=torch.float64) + 0.5) / r - 0.5 + offset  # position of phase p from q
+    base = torch.floor(x).long()
+    lo, hi = int(base.min()) - 1, int(base.max()) + 2
+    k = hi - lo + 1
+    kernel = torch.zeros(r, k, dtype=torch.float64)
+    for p in range(r):
+        taps = torch.arange(-1, 3)
+        w = _cubic(x[p] - (base[p] + taps).double())
+        kernel[p, base[p] + taps - lo] = w / w.sum()
+    return kernel.float().view(r, 1, 1, k), -lo, hi
+
+
 def _resize_last(x: torch.Tensor, n_out: int, offset: float) -> torch.Tensor:
     n_in = x.shape[-1]
     if n_in == n_out and offset == 0:
         return x
+    if n_out % n_in == 0 and x.dim() == 4:  # integer factor: one strided-free convolution per phase
+        r = n_out // n_in
+        kernel, left, right = _phase_kernel(r, round(offset, 9))
+        n, c, h, _ = x.shape
+        padded = F.pad(x.reshape(n * c, 1, h, n_in), (left, right, 0, 0), mode="replicate")[:, 0]
+        weights = kernel.view(r, -1).tolist()
+        phases = []
+        for wp in weights:  # a few shifted multiply-adds per phase: cheap on any device
+            acc = None
+            for t, wt in enumerate(wp):
+                if wt:
+                    term = padded[..., t : t + n_in] * wt
+                    acc = term if acc is None else acc.add_(term)
+            phases.append(acc)
+        return torch.stack(phases, -1).reshape(n, c, h, n_out)
     idx, w = bicubic_taps(n_in, n_out, offset, x.device)
     g = x[..., idx]  # (..., n_out, 4)
     return (g * w.to(x.dtype)).sum(-1)

@@ -8,6 +8,7 @@ steps run without copies.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +69,7 @@ def run_tiled(backend: Backend, y: torch.Tensor, tile: int, overlap: int) -> tor
 @dataclass
 class _Pending:
     frames: list[YuvFrame]
-    planes: list[torch.Tensor]  # per plane: (N, h, w) integer tensors (pinned host on CUDA)
+    planes: list[torch.Tensor] | Future  # per plane: (N, h, w) integers (pinned host on CUDA)
     done: torch.cuda.Event | None
 
 
@@ -84,10 +85,16 @@ class Upscaler:
             A size other than the network's output is reached by a bicubic resize.
         memory_budget: bytes of network activations allowed per backend call; larger
             frames are tiled automatically (e.g. 4K input on the CPU).
+        workers: on the CPU, batches computed at once in worker threads (frame-level
+            parallelism; the backend must be thread-safe, as ONNX Runtime and PyTorch are).
+            On CUDA one batch computes while the next one's copies run.
+
+    Attributes:
+        in_flight: how many batches a caller should keep submitted before collecting.
     """
 
     def __init__(self, backend: Backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None,
-                 memory_budget: int = 2 << 30) -> None:
+                 memory_budget: int = 2 << 30, workers: int = 1) -> None:
         self.memory_budget = memory_budget
         self.backend = backend
         self.device = backend.device
@@ -95,9 +102,14 @@ class Upscaler:
         self.radius = radius
         self.tile = tile
         self.size = size
+        self._pool = None
+        self.in_flight = 1
         if self.cuda:
             self.copy_stream = torch.cuda.Stream(self.device)
             self.compute_stream = torch.cuda.Stream(self.device)
+        elif workers > 1:
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vsr-infer")
+            self.in_flight = workers
 
     def _tile_for(self, n: int, h: int, w: int) -> int:
         """The tile size to use: the user's, else one that fits the engine and the memory budget."""
@@ -160,6 +172,8 @@ class Upscaler:
     def submit(self, frames: list[YuvFrame]) -> _Pending:
         """Start upscaling a batch of same-size frames; on CUDA this returns before the GPU is done."""
         if not self.cuda:
+            if self._pool is not None:
+                return _Pending(frames, self._pool.submit(self._compute, frames, self._to_device(frames)), None)
             return _Pending(frames, self._compute(frames, self._to_device(frames)), None)
         with torch.cuda.stream(self.copy_stream):
             planes = self._to_device(frames)
@@ -188,7 +202,8 @@ class Upscaler:
         """Wait for a submitted batch and return its upscaled frames (host planes)."""
         if pending.done is not None:
             pending.done.synchronize()
-        arrays = [p.numpy() for p in pending.planes]
+        planes = pending.planes.result() if isinstance(pending.planes, Future) else pending.planes
+        arrays = [p.numpy() for p in planes]
         arrays = [a.view(np.uint16) if a.dtype == np.int16 else a for a in arrays]
         return [f.with_planes(tuple(a[i].copy() if self.cuda else a[i] for a in arrays))
                 for i, f in enumerate(pending.frames)]
@@ -196,6 +211,11 @@ class Upscaler:
     def upscale(self, frames: list[YuvFrame]) -> list[YuvFrame]:
         """Upscale a batch synchronously."""
         return self.collect(self.submit(frames))
+
+    def close(self) -> None:
+        """Stop the worker threads (the backend stays open: it belongs to the caller)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def _quantise(x: torch.Tensor, maxv: float, dtype: torch.dtype) -> torch.Tensor:
