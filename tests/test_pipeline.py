@@ -503,3 +503,19 @@ def test_real_interlaced_clip_with_ac3(shared_data: Path, espcn_x2, tmp_path: Pa
     assert (out.width, out.height) == (1440, 960)
     assert stream_codecs(dst) == [("video", "h264"), ("audio", "ac3")]
     assert [p for _, p in packets(dst, "audio")] == [p for _, p in packets(src_path, "audio")]
+
+
+def test_odd_output_from_a_scale_is_padded_for_x264(make_clip, espcn_x2, tmp_path: Path) -> None:
+    """67x45 at x3 is 201x135, which 4:2:0 H.264 cannot hold: the last column and row repeat."""
+    from vsr.models.weights import list_models
+
+    if not any(s.name == "espcn" and s.scale == 3 for s in list_models()):
+        pytest.skip("no shipped espcn x3 weights yet")
+    clip = make_clip("odd.mkv", codec="ffv1", size=(67, 45), frames=3)
+    dst = tmp_path / "out.mp4"
+    stats = upscale_video(clip.path, dst, scale=3, backend="onnxruntime", crf=0)
+    out = read_video(dst)
+    assert (out.width, out.height) == stats.output_size == (202, 136)
+    y = out.planes[0][0].astype(int)
+    assert np.abs(y[:, -1] - y[:, -2]).max() <= 2 and np.abs(y[-1] - y[-2]).max() <= 2
+    assert len(out.times) == 3

@@ -328,9 +328,10 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
             if not encoder_box and item is not _END:
                 rotation = getattr(decoder, "rotation", 0)
                 encoder_box.append(Encoder(tmp, item, decoder.container, decoder.stream, cfg.encode,
-                                           sample_aspect_ratio=_output_sar(decoder, item), rotation=rotation))
+                                           sample_aspect_ratio=_output_sar(decoder, item), rotation=rotation,
+                                           pad_odd=cfg.size is None))
                 stats.input_size = (decoder.stream.codec_context.width, decoder.stream.codec_context.height)
-                stats.output_size = (item.width, item.height)
+                stats.output_size = encoder_box[0].size
             enc = encoder_box[0] if encoder_box else None
             while enc is not None:
                 try:

@@ -20,6 +20,7 @@ __all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
 
 log = logging.getLogger(__name__)
 
+_ODD_SIZES_OK = {"ffv1", "rawvideo", "utvideo", "huffyuv", "ffvhuff"}
 _CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
 _NVENC_HINT = (
     "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
@@ -69,6 +70,9 @@ class Encoder:
         container_format: FFmpeg muxer name, or None to guess from ``path``'s suffix.
         sample_aspect_ratio: pixel aspect ratio of the output.
         rotation: display rotation in degrees (counter-clockwise), 0 for none.
+        pad_odd: when the encoder's chroma subsampling needs even sizes (x264 4:2:0 and
+            the like) and the frame is odd, replicate the last luma column/row instead of
+            failing (the chroma planes already cover it). For sizes nobody asked for exactly.
     """
 
     def __init__(
@@ -81,9 +85,12 @@ class Encoder:
         container_format: str | None = None,
         sample_aspect_ratio: Fraction | None = None,
         rotation: float = 0,
+        pad_odd: bool = False,
     ) -> None:
         self.path = Path(path)
         self.config = config
+        self._pad_odd = pad_odd
+        self.pad = (0, 0)  # (right, bottom) luma pixels replicated to fit the chroma subsampling
         self._video_in = video
         self._sar = sample_aspect_ratio
         self._rotation = rotation
@@ -117,7 +124,16 @@ class Encoder:
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({e})") from e
         cc = stream.codec_context
-        stream.width, stream.height = frame.width, frame.height
+        out = planar_format(pix_fmt)
+        if self._pad_odd and name not in _ODD_SIZES_OK:
+            mw, mh = 1 << out.log2_chroma[0], 1 << out.log2_chroma[1]
+            self.pad = (-frame.width % mw, -frame.height % mh)
+            if any(self.pad):
+                log.warning("%s needs sizes divisible by %d and %d: %dx%d padded to %dx%d by repeating the edge",
+                            name, mw, mh, frame.width, frame.height, frame.width + self.pad[0],
+                            frame.height + self.pad[1])
+        self.size = (frame.width + self.pad[0], frame.height + self.pad[1])
+        stream.width, stream.height = self.size
         stream.pix_fmt = pix_fmt
         stream.time_base = frame.time_base
         cc.time_base = frame.time_base
@@ -159,7 +175,6 @@ class Encoder:
         except av.error.FFmpegError as e:
             if "nvenc" in name:
                 raise MediaError(_NVENC_HINT) from e
-            out = planar_format(pix_fmt)
             if frame.width % (1 << out.log2_chroma[0]) or frame.height % (1 << out.log2_chroma[1]):
                 raise MediaError(
                     f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
@@ -172,9 +187,12 @@ class Encoder:
     # -- data ---------------------------------------------------------------------------------
     def encode(self, frame: YuvFrame) -> None:
         """Encode one upscaled frame (its ``pts``/``time_base`` are kept exactly)."""
-        vf = av.VideoFrame(frame.width, frame.height, self._work_fmt)
+        vf = av.VideoFrame(*self.size, self._work_fmt)
         dtype = frame.planes[0].dtype
-        for plane, data in zip(vf.planes, frame.planes):
+        planes = frame.planes
+        if any(self.pad):
+            planes = (np.pad(planes[0], ((0, self.pad[1]), (0, self.pad[0])), mode="edge"), *planes[1:])
+        for plane, data in zip(vf.planes, planes):
             dst = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
             dst[:, : plane.width] = data
         c = frame.color
