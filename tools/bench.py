@@ -132,7 +132,8 @@ def hand_pipeline(ffmpeg: str, clip: Path, dst: Path, cfg: UpscaleConfig, width:
     from vsr.models.weights import load_model
 
     s = cfg.model.scale
-    session = ort.InferenceSession(export_onnx(load_model(cfg.model.name, s)), providers=["CPUExecutionProvider"])
+    graph = export_onnx(load_model(cfg.model.name, s), subpixel=False)  # the same graph vsr runs on ORT
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     dec = subprocess.Popen([ffmpeg, "-v", "error", "-i", str(clip), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
                            stdout=subprocess.PIPE)
     enc_cmd = [ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width * s}x{height * s}",

@@ -18,7 +18,9 @@ def inference_form(model: nn.Module) -> nn.Module:
     return to_subpixel() if to_subpixel else model
 
 
-def export_onnx(model: nn.Module, path: Path | None = None, *, fp16: bool = False, opset: int = 17) -> bytes:
+def export_onnx(
+    model: nn.Module, path: Path | None = None, *, fp16: bool = False, opset: int = 17, subpixel: bool = True
+) -> bytes:
     """Export to ONNX with dynamic batch, height and width.
 
     The graph has input ``y`` ``(N, 1, H, W)`` and output ``out`` ``(N, 1, rH, rW)``,
@@ -30,13 +32,17 @@ def export_onnx(model: nn.Module, path: Path | None = None, *, fp16: bool = Fals
         path: also write the bytes there when given.
         fp16: make the whole graph FP16.
         opset: ONNX opset.
+        subpixel: export FSRCNN's transposed convolution as its sub-pixel rewrite
+            (:func:`inference_form`); False keeps the ConvTranspose, which ONNX Runtime's
+            CPU kernels run faster (see docs/performance.md).
 
     Returns:
         The serialised ONNX model.
     """
     import copy
 
-    m = inference_form(copy.deepcopy(model).cpu().eval())
+    m = copy.deepcopy(model).cpu().eval()
+    m = inference_form(m) if subpixel else m
     dtype = torch.float16 if fp16 else torch.float32
     m = m.to(dtype)
     x = torch.rand(1, 1, 32, 32, dtype=dtype)
