@@ -1,8 +1,9 @@
 """Upscale YuvFrames: luma through the backend (tiled if needed), chroma bicubic, both re-quantised.
 
-On CUDA, host planes go through pinned memory on a copy stream while the previous
-batch computes on the compute stream; events order the two. On the CPU the same
-steps run without copies.
+On CUDA, host planes go up through pinned memory on an upload stream, compute runs on
+a compute stream and results come down into pinned memory on a download stream;
+events order the three, so batch n+1's upload and batch n-1's download overlap batch
+n's compute. On the CPU the same steps run without copies (in worker threads).
 """
 
 from __future__ import annotations
@@ -105,8 +106,11 @@ class Upscaler:
         self._pool = None
         self.in_flight = 1
         if self.cuda:
-            self.copy_stream = torch.cuda.Stream(self.device)
+            # uploads, compute and downloads each on their own stream, ordered by events, so the
+            # upload of batch n+1 and the download of batch n-1 overlap the compute of batch n
+            self.upload_stream = torch.cuda.Stream(self.device)
             self.compute_stream = torch.cuda.Stream(self.device)
+            self.download_stream = torch.cuda.Stream(self.device)
         elif workers > 1:
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vsr-infer")
             self.in_flight = workers
@@ -175,10 +179,10 @@ class Upscaler:
             if self._pool is not None:
                 return _Pending(frames, self._pool.submit(self._compute, frames, self._to_device(frames)), None)
             return _Pending(frames, self._compute(frames, self._to_device(frames)), None)
-        with torch.cuda.stream(self.copy_stream):
+        with torch.cuda.stream(self.upload_stream):
             planes = self._to_device(frames)
             copied = torch.cuda.Event()
-            copied.record(self.copy_stream)
+            copied.record(self.upload_stream)
         self.compute_stream.wait_event(copied)
         with torch.cuda.stream(self.compute_stream):
             for p in planes:
@@ -186,16 +190,16 @@ class Upscaler:
             out = self._compute(frames, planes)
             computed = torch.cuda.Event()
             computed.record(self.compute_stream)
-        self.copy_stream.wait_event(computed)
-        with torch.cuda.stream(self.copy_stream):
+        self.download_stream.wait_event(computed)
+        with torch.cuda.stream(self.download_stream):
             host = []
             for p in out:
-                p.record_stream(self.copy_stream)
+                p.record_stream(self.download_stream)
                 h = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
                 h.copy_(p, non_blocking=True)
                 host.append(h)
             done = torch.cuda.Event()
-            done.record(self.copy_stream)
+            done.record(self.download_stream)
         return _Pending(frames, host, done)
 
     def collect(self, pending: _Pending) -> list[YuvFrame]:
