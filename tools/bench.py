@@ -90,7 +90,6 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
         d.close()
 
     out["encode_fps"] = n / median_time(encode, repeat)
-    del big
 
     def pipeline():
         upscale_video(clip, work / f"e2e{clip.suffix}", cfg, backend=(backend, radius), overwrite=True)

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     y = torch.rand(1, 1, h, w)
-    print(f"| runtime | scale | deconvolution ms | sub-pixel ms | deconv / sub-pixel |\n|---|---|---|---|---|")
+    print("| runtime | scale | deconvolution ms | sub-pixel ms | deconv / sub-pixel |\n|---|---|---|---|---|")
     for scale in (2, 3, 4):
         model = build_model("fsrcnn", scale).eval()
         opts = ort.SessionOptions()

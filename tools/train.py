@@ -17,8 +17,6 @@ run started again with the same ``--run-dir`` continues from it.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import math
 import os
@@ -35,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vsr.models import build_model  # noqa: E402
-from vsr.models.weights import WEIGHTS_DIR, save_weights  # noqa: E402
+from vsr.models.weights import save_weights  # noqa: E402
 from vsr.quality import downscale, modcrop, psnr, rgb_to_y  # noqa: E402
 
 log = logging.getLogger("train")

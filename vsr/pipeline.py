@@ -20,8 +20,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
-from vsr.errors import VsrError
+from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
+from vsr.errors import MediaError, VsrError
 from vsr.output import atomic_output, check_paths
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
@@ -265,7 +265,6 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     import av
 
     from vsr.media.encode import Encoder
-    from vsr.frames import YuvFrame
 
     run = _Run(cfg.queue_size, cancel)
     batch = max(1, cfg.backend.batch)
@@ -285,13 +284,14 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                 run.put(run.frames_in, item)
         run.put(run.frames_in, _END)
 
-    # upscale: submit a batch, collect the previous one (on CUDA its copies overlap this compute)
+    # upscale: submit batches and collect them ``in_flight`` later (CPU workers compute
+    # several at once; on CUDA the copies of one overlap the compute of the next)
+    upscale_pending: deque = deque()
+
     def _flush_group(group: list) -> None:
         t = time.perf_counter()
         upscale_pending.append(upscaler.submit(group))
         run.busy["upscale"] += time.perf_counter() - t
-
-    upscale_pending: deque = deque()
 
     def _emit(p) -> None:
         t = time.perf_counter()
@@ -340,8 +340,6 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                     break
             if item is _END:
                 if enc is None:
-                    from vsr.errors import MediaError
-
                     raise MediaError(f"{decoder.path}: no video frame could be decoded")
                 enc.close()
                 run.busy["encode"] += time.perf_counter() - t
