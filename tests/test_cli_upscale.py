@@ -153,3 +153,12 @@ def test_import_and_help_stay_light(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "vsr", "upscale", "--help"], capture_output=True, text=True,
                        cwd=tmp_path, timeout=120, env={**os.environ, "COLUMNS": "100"})
     assert r.returncode == 0 and "--overwrite" in r.stdout and "--deinterlace" in r.stdout
+
+
+@pytest.mark.parametrize(("dst", "says"), [("out.xyz", "no container"), ("blocker/out.mp4", "cannot write there")])
+def test_unwritable_output_fails_before_any_work(dst: str, says: str, vfr_mp4, tmp_path: Path, capsys) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    code = main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / dst), "--progress", "none"])
+    line = _one_error_line(capsys.readouterr().err)
+    assert code == 1 and says in line, line
+    assert _leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +28,24 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise MediaError(f"{dst}: is a directory; give an output file name")
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
+    if dst.suffix.lower().lstrip(".") not in _output_suffixes():
+        raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
+                         "use .mkv, .mp4, .mov, .webm, .ts ...")
+
+
+@lru_cache(maxsize=1)
+def _output_suffixes() -> frozenset[str]:
+    """File suffixes some FFmpeg muxer claims."""
+    import av
+
+    out = set()
+    for name in av.formats_available:
+        try:
+            fmt = av.ContainerFormat(name, "w")
+        except (ValueError, av.error.FFmpegError):
+            continue
+        out.update(e.lower() for e in fmt.extensions)
+    return frozenset(out)
 
 
 def partial_path(dst: Path) -> Path:
@@ -42,8 +61,12 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     appears at ``dst``. Without ``overwrite`` an existing ``dst`` is never replaced,
     even one created while the job ran.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(dst)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+    except OSError as e:
+        raise MediaError(f"{dst}: cannot write there ({e.strerror or e})") from e
     try:
         yield tmp
         with open(tmp, "rb+") as f:
