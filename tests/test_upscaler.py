@@ -119,3 +119,14 @@ def test_resize_matches_torch_bicubic_and_keeps_left_chroma_siting():
     sited = resize(signal, 1, 128, 0.0, chroma_offset(64, 128, 1, True))[0, 0, 0, 8:120]
     centred = resize(signal, 1, 128)[0, 0, 0, 8:120]
     assert (sited - expected).abs().max() < 0.01 < (centred - expected).abs().max()
+
+
+def test_auto_device_and_backend_on_this_machine():
+    from vsr.backends import resolve_name
+    from vsr.devices import parse_device, resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto") == expected and parse_device("auto")[0] == expected
+    assert resolve_device("cuda:1") == "cuda:1"
+    if expected == "cpu":
+        assert resolve_name("auto", "auto") == "onnxruntime"

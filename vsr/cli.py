@@ -177,7 +177,7 @@ def _add_image(sub) -> None:
     p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime, torch or tensorrt (default: auto)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_image)
 
@@ -238,7 +238,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
     p.add_argument("--backend", default="auto", help="auto (default), onnxruntime, torch or tensorrt")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=_positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=_positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per frame (0: automatic)")

@@ -21,7 +21,7 @@ class BackendConfig:
 
     Attributes:
         name: ``auto``, ``onnxruntime``, ``torch`` or ``tensorrt``.
-        device: ``cpu`` or ``cuda[:N]``.
+        device: ``auto`` (a CUDA GPU when PyTorch sees one, else the CPU), ``cpu`` or ``cuda[:N]``.
         tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
         batch: frames per backend call.
         threads: CPU threads per backend call (0: automatic, the cores shared between workers).
@@ -33,7 +33,7 @@ class BackendConfig:
     """
 
     name: str = "auto"
-    device: str = "cpu"
+    device: str = "auto"
     tile: int = 0
     batch: int = 1
     threads: int = 0

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from vsr.errors import BackendError
 
-__all__ = ["parse_device", "cuda_unavailable", "cpu_parallelism"]
+__all__ = ["parse_device", "resolve_device", "cuda_unavailable", "cpu_parallelism"]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; anything else unchanged."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def parse_device(device: str) -> tuple[str, int]:
-    """``"cuda:1"`` -> ``("cuda", 1)``; ``"cpu"`` -> ``("cpu", 0)``.
+    """``"cuda:1"`` -> ``("cuda", 1)``; ``"cpu"`` -> ``("cpu", 0)``; ``auto`` resolved first.
 
     Raises:
-        BackendError: not of the form ``cpu``, ``cuda`` or ``cuda:N``.
+        BackendError: not of the form ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     """
+    device = resolve_device(device)
     kind, _, idx = device.partition(":")
     if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (kind == "cpu" and idx):
-        raise BackendError(f"bad device {device!r}; use cpu, cuda or cuda:N")
+        raise BackendError(f"bad device {device!r}; use auto, cpu, cuda or cuda:N")
     return kind, int(idx or 0)
 
 

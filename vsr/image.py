@@ -47,7 +47,7 @@ def _check_image(rgb: object) -> np.ndarray:
 
 
 def upscale_image(
-    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "cpu"
+    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto"
 ) -> np.ndarray:
     """Super-resolve one image.
 
@@ -56,7 +56,7 @@ def upscale_image(
         model: a shipped architecture, e.g. ``"espcn"`` or ``"fsrcnn"``.
         scale: upscaling factor with shipped weights (2, 3 or 4).
         backend: ``"auto"`` or a registered backend name (``"onnxruntime"``, ``"torch"``, ...).
-        device: ``"cpu"`` or ``"cuda[:N]"``.
+        device: ``"auto"`` (a CUDA GPU if PyTorch sees one), ``"cpu"`` or ``"cuda[:N]"``.
 
     Returns:
         ``(scale*H, scale*W, 3)`` uint8 RGB on the host.

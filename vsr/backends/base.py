@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from vsr.devices import parse_device
+from vsr.devices import parse_device, resolve_device
 from vsr.errors import BackendError
 
 if TYPE_CHECKING:
@@ -119,5 +119,8 @@ def resolve_name(name: str, device: str) -> str:
 
 def create_backend(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
     """Build the backend ``config`` names (``auto`` resolved) for a loaded model."""
+    from dataclasses import replace
+
+    config = replace(config, device=resolve_device(config.device))
     name = resolve_name(config.name, config.device)
     return _BACKENDS[name].factory(model, spec, config)
