@@ -1,0 +1,78 @@
+"""Network-only speed of each backend: frames per second of ``backend.run`` on one frame size.
+
+Example (the GPU goal is TensorRT FP16 ESPCN x2 at 1920x1080 -> 3840x2160 >= 1,500 fps)::
+
+    python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch
+    python tools/bench_engine.py --device cpu --size 640x360 --backend onnxruntime torch
+
+Times are medians over ``--repeat`` timed runs after warm-up, with the device synchronised;
+input and output stay on the device (no host copies), as in the pipeline's compute stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vsr.backends import create_backend  # noqa: E402
+from vsr.config import BackendConfig  # noqa: E402
+from vsr.devices import cpu_parallelism, resolve_device  # noqa: E402
+from vsr.errors import VsrError  # noqa: E402
+from vsr.models.weights import get_spec, load_model  # noqa: E402
+
+
+def fps(backend, y: torch.Tensor, repeat: int, warmup: int = 3) -> float:
+    sync = torch.cuda.synchronize if y.device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        backend.run(y)
+    sync()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        backend.run(y)
+        sync()
+        times.append(time.perf_counter() - t)
+    return y.shape[0] / statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", nargs="+", default=["espcn", "fsrcnn"])
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--backend", nargs="+", default=["tensorrt", "torch", "onnxruntime"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--size", default="1920x1080", help="input luma WxH")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--cuda-graphs", action="store_true")
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    threads = cpu_parallelism(1, 0)[1] if device == "cpu" else 0
+    print(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.startswith("cuda") else ""))
+    print("| model | backend | input | fps |\n|---|---|---|---|")
+    for name in args.model:
+        net, spec = load_model(name, args.scale), get_spec(name, args.scale)
+        for b in args.backend:
+            cfg = BackendConfig(b, device, batch=args.batch, threads=threads, max_size=(w, h),
+                                cuda_graphs=args.cuda_graphs)
+            try:
+                backend = create_backend(net, spec, cfg)
+            except VsrError as e:
+                print(f"| {name} x{args.scale} | {b} | - | unavailable: {e} |")
+                continue
+            y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
+            print(f"| {name} x{args.scale} | {b} ({str(backend.dtype).replace('torch.', '')}) | "
+                  f"{args.batch}x{w}x{h} | {fps(backend, y, args.repeat):.1f} |")
+            backend.close()
+
+
+if __name__ == "__main__":
+    main()
