@@ -169,8 +169,9 @@ def make_loop_clip(src: Path, dst: Path, frames: int, width: int) -> None:
     pics = []
     with av.open(str(src)) as c:
         for f in c.decode(video=0):
-            h = round(f.height * width / f.width / 2) * 2
-            pics.append(f.reformat(width=width, height=h, format="yuv420p"))
+            w = width or f.width
+            h = round(f.height * w / f.width / 2) * 2
+            pics.append(f.reformat(width=w, height=h, format="yuv420p"))
             if len(pics) >= 50:
                 break
     with av.open(str(dst), "w") as out:
@@ -188,9 +189,11 @@ def make_loop_clip(src: Path, dst: Path, frames: int, width: int) -> None:
 
 def peak_rss_mb(clip: Path, dst: Path, cfg: UpscaleConfig) -> float:
     """Peak resident memory of ``vsr upscale`` on ``clip`` in a fresh process, MiB."""
+    # VmHWM is this process image's own peak; ru_maxrss would include the parent's peak,
+    # which Linux carries across fork + exec
     code = (
-        "import resource, sys; from vsr.cli import main; rc = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "import sys; from vsr.cli import main; rc = main(sys.argv[1:]); "
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
     )
     cmd = [sys.executable, "-c", code, "upscale", str(clip), "-o", str(dst), "--overwrite", "--progress", "none",
            "--model", cfg.model.name, "--scale", str(cfg.model.scale), "--backend", cfg.backend.name,
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ffmpeg", help="ffmpeg binary for the hand-scripted baseline")
     ap.add_argument("--skip-hand", action="store_true")
     ap.add_argument("--rss", action="store_true", help="also measure peak RSS for 100 vs 1500 frames")
-    ap.add_argument("--rss-width", type=int, default=320)
+    ap.add_argument("--rss-width", type=int, default=0, help="width of the RSS clips (0: the clip's own)")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     args = ap.parse_args(argv)
 

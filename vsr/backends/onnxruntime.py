@@ -52,7 +52,7 @@ class OnnxRuntimeBackend:
         opts.log_severity_level = 3
         # no busy-waiting between operators: the decoder and encoder threads need those cores
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # FSRCNN keeps its ConvTranspose here: ONNX Runtime's CPU kernels run it 1.0-1.4x faster
+        # FSRCNN keeps its ConvTranspose here: ONNX Runtime's CPU kernels run it 1.2-1.4x faster
         # than the sub-pixel rewrite (which PyTorch and GPUs prefer); docs/performance.md
         graph = export_onnx(model, subpixel=False)
         self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
