@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from media import load_tool
 from vsr.errors import ModelError
 from vsr.models import SCALES, build_model, list_architectures, register_model
 from vsr.models import weights as weights_mod
@@ -23,14 +22,6 @@ from vsr.models.weights import list_models, load_model, sha256_file
 REPO = Path(__file__).resolve().parent.parent
 ARCHS = [(name, scale) for name in list_architectures() for scale in SCALES]
 SHIPPED = [(s.name, s.scale) for s in list_models()]
-
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"vsr_tools_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _ids(pairs):
@@ -149,7 +140,7 @@ def test_tampered_weights_are_refused(name: str, scale: int, tmp_path: Path, mon
 
 @pytest.mark.parametrize(("name", "scale"), SHIPPED, ids=_ids(SHIPPED))
 def test_shipped_model_beats_bicubic(name: str, scale: int, shared_data: Path) -> None:
-    evaluate = _load_tool("evaluate")
+    evaluate = load_tool("evaluate")
     hr = evaluate.load_hr(shared_data / "val" / "Set5" / "butterfly.png")
     net_psnr, net_ssim = evaluate.score_image(hr, scale, load_model(name, scale))
     bic_psnr, bic_ssim = evaluate.score_image(hr, scale, None)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from media import load_tool
 from vsr.models.weights import list_models
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = list_models()
-
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"vsr_tools_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture()
@@ -41,7 +32,7 @@ def tiny_sets(shared_data: Path, tmp_path: Path) -> Path:
 def test_evaluate_table(tiny_sets: Path, tmp_path: Path, capsys) -> None:
     spec = SHIPPED[0]
     out = tmp_path / "table.md"
-    text = _load_tool("evaluate").main(["--model", spec.name, "--scale", str(spec.scale), "--val", str(tiny_sets),
+    text = load_tool("evaluate").main(["--model", spec.name, "--scale", str(spec.scale), "--val", str(tiny_sets),
                                        "--sets", "A", "B", "--out", str(out)])
     assert out.read_text() == text == capsys.readouterr().out
     lines = text.splitlines()
@@ -57,7 +48,7 @@ def test_evaluate_table(tiny_sets: Path, tmp_path: Path, capsys) -> None:
 @pytest.mark.skipif(not SHIPPED, reason="no shipped weights")
 def test_compare_sheet(tiny_sets: Path, tmp_path: Path) -> None:
     spec = SHIPPED[0]
-    out = _load_tool("compare").main(["--image", str(tiny_sets / "A" / "bird.png"), "--scale", str(spec.scale),
+    out = load_tool("compare").main(["--image", str(tiny_sets / "A" / "bird.png"), "--scale", str(spec.scale),
                                       "--model", spec.name, "--crop", "4,4,24", "--zoom", "2", "--backend", "torch",
                                       "--out", str(tmp_path / "sheet.png")])
     with Image.open(out) as im:
