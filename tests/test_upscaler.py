@@ -130,3 +130,15 @@ def test_auto_device_and_backend_on_this_machine():
     assert resolve_device("cuda:1") == "cuda:1"
     if expected == "cpu":
         assert resolve_name("auto", "auto") == "onnxruntime"
+
+
+def test_choose_tile_for_large_pictures_and_engines():
+    from vsr.upscaler import choose_tile
+
+    backend = TorchBackend(_random_model("espcn", 2))
+    assert choose_tile(backend, 1, 1080, 1920, 4) == 0  # 1080p fits 2 GiB of FP32 activations
+    tile = choose_tile(backend, 1, 4000, 6000, 4)  # a 24-megapixel photo does not
+    assert 0 < tile and tile * tile * 64 * 3 * 4 <= 2 << 30
+    assert choose_tile(backend, 1, 4000, 6000, 4, tile=256) == 256  # the user's choice wins
+    backend.max_shape = (512, 512)  # as a TensorRT engine built for 512x512 reports it
+    assert choose_tile(backend, 1, 600, 500, 4) == 512

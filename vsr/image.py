@@ -8,6 +8,7 @@ decoded and encoded with Pillow, written atomically.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,8 @@ from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError
 from vsr.models.weights import get_spec, load_model
 from vsr.output import atomic_output
+from vsr.models.export import inference_form
+from vsr.upscaler import choose_tile, receptive_radius, run_tiled
 from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
 
 __all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
@@ -75,7 +78,9 @@ def upscale_image(
     try:
         ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
         y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
-        y_sr = runner.run(y).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
+        radius = receptive_radius(inference_form(copy.deepcopy(net)))
+        tile = choose_tile(runner, 1, h, w, radius)  # large pictures go through in exact tiles
+        y_sr = run_tiled(runner, y, tile, radius).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
     finally:
         runner.close()
     c_sr = upscale_bicubic(ycc[:, 1:], (scale * h, scale * w))  # (1, 2, sH, sW) float64

@@ -19,7 +19,7 @@ from vsr.backends.base import Backend
 from vsr.frames import YuvFrame
 from vsr.resample import chroma_offset, resize
 
-__all__ = ["Upscaler", "receptive_radius", "run_tiled"]
+__all__ = ["Upscaler", "choose_tile", "receptive_radius", "run_tiled"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,27 @@ def run_tiled(backend: Backend, y: torch.Tensor, tile: int, overlap: int) -> tor
                 :, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
             ]
     return out
+
+
+def choose_tile(backend: Backend, n: int, h: int, w: int, radius: int, tile: int = 0,
+                memory_budget: int = 2 << 30) -> int:
+    """The tile size for a ``(n, 1, h, w)`` call: ``tile`` if given, else one that fits the
+    backend's ``max_shape`` (TensorRT engines) and ``memory_budget`` bytes of activations;
+    0 for no tiling."""
+    if tile:
+        return tile
+    max_shape = getattr(backend, "max_shape", None)
+    if max_shape is not None and (h > max_shape[0] or w > max_shape[1]):
+        tile = min(max_shape)
+        log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
+    itemsize = torch.finfo(backend.dtype).bits // 8
+    per_pixel = n * _ACTIVATION_CHANNELS * _LIVE_ACTIVATIONS * itemsize
+    if h * w * per_pixel > memory_budget:
+        fit = int((memory_budget / per_pixel) ** 0.5)
+        tile = min(tile or fit, fit)
+        log.info("frame %dx%d x%d needs more than %d MiB of activations: tiling at %d", w, h, n,
+                 memory_budget >> 20, tile)
+    return max(tile, 4 * radius + 16) if tile else 0
 
 
 @dataclass
@@ -116,22 +137,7 @@ class Upscaler:
             self.in_flight = workers
 
     def _tile_for(self, n: int, h: int, w: int) -> int:
-        """The tile size to use: the user's, else one that fits the engine and the memory budget."""
-        if self.tile:
-            return self.tile
-        tile = 0
-        max_shape = getattr(self.backend, "max_shape", None)
-        if max_shape is not None and (h > max_shape[0] or w > max_shape[1]):
-            tile = min(max_shape)
-            log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
-        itemsize = torch.finfo(self.backend.dtype).bits // 8
-        per_pixel = n * _ACTIVATION_CHANNELS * _LIVE_ACTIVATIONS * itemsize
-        if h * w * per_pixel > self.memory_budget:
-            fit = int((self.memory_budget / per_pixel) ** 0.5)
-            tile = min(tile or fit, fit)
-            log.info("frame %dx%d x%d needs more than %d MiB of activations: tiling at %d", w, h, n,
-                     self.memory_budget >> 20, tile)
-        return max(tile, 4 * self.radius + 16) if tile else 0
+        return choose_tile(self.backend, n, h, w, self.radius, self.tile, self.memory_budget)
 
     def output_size(self, frame: YuvFrame) -> tuple[int, int]:
         """Output ``(width, height)`` for a source frame."""
