@@ -233,7 +233,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         measured = s.provenance.get("set5_psnr")
         bicubic = _SET5_BICUBIC_PSNR.get(s.scale)
         rows.append((
-            s.name, f"x{s.scale}", f"{s.params:,}", f"{flops_per_pixel(build_model(s.name, s.scale)) / 1e3:.1f}k",
+            s.name, f"x{s.scale}", f"{s.params:,}", f"{flops_per_pixel(build_model(s.name, s.scale), form='trained') / 1e3:.1f}k",
             "-" if measured is None else f"{measured:.2f} dB",
             "-" if bicubic is None else f"{bicubic:.2f} dB",
         ))
