@@ -8,7 +8,6 @@ decoded and encoded with Pillow, written atomically.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from pathlib import Path
@@ -22,7 +21,6 @@ from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError
 from vsr.models.weights import get_spec, load_model
 from vsr.output import atomic_output
-from vsr.models.export import inference_form
 from vsr.upscaler import choose_tile, receptive_radius, run_tiled
 from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
 
@@ -78,7 +76,7 @@ def upscale_image(
     try:
         ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
         y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
-        radius = receptive_radius(inference_form(copy.deepcopy(net)))
+        radius = receptive_radius(net)
         tile = choose_tile(runner, 1, h, w, radius)  # large pictures go through in exact tiles
         y_sr = run_tiled(runner, y, tile, radius).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
     finally:

@@ -80,17 +80,14 @@ class VideoStats:
 
 def load_backend(model: ModelConfig, backend: BackendConfig):
     """Load shipped weights and build the backend; returns ``(backend, receptive_radius)``."""
-    import copy
-
     from vsr.backends import create_backend
     from vsr.devices import cpu_parallelism, parse_device
-    from vsr.models.export import inference_form
     from vsr.models.weights import get_spec, load_model
     from vsr.upscaler import receptive_radius
 
     spec = get_spec(model.name, model.scale)
     net = load_model(model.name, model.scale)
-    radius = receptive_radius(inference_form(copy.deepcopy(net)))
+    radius = receptive_radius(net)  # the same for both FSRCNN forms
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     return create_backend(net, spec, backend), radius

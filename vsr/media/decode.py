@@ -17,7 +17,7 @@ from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 
-__all__ = ["Decoder", "open_input", "to_yuv_frame"]
+__all__ = ["Decoder", "first_video_stream", "open_input", "to_yuv_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,14 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
         return av.open(str(p), "r", **kwargs)
     except av.error.FFmpegError as e:
         raise MediaError(f"{p}: cannot read as video ({_why(e, p)})") from e
+
+
+def first_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The first video stream that is not cover art (an attached picture), or None."""
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            return s
+    return None
 
 
 def _why(e: Exception, path: Path) -> str:
@@ -133,11 +141,11 @@ class Decoder:
     def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0):
         self.path = Path(path)
         self.container = open_input(path, hwaccel)
-        videos = [s for s in self.container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
-        if not videos:
+        stream = first_video_stream(self.container)
+        if stream is None:
             self.container.close()
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
-        self.stream = videos[0]
+        self.stream = stream
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"
         cc.thread_count = threads

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import MediaError
-from vsr.media.decode import open_input
+from vsr.media.decode import first_video_stream, open_input
 from vsr.media.formats import planar_format
 
 __all__ = ["VideoInfo", "probe", "is_video", "count_frames"]
@@ -86,13 +86,6 @@ class VideoInfo:
                 (2, 2): "4:1:0"}.get(self.log2_chroma, f"log2 {self.log2_chroma}")
 
 
-def _video_stream(container: av.container.InputContainer):
-    for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic):
-            return s
-    return None
-
-
 def is_video(path: str | Path) -> bool:
     """Whether FFmpeg reads ``path`` as a video: a video stream that is not cover art,
     in a container that is not a still-image or image-sequence demuxer. Never raises."""
@@ -104,7 +97,7 @@ def is_video(path: str | Path) -> bool:
             names = set(c.format.name.split(","))
             if names & _IMAGE_FORMATS or any(n.endswith("_pipe") for n in names):
                 return False
-            return _video_stream(c) is not None
+            return first_video_stream(c) is not None
     except Exception:  # noqa: BLE001 - anything FFmpeg cannot open is simply not a video
         return False
 
@@ -119,7 +112,7 @@ def probe(path: str | Path) -> VideoInfo:
     p = Path(path)
     container = open_input(p)
     try:
-        stream = _video_stream(container)
+        stream = first_video_stream(container)
         if stream is None:
             raise MediaError(f"{p}: no video stream (audio-only, image or data file)")
         first = None
@@ -178,7 +171,7 @@ def count_frames(path: str | Path) -> int:
     p = Path(path)
     container = open_input(p)
     try:
-        stream = _video_stream(container)
+        stream = first_video_stream(container)
         if stream is None:
             raise MediaError(f"{p}: no video stream")
         n = 0
