@@ -145,3 +145,59 @@ def test_nvdec_decodes_like_the_cpu(device, vfr_mp4):
     assert [f.pts for f in gpu] == [f.pts for f in cpu]
     for a, b in zip(gpu, cpu):
         assert np.abs(a.planes[0].astype(int) - b.planes[0].astype(int)).max() <= 2
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the refusal on a machine without a GPU")
+@pytest.mark.parametrize("hwdec", ["cuda", "cuda:1"])
+def test_nvdec_without_a_gpu_is_refused_in_one_line(hwdec, vfr_mp4, tmp_path, capsys):
+    from vsr.cli import main
+
+    out = tmp_path / "out.mkv"
+    rc = main(["upscale", str(vfr_mp4.path), "-o", str(out), "--hwdec", "cuda"]
+              + (["--device", hwdec] if ":" in hwdec else []))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and not out.exists() and list(tmp_path.iterdir()) == []
+    assert len(err) == 1 and err[0].startswith("vsr: error:"), err
+    assert "no CUDA GPU" in err[0] and "leave out --hwdec" in err[0]
+
+
+def test_nvdec_decodes_on_the_gpu_that_infers():
+    from vsr.config import BackendConfig, UpscaleConfig
+    from vsr.pipeline import _hwdec_device
+
+    assert _hwdec_device(UpscaleConfig(backend=BackendConfig(device="cuda:1"), hwdec="cuda")) == "cuda:1"
+    assert _hwdec_device(UpscaleConfig(backend=BackendConfig(device="cuda"), hwdec="cuda")) == "cuda"
+    assert _hwdec_device(UpscaleConfig(backend=BackendConfig(device="cpu"), hwdec="cuda")) == "cuda"
+    assert _hwdec_device(UpscaleConfig(backend=BackendConfig(device="cuda:1"))) is None
+
+
+def test_a_backend_without_cuda_graphs_is_its_own_fork():
+    backend = TorchBackend(load_model("espcn", 2), "cpu")
+    assert backend.fork() is backend
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])
+def test_concurrent_jobs_on_cuda_graphs_get_their_own_graphs(device):
+    """Two jobs replaying graphs at once (vsr batch --jobs 2) each get their own static
+    buffers from fork(), so neither sees the other's frames."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load_model("espcn", 2)
+    shared = TorchBackend(model, device, cuda_graphs=True)
+    eager = TorchBackend(model, device)
+    inputs = [torch.rand((1, 1, 64, 96), device=device, dtype=torch.float16) for _ in range(2)]
+
+    def job(i):
+        mine, stream = shared.fork(), torch.cuda.Stream(device)
+        with torch.cuda.stream(stream):
+            outs = [mine.run(inputs[i]) for _ in range(20)]
+        stream.synchronize()
+        mine.close()
+        return outs
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(job, range(2)))
+    for i, outs in enumerate(results):
+        want = eager.run(inputs[i])
+        assert all(torch.equal(o, want) for o in outs)
+    assert shared._model is not None  # closing the forks left the shared weights alone

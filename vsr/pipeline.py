@@ -93,6 +93,14 @@ def load_backend(model: ModelConfig, backend: BackendConfig):
     return create_backend(net, spec, backend), radius
 
 
+def _hwdec_device(cfg: UpscaleConfig) -> str | None:
+    """``--hwdec cuda`` decodes on the GPU that infers when that is ``cuda:N``."""
+    from vsr.devices import resolve_device
+
+    device = resolve_device(cfg.backend.device)
+    return device if cfg.hwdec == "cuda" and device.startswith("cuda:") else cfg.hwdec
+
+
 class _Stop(Exception):
     """Raised inside a stage when another stage failed."""
 
@@ -192,7 +200,7 @@ def upscale_video(
     cfg = _merge(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
-    decoder = Decoder(src, cfg.deinterlace, cfg.hwdec)
+    decoder = Decoder(src, cfg.deinterlace, _hwdec_device(cfg))
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:

@@ -23,6 +23,7 @@ __all__ = ["Upscaler", "choose_tile", "receptive_radius", "run_tiled"]
 
 log = logging.getLogger(__name__)
 
+_TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.int16): torch.int16}
 _ACTIVATION_CHANNELS = 64  # widest layer of the shipped networks (ESPCN 64, FSRCNN 56)
 _LIVE_ACTIVATIONS = 3  # feature maps alive at once in a runtime, roughly
 
@@ -127,6 +128,7 @@ class Upscaler:
         self._pool = None
         self.in_flight = 1
         if self.cuda:
+            self.in_flight = 2  # batch n+1 uploads and n-1 downloads while n computes
             # uploads, compute and downloads each on their own stream, ordered by events, so the
             # upload of batch n+1 and the download of batch n-1 overlap the compute of batch n
             self.upload_stream = torch.cuda.Stream(self.device)
@@ -145,17 +147,23 @@ class Upscaler:
 
     # -- the three steps -----------------------------------------------------------------------
     def _to_device(self, frames: list[YuvFrame]) -> list[torch.Tensor]:
+        """Per plane, ``(N, h, w)`` uint8 or int16 (10/12-bit codes, which fit) on the device.
+
+        On CUDA the frames are stacked straight into pinned memory (PyTorch's caching host
+        allocator reuses it once the copy that reads it has run) and copied up without
+        blocking, on the current (upload) stream.
+        """
         planes = []
         for i in range(len(frames[0].planes)):
-            arr = np.stack([f.planes[i] for f in frames])
-            if arr.dtype == np.uint16:  # 10/12-bit codes fit int16, which every device supports
-                arr = arr.view(np.int16)
-            host = torch.from_numpy(arr)
+            first = frames[0].planes[i]
+            dtype = np.dtype(np.int16) if first.dtype == np.uint16 else first.dtype
+            shape = (len(frames), *first.shape)
             if self.cuda:
-                pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
-                pinned.copy_(host)
-                host = pinned.to(self.device, non_blocking=True)
-            planes.append(host)
+                host = torch.empty(shape, dtype=_TORCH_DTYPES[dtype], pin_memory=True)
+                np.stack([f.planes[i].view(dtype) for f in frames], out=host.numpy())
+                planes.append(host.to(self.device, non_blocking=True))
+            else:
+                planes.append(torch.from_numpy(np.stack([f.planes[i].view(dtype) for f in frames])))
         return planes
 
     @torch.inference_mode()
@@ -185,6 +193,10 @@ class Upscaler:
             if self._pool is not None:
                 return _Pending(frames, self._pool.submit(self._compute, frames, self._to_device(frames)), None)
             return _Pending(frames, self._compute(frames, self._to_device(frames)), None)
+        with torch.cuda.device(self.device):  # the calling thread's current GPU may be another one
+            return self._submit_cuda(frames)
+
+    def _submit_cuda(self, frames: list[YuvFrame]) -> _Pending:
         with torch.cuda.stream(self.upload_stream):
             planes = self._to_device(frames)
             copied = torch.cuda.Event()
@@ -204,7 +216,7 @@ class Upscaler:
                 h = torch.empty(p.shape, dtype=p.dtype, pin_memory=True)
                 h.copy_(p, non_blocking=True)
                 host.append(h)
-            done = torch.cuda.Event()
+            done = torch.cuda.Event(blocking=True)  # collect() sleeps on it, leaving the CPU to the codecs
             done.record(self.download_stream)
         return _Pending(frames, host, done)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from vsr.models.weights import ModelSpec
 
 __all__ = ["TorchBackend"]
+
+_CAPTURE_LOCK = threading.Lock()
 
 
 def _unavailable(device: str) -> str | None:
@@ -54,6 +57,7 @@ class TorchBackend:
         self._model = m.to(memory_format=torch.channels_last) if cuda else m
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
         self.cuda_graphs = cuda_graphs and cuda
+        self._owner = True  # False for a fork(), which shares the model
 
     @torch.inference_mode()
     def run(self, y: torch.Tensor) -> torch.Tensor:
@@ -68,26 +72,47 @@ class TorchBackend:
         """Run through a CUDA graph captured for ``y``'s shape, on the current stream."""
         entry = self._graphs.get(tuple(y.shape))
         if entry is None:
-            if len(self._graphs) >= self.max_graphs:
-                self._graphs.pop(next(iter(self._graphs)))
-            static_in = y.clone(memory_format=torch.channels_last)
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):  # warm-up: cuDNN picks its algorithms outside the capture
-                for _ in range(3):
-                    self._model(static_in)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = self._model(static_in).contiguous()
-            entry = self._graphs[tuple(y.shape)] = (graph, static_in, static_out)
+            with _CAPTURE_LOCK:  # PyTorch allows one graph capture at a time per process
+                entry = self._capture(y)
         graph, static_in, static_out = entry
         static_in.copy_(y)
         graph.replay()
         return static_out.clone()
 
+    def _capture(self, y: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
+        """Capture the network for ``y``'s shape: warm-up on a side stream (cuDNN picks its
+        algorithms outside the capture), then capture on that stream, on our device."""
+        if len(self._graphs) >= self.max_graphs:
+            self._graphs.pop(next(iter(self._graphs)))
+        static_in = y.clone(memory_format=torch.channels_last)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._model(static_in)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        # thread-local capture lets other threads (an NVDEC decoder, other jobs) keep using CUDA
+        with torch.cuda.device(self.device), torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+            static_out = self._model(static_in).contiguous()
+        entry = self._graphs[tuple(y.shape)] = (graph, static_in, static_out)
+        return entry
+
+    def fork(self) -> "TorchBackend":
+        """The backend for one more concurrent job: itself, unless it replays CUDA graphs,
+        whose static buffers one job at a time may use; then a twin over the same weights
+        with graphs of its own. Closing a twin releases only its graphs."""
+        if not self.cuda_graphs:
+            return self
+        twin = copy.copy(self)
+        twin._graphs = {}
+        twin._owner = False
+        return twin
+
     def close(self) -> None:
         self._graphs.clear()
+        if not self._owner:
+            return
         self._model = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -44,11 +44,11 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
 
         from vsr.devices import cuda_unavailable
 
-        why = cuda_unavailable("cuda") if hwaccel == "cuda" else None
+        kind, _, index = hwaccel.partition(":")  # "cuda" or "cuda:N": the GPU that decodes
+        why = cuda_unavailable(hwaccel) if kind == "cuda" else None
         if why:
-            raise MediaError(f"--hwdec {hwaccel}: {why}; decode on the CPU instead (leave out --hwdec)")
-
-        kwargs["hwaccel"] = HWAccel(device_type=hwaccel, allow_software_fallback=True)
+            raise MediaError(f"--hwdec {kind}: {why}; decode on the CPU instead (leave out --hwdec)")
+        kwargs["hwaccel"] = HWAccel(device_type=kind, device=index or None, allow_software_fallback=True)
     try:
         return av.open(str(p), "r", **kwargs)
     except av.error.FFmpegError as e:
@@ -131,7 +131,8 @@ class Decoder:
         path: input file.
         deinterlace: ``auto`` (FFmpeg's field-aware ``bwdif`` on frames flagged
             interlaced, one output frame per input frame, timestamps kept) or ``off``.
-        hwaccel: ``cuda`` for NVDEC decoding (frames still arrive in host memory), or None.
+        hwaccel: ``cuda`` or ``cuda:N`` for NVDEC decoding on that GPU (frames still
+            arrive in host memory), or None.
         threads: FFmpeg decoder threads (0: automatic).
 
     Raises:
