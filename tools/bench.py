@@ -97,6 +97,8 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
     out["pipeline_fps"] = n / median_time(pipeline, repeat)
     slowest = min(out["decode_fps"], out["upscale_fps"], out["encode_fps"])
     out["overlap_efficiency"] = out["pipeline_fps"] / slowest
+    # the GPU goal: the pipeline keeps up with its encoder (>= 0.9), the network never the bottleneck
+    out["vs_encoder_alone"] = out["pipeline_fps"] / out["encode_fps"]
     # every stage alone uses all cores, so on a small machine they cannot all run at full
     # speed at once: the work-conserving bound is the harmonic sum of the stage speeds
     bound = 1 / sum(1 / out[k] for k in ("decode_fps", "upscale_fps", "encode_fps"))
