@@ -176,6 +176,8 @@ def write_video(
     attachment: tuple[str, str, bytes] | None = None,
     chapters: Sequence[tuple[int, int, str]] = (),
     metadata: dict[str, str] | None = None,
+    video_metadata: dict[str, str] | None = None,
+    klv: bool = False,
     container_format: str | None = None,
     picture_index=lambda i: i,
 ) -> Clip:
@@ -196,6 +198,10 @@ def write_video(
         attachment: ``(filename, mimetype, data)`` embedded in the header (Matroska only).
         chapters: ``(start_ms, end_ms, title)``.
         metadata: container (global) metadata.
+        video_metadata: video stream tags (``{"timecode": "01:00:00:00"}`` makes the MOV/MP4
+            muxers write a timecode track).
+        klv: add a KLV data stream with one 16-byte packet per frame (as surveillance and
+            aerial footage carries), at the frames' times.
         picture_index: maps the frame number to the picture of the sequence drawn.
     """
     width, height = size
@@ -216,6 +222,8 @@ def write_video(
             cc.options = dict(options)
         if rotation:
             v.set_display_rotation(rotation)
+        v.metadata.update(video_metadata or {})
+        d = out.add_data_stream("klv") if klv else None
         a = a_frames = None
         if audio:
             a, a_frames = _audio(out, 48000, float(stamps[-1] * tb) + 0.1)
@@ -235,6 +243,11 @@ def write_video(
                 color.range, color.space, color.primaries, color.trc)
             f.pts, f.time_base = p, tb
             out.mux(v.encode(f))
+            if d is not None:
+                packet = av.Packet(bytes([6, 14, 43, 52]) + bytes([i % 256]) * 12)
+                packet.pts = packet.dts = p
+                packet.time_base, packet.stream = tb, d
+                out.mux(packet)
         out.mux(v.encode(None))
         if a is not None:
             for f in a_frames:

@@ -107,6 +107,47 @@ def test_subrip_in_mkv_copied_to_mkv(subs_mkv, espcn_x2, tmp_path: Path) -> None
     assert languages(dst)[1:] == [("audio", "fra"), ("subtitle", "eng")]
 
 
+def test_camera_timecode_track_is_kept_in_every_container(make_clip, espcn_x2, tmp_path: Path, caplog) -> None:
+    """A camera MOV with a timecode (tmcd) track: MOV/MP4 outputs get a timecode track again,
+    Matroska the tag, and nothing fails (a copied tmcd stream made every muxer refuse)."""
+    import av
+
+    clip = make_clip("timecode.mov", frames=5, video_metadata={"timecode": "01:02:03:04"})
+    assert [s for s, _ in stream_codecs(clip.path)] == ["video", "data"]
+    for ext in ("mov", "mp4", "mkv", "mkv.mp4"):  # the last: Matroska's TIMECODE tag back to MP4
+        src = tmp_path / "out.mkv" if ext == "mkv.mp4" else clip.path
+        out = tmp_path / f"out.{ext}"
+        with caplog.at_level(logging.WARNING, logger="vsr"):
+            upscale_video(src, out, backend=espcn_x2)
+        assert not [r for r in caplog.records if "dropped" in r.getMessage()]
+        with av.open(str(out)) as c:
+            tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}  # Matroska: TIMECODE
+            assert tags.get("timecode") == "01:02:03:04"
+            tracks = [s for s in c.streams if s.type == "data"]
+            assert len(tracks) == (0 if ext == "mkv" else 1)
+            assert all(s.metadata.get("timecode") == "01:02:03:04" for s in tracks)
+        assert len(read_video(out).times) == clip.frames
+
+
+def test_klv_metadata_is_copied_into_mpegts_and_dropped_with_a_warning_elsewhere(make_clip, espcn_x2,
+                                                                                 tmp_path: Path, caplog) -> None:
+    """Surveillance/aerial footage carries KLV metadata in MPEG-TS: TS output keeps every packet
+    at its time; containers that cannot hold it drop it, saying so, instead of failing."""
+    clip = make_clip("klv.ts", frames=6, klv=True)
+    ts = tmp_path / "out.ts"
+    upscale_video(clip.path, ts, backend=espcn_x2)
+    assert stream_codecs(ts)[1][0] == "data"
+    assert packets(ts, "data") == packets(clip.path, "data") and len(packets(ts, "data")) == 6
+    for ext in ("mp4", "mkv"):
+        out = tmp_path / f"out.{ext}"
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vsr"):
+            upscale_video(clip.path, out, backend=espcn_x2)
+        assert [s for s, _ in stream_codecs(out)] == ["video"]
+        assert any("data klv" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
+        assert len(read_video(out).times) == 6
+
+
 def test_ass_with_font_attachment(make_clip, espcn_x2, tmp_path: Path) -> None:
     """An anime-style MKV: ASS subtitles plus the font they use as an attachment. MKV output keeps
     both; MP4 output gets the plain text as mov_text and drops the font (MP4 cannot hold it)."""

@@ -14,7 +14,7 @@ from vsr.errors import MediaError
 from vsr.frames import YuvFrame
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
-from vsr.media.streams import Passthrough
+from vsr.media.streams import Passthrough, source_timecode
 
 __all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
 
@@ -163,6 +163,9 @@ class Encoder:
         for key in ("language", "title", "handler_name"):
             if key in self._video_in.metadata:
                 stream.metadata[key] = self._video_in.metadata[key]
+        timecode = source_timecode(self._source, self._video_in)
+        if timecode:  # same frame rate, so the start timecode still holds
+            stream.metadata["timecode"] = timecode
         self.stream = stream
         others = [s for s in self._source.streams if s is not self._video_in and s.type != "video"]
         self.passthrough = Passthrough(self.output, others)

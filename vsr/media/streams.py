@@ -2,7 +2,10 @@
 
 When the output container cannot hold a stream as it is, text subtitles are
 converted cheaply between SubRip, ASS and mov_text (only the packet payload
-changes); anything else is dropped with a warning.
+changes); anything else is dropped with a warning. A timecode track is rewritten from
+the video's ``timecode`` tag (see :func:`source_timecode`); other data tracks (KLV
+metadata of surveillance and aerial footage, ID3) are copied into MPEG-TS outputs and
+dropped with a warning elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable
 
 import av
 
-__all__ = ["Passthrough"]
+__all__ = ["Passthrough", "source_timecode"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,16 @@ def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
     out.disposition = src.disposition
 
 
+def source_timecode(container: av.container.InputContainer, video: av.stream.Stream) -> str | None:
+    """The start timecode (``HH:MM:SS:FF``) of a source: the video stream's tag, else a
+    timecode track's, else the container's; None if it has none."""
+    for tags in [video.metadata, *(s.metadata for s in container.streams if s.type == "data"), container.metadata]:
+        found = next((v for k, v in tags.items() if k.lower() == "timecode" and v), None)  # Matroska: TIMECODE
+        if found:
+            return found
+    return None
+
+
 class Passthrough:
     """Maps the input's non-video streams onto an output container.
 
@@ -70,6 +83,17 @@ class Passthrough:
                 # hidden by the demuxer: an MP4/MOV chapter text track, whose content is the
                 # container's chapters (copied as chapters); as a stream the MP4 muxer refuses it
                 log.debug("stream %d (%s) skipped: the demuxer discards it", s.index, s.type)
+                continue
+            if s.type == "data" and "timecode" in s.metadata:
+                # a timecode track (tmcd) comes back from the video stream's "timecode" tag, which
+                # the MOV/MP4 muxers turn into a new track
+                log.info("stream %d (timecode track): kept as the video's timecode tag", s.index)
+                continue
+            if s.type == "data" and not (s.name not in (None, "none") and "mpegts" in output.format.name):
+                # MPEG-TS carries data streams FFmpeg knows (KLV, ID3, SCTE-35); MP4/MOV refuse them
+                # or write them unreadable, Matroska holds none (camera telemetry, Apple metadata...)
+                log.warning("stream %d (data %s) dropped: only MPEG-TS outputs carry data tracks", s.index,
+                            s.name or s.metadata.get("handler_name", "?"))
                 continue
             if s.type == "attachment" and "matroska" not in output.format.name.split(","):
                 # fonts and covers of MKV files: only the Matroska muxer writes attachments (others fail)
