@@ -39,6 +39,12 @@ def test_ray_batch_same_results_and_exit_code(local_ray, tmp_path, capsys):
         str(p) for p in (src / "a.mp4", src / "sub" / "b.mp4", src / "broken.mp4"))
     last = [e for e in events if e["event"] == "batch"][-1]
     assert (last["done"], last["failed"], last["percent"]) == (2, 1, 100.0)
+    # per-file progress streams back from the workers, each file's before its "file" line
+    for name, frames in ((src / "a.mp4", 3), (src / "sub" / "b.mp4", 2)):
+        lines = [(i, e) for i, e in enumerate(events) if e.get("file") == str(name)]
+        progress = [e for _, e in lines if e["event"] == "progress"]
+        assert progress and all(e["total"] == frames and 1 <= e["frame"] <= frames for e in progress)
+        assert lines[-1][1]["event"] == "file" and all(e["event"] == "progress" for _, e in lines[:-1])
     data = json.loads(report.read_text())
     by_name = {Path(f["input"]).name: f for f in data["files"]}
     assert {n: f["status"] for n, f in by_name.items()} == {"a.mp4": "done", "b.mp4": "done", "broken.mp4": "failed"}

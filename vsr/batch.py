@@ -462,10 +462,18 @@ def run_batch(
                     results[i] = r
                     rec.finished(items[i], r)
 
+                running: set[int] = set()
+
+                def on_progress(i: int, p: Any) -> None:
+                    if i not in running:
+                        running.add(i)
+                        rec.reporter.file_started(items[i].name, _expected_frames(items[i]))
+                    rec.reporter.file_progress(items[i].name, p)
+
                 for i in todo:
                     journal.append("start", input=items[i].name, output=str(items[i].dst.resolve()),
                                    action=items[i].action)
-                run_ray([(i, items[i]) for i in todo], on_result,
+                run_ray([(i, items[i]) for i in todo], on_result, on_progress=on_progress,
                         address=None if ray is True else str(ray), **(ray_options or {}))
                 remove_stale_partials([items[i].dst for i in todo], keep_live=False)
             else:

@@ -7,6 +7,9 @@ renamed when complete, exactly as locally, so every node must see the inputs and
 at the same absolute paths (a shared mount). A worker keeps its loaded backends between
 the tasks it runs. A task whose worker dies (killed, out of memory, node lost) is run
 again up to ``max_retries`` times; a task that fails on a bad input is not retried.
+Per-file progress streams back through a small Ray actor: each task sends at most one
+update per ``progress_interval`` seconds, and the driver forwards them to its reporter
+(so ``--progress plain|json`` lines look the same as in a local batch).
 
 Ray is imported only here, only when asked for.
 """
@@ -14,6 +17,7 @@ Ray is imported only here, only when asked for.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -35,14 +39,39 @@ def _import_ray() -> Any:
     return ray
 
 
-def _task(item: Any) -> Any:
-    """Runs on a Ray worker: one file, with this worker's shared backends."""
+class _ProgressSink:
+    """A Ray actor holding progress updates until the driver collects them."""
+
+    def __init__(self) -> None:
+        self._updates: list[tuple[int, Any]] = []
+
+    def put(self, index: int, progress: Any) -> None:
+        self._updates.append((index, progress))
+
+    def drain(self) -> list[tuple[int, Any]]:
+        updates, self._updates = self._updates, []
+        return updates
+
+
+def _task(item: Any, index: int = 0, sink: Any = None, interval: float = 1.0) -> Any:
+    """Runs on a Ray worker: one file, with this worker's shared backends; progress (at most
+    one update per ``interval`` seconds, and the last frame's) goes to ``sink``."""
     global _POOL
     from vsr.batch import BackendPool, run_item
 
     if _POOL is None:
         _POOL = BackendPool()
-    return run_item(item, _POOL)
+    progress = None
+    if sink is not None:
+        last = [float("-inf")]
+
+        def progress(p: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] >= interval or (p.total and p.frames >= p.total):
+                last[0] = now
+                sink.put.remote(index, p)  # fire and forget: never waits on the driver
+
+    return run_item(item, _POOL, progress)
 
 
 def _absolute(item: Any) -> Any:
@@ -55,6 +84,8 @@ def run_ray(
     items: list[tuple[int, Any]],
     on_result: Callable[[int, Any], None],
     *,
+    on_progress: Callable[[int, Any], None] | None = None,
+    progress_interval: float = 1.0,
     address: str | None = None,
     num_cpus: float = 1,
     num_gpus: float = 0,
@@ -63,6 +94,9 @@ def run_ray(
     """Run ``(index, BatchItem)`` pairs as Ray tasks; ``on_result(index, FileResult)`` as each ends.
 
     Args:
+        on_progress: ``on_progress(index, Progress)`` for running files, in the calling
+            thread, never after that file's ``on_result``.
+        progress_interval: seconds between a task's progress updates.
         address: Ray cluster to join (``auto``, ``HOST:PORT`` or ``ray://HOST:10001``);
             None: the Ray already initialised in this process, else a new local one.
         num_cpus, num_gpus: resources each task asks for (fractions allowed: ``num_gpus=0.25``
@@ -81,12 +115,22 @@ def run_ray(
 
     remote = ray.remote(_task).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                        retry_exceptions=False)
+    sink = ray.remote(_ProgressSink).options(num_cpus=0).remote() if on_progress else None
+    ended: set[int] = set()
+
+    def forward_progress() -> None:
+        if sink is not None:
+            for index, p in ray.get(sink.drain.remote()):
+                if index not in ended:  # an update can arrive after its task's result
+                    on_progress(index, p)
+
     pending: dict[Any, tuple[int, Any]] = {}
     try:
         for index, item in items:
-            pending[remote.remote(_absolute(item))] = (index, item)
+            pending[remote.remote(_absolute(item), index, sink, progress_interval)] = (index, item)
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=min(1.0, progress_interval))
+            forward_progress()
             for ref in done:
                 index, item = pending.pop(ref)
                 try:
@@ -97,6 +141,7 @@ def run_ray(
                                         action=item.action)
                 result.input = item.name
                 result.output = str(item.dst) if item.dst is not None else None
+                ended.add(index)
                 on_result(index, result)
     except BaseException:
         for ref in pending:
