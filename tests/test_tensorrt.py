@@ -170,6 +170,17 @@ def test_runs_on_the_callers_stream(engine):
 
 
 @needs_tensorrt
+def test_views_at_unaligned_addresses_give_the_same_output(engine):
+    """A full-width tile of one frame is a contiguous view 192 bytes into its frame:
+    TensorRT needs 256-byte aligned pointers, so the backend copies it first."""
+    _, backend, _ = engine
+    frame = torch.rand(1, 1, 64, 96, device="cuda", dtype=torch.float16)
+    view = frame[:, :, 1:33]
+    assert view.is_contiguous() and view.data_ptr() % 256
+    assert torch.equal(backend.run(view), backend.run(view.clone()))
+
+
+@needs_tensorrt
 def test_second_creation_loads_from_cache(engine):
     model, first, cache = engine
     again = trt_backend.TensorRTBackend(model, "cuda", first.profile, weights_sha256=first.key.weights_sha256,

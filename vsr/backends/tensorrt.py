@@ -39,6 +39,7 @@ __all__ = ["TensorRTBackend", "build_engine", "hash_weights"]
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "TensorRT is not installed (pip install vsr[tensorrt])"
+_ALIGNMENT = 256  # bytes: what IExecutionContext.set_tensor_address requires of a pointer
 
 
 def _import_trt() -> Any:
@@ -177,6 +178,8 @@ def build_engine(onnx: bytes, profile: ShapeProfile, timing_cache: Any = None) -
         raise BackendError("TensorRT failed to build the engine; its log above says why (-vv shows all of it)")
     log.info("built TensorRT engine in %.1f s", time.perf_counter() - start)
     if cache is not None:
+        # written whole (atomic rename); two builds of different engines at once may each
+        # write theirs, and the last one wins: a later build only re-times a few layers
         try:
             atomic_write(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
         except OSError as e:
@@ -314,9 +317,12 @@ class TensorRTBackend:
         shape = (n, 1, self.scale * h, self.scale * w)
         if tuple(ctx.get_tensor_shape(self._output)) != shape:
             raise BackendError(f"engine output shape {tuple(ctx.get_tensor_shape(self._output))} is not {shape}")
-        out = torch.empty(shape, dtype=self.dtype, device=self.device)
-        ctx.set_tensor_address(self._input, y.data_ptr())
-        ctx.set_tensor_address(self._output, out.data_ptr())
+        if y.data_ptr() % _ALIGNMENT:  # a batch part or a tile that is a view into a larger tensor
+            y = y.clone()
+        out = torch.empty(shape, dtype=self.dtype, device=self.device)  # the allocator aligns to 512 bytes
+        if not (ctx.set_tensor_address(self._input, y.data_ptr())
+                and ctx.set_tensor_address(self._output, out.data_ptr())):
+            raise BackendError("TensorRT refused a tensor address (it needs 256-byte alignment)")
         stream = torch.cuda.current_stream(self.device)
         if not ctx.execute_async_v3(stream.cuda_stream):
             raise BackendError("TensorRT failed to run the engine; its log above says why")
@@ -337,7 +343,11 @@ class TensorRTBackend:
         return twin
 
     def close(self) -> None:
-        """Release the execution context, engine and runtime (in that order)."""
+        """Release the execution context, engine and runtime (in that order), once the work
+        queued on the current stream has finished with them."""
+        if self._context is not None:
+            with torch.cuda.device(self.device):
+                torch.cuda.current_stream(self.device).synchronize()
         self._context = None
         self._engine = None
         self._runtime = None
