@@ -178,7 +178,7 @@ def upscale_video(
         dst: output file; its suffix picks the container.
         config: full configuration; keyword ``options`` override its fields:
             ``model``, ``scale``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
-            ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
+            ``workers``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
             ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
         progress: called from the encode thread after each frame.
         backend: a backend name (the ``backend`` option, e.g. ``"onnxruntime"``), or an
@@ -228,31 +228,29 @@ def upscale_video(
     return stats
 
 
+# keyword options of upscale_video / upscale_batch -> (config group, field)
+_GROUPED_OPTIONS = {
+    "model": ("model", "name"), "scale": ("model", "scale"),
+    "backend": ("backend", "name"), "device": ("backend", "device"), "tile": ("backend", "tile"),
+    "batch": ("backend", "batch"), "threads": ("backend", "threads"), "workers": ("backend", "workers"),
+    "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),
+    "pix_fmt": ("encode", "pix_fmt"), "encoder_options": ("encode", "options"),
+}
+
+
 def _merge(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
-    groups = {"model": ("name", "scale"), "backend": ("name", "device", "tile", "batch", "threads", "workers"),
-              "encode": ("codec", "crf", "preset", "pix_fmt", "options")}
-    alias = {("model", "model"): "name", ("backend", "backend"): "name", ("encode", "encoder_options"): "options"}
-    parts: dict[str, dict[str, Any]] = {g: {} for g in groups}
+    """``cfg`` with keyword options applied (see :func:`upscale_video`)."""
+    parts: dict[str, dict[str, Any]] = {"model": {}, "backend": {}, "encode": {}}
     top: dict[str, Any] = {}
     for key, value in options.items():
-        for g, fields in groups.items():
-            name = alias.get((g, key), key)
-            if name in fields and (key in fields or (g, key) in alias):
-                if name == "options" and isinstance(value, dict):
-                    value = tuple(value.items())
-                parts[g][name] = value
-                break
-        else:
-            if key not in UpscaleConfig.__dataclass_fields__:
-                raise TypeError(f"upscale_video() got an unexpected option {key!r}")
+        if key in _GROUPED_OPTIONS:
+            group, field = _GROUPED_OPTIONS[key]
+            parts[group][field] = tuple(value.items()) if isinstance(value, dict) else value
+        elif key in UpscaleConfig.__dataclass_fields__ and key not in parts:
             top[key] = value
-    return replace(
-        cfg,
-        model=replace(cfg.model, **parts["model"]),
-        backend=replace(cfg.backend, **parts["backend"]),
-        encode=replace(cfg.encode, **parts["encode"]),
-        **top,
-    )
+        else:
+            raise TypeError(f"upscale_video() got an unexpected option {key!r}")
+    return replace(cfg, **{g: replace(getattr(cfg, g), **f) for g, f in parts.items()}, **top)
 
 
 def _estimate_frames(decoder) -> int:
