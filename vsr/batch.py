@@ -10,29 +10,25 @@
                                                             ▼
                                                       FileResult per input ─► report JSON
 
-Sharing one backend between jobs: ONNX Runtime's ``InferenceSession.run`` is documented
-thread-safe (concurrent calls share the session's thread pool); the torch backend's
-``run`` is a forward pass under ``inference_mode`` that changes no state, so concurrent
-calls are safe too. Each job has its own ``Upscaler`` and, on CUDA, its own copy and
-compute streams. A backend that offers ``fork()`` (its own execution state over shared
-weights or engine, e.g. one TensorRT execution context per job) gets one per job; any
-other backend is serialised by a lock held until its output is ready.
+Each job has its own ``Upscaler`` (and, on CUDA, its own copy and compute streams) over
+one backend per model shared by every job (:mod:`vsr.batch_pool`); the results and the
+report are :mod:`vsr.batch_report`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import shutil
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from vsr.batch_pool import BackendPool
+from vsr.batch_report import FileResult, summarize, summary_lines, write_report
 from vsr.batch_plan import DEFAULT_TEMPLATE, BatchItem, check_template, find_sources, plan_items
 from vsr.batch_progress import BatchReporter, NullReporter
 from vsr.batch_state import (JOURNAL_NAME, Journal, OutdirLock, check_complete, file_stamp, read_journal,
@@ -45,124 +41,6 @@ __all__ = ["FileResult", "BackendPool", "upscale_batch", "plan_batch", "run_batc
            "write_report", "summarize", "summary_lines"]
 
 log = logging.getLogger(__name__)
-
-_THREAD_SAFE = {"onnxruntime", "torch"}
-
-
-@dataclass
-class FileResult:
-    """What happened to one input.
-
-    Attributes:
-        input: the input path as given (or found).
-        output: the output path, None when none was planned.
-        status: ``done``, ``skipped`` or ``failed``.
-        reason: why it was skipped or failed; a note for done files (e.g. ``copied``).
-        action: ``upscale``, ``copy`` or ``""`` (nothing was run).
-        frames: frames written.
-        input_frames: frames in the input (from its header, else estimated from its duration).
-        duration: input duration in seconds (None if unknown).
-        frame_rate: input frames per second (None if unknown).
-        seconds: wall-clock time of the job.
-        fps: ``frames / seconds``.
-        input_size, output_size: stored frame ``[width, height]``.
-        input_bytes, output_bytes: file sizes.
-        model, scale, backend: what ran.
-    """
-
-    input: str
-    output: str | None
-    status: str
-    reason: str = ""
-    action: str = ""
-    frames: int = 0
-    input_frames: int = 0
-    duration: float | None = None
-    frame_rate: float | None = None
-    seconds: float = 0.0
-    fps: float = 0.0
-    input_size: list[int] | None = None
-    output_size: list[int] | None = None
-    input_bytes: int = 0
-    output_bytes: int = 0
-    model: str = ""
-    scale: int = 0
-    backend: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-# -- sharing one backend between jobs ---------------------------------------------------------
-
-
-class _Serialised:
-    """A backend that is not safe to call concurrently, behind a lock.
-
-    On CUDA the lock is held until the output is ready, so one execution's device state
-    is never reused while another is still in flight.
-    """
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def run(self, y: Any) -> Any:
-        with self._lock:
-            out = self._backend.run(y)
-            if getattr(out, "is_cuda", False):
-                import torch
-
-                torch.cuda.current_stream(out.device).synchronize()
-            return out
-
-    def close(self) -> None:
-        self._backend.close()
-
-
-class BackendPool:
-    """One loaded backend per (model, backend config), shared by every job in a process.
-
-    :meth:`get` loads on first use (under a lock, so two jobs never load the same model
-    twice) and returns a ``(backend, radius)`` pair for ``upscale_video(backend=...)``.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded: dict[tuple, tuple[Any, int]] = {}
-
-    def get(self, config: UpscaleConfig) -> tuple[Any, int]:
-        from vsr.pipeline import load_backend
-
-        key = (config.model, config.backend)
-        with self._lock:
-            if key not in self._loaded:
-                backend, radius = load_backend(config.model, config.backend)
-                if not callable(getattr(backend, "fork", None)) and backend.name not in _THREAD_SAFE:
-                    backend = _Serialised(backend)
-                self._loaded[key] = (backend, radius)
-            backend, radius = self._loaded[key]
-        fork = getattr(backend, "fork", None)
-        return (fork() if callable(fork) else backend), radius
-
-    def release(self, view: Any) -> None:
-        """Give back what :meth:`get` returned (closes a per-job fork)."""
-        if not any(view is b for b, _ in self._loaded.values()):
-            view.close()
-
-    def close(self) -> None:
-        with self._lock:
-            for backend, _ in self._loaded.values():
-                backend.close()
-            self._loaded.clear()
-
 
 # -- planning ---------------------------------------------------------------------------------
 
@@ -522,47 +400,6 @@ def _run_local(items: list[BatchItem], todo: list[int], results: list, rec: _Rec
             for f in futures:
                 f.cancel()
             raise
-
-
-# -- results ----------------------------------------------------------------------------------
-
-
-def summarize(results: list[FileResult]) -> dict[str, int]:
-    """Counts per status: ``{"total", "done", "skipped", "failed"}``."""
-    counts = {"total": len(results), "done": 0, "skipped": 0, "failed": 0}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-    return counts
-
-
-def summary_lines(results: list[FileResult], seconds: float) -> list[str]:
-    """The human summary at the end of a batch: counts, then each failed file with its reason."""
-    c = summarize(results)
-    frames = sum(r.frames for r in results)
-    lines = [f"batch: {c['done']} done, {c['skipped']} skipped, {c['failed']} failed of {c['total']} file(s); "
-             f"{frames} frames in {seconds:.1f} s"]
-    lines += [f"  failed: {r.input}: {r.reason}" for r in results if r.status == "failed"]
-    return lines
-
-
-def write_report(path: str | os.PathLike, results: list[FileResult], outdir: Path, started: float,
-                 interrupted: bool = False) -> None:
-    """Write the JSON report (atomically: a temporary file renamed)."""
-    path = Path(path)
-    data = {
-        "version": 1,
-        "outdir": str(outdir),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "seconds": round(time.time() - started, 3),
-        "interrupted": interrupted,
-        "summary": summarize(results),
-        "frames": sum(r.frames for r in results),
-        "files": [r.to_dict() for r in results],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def upscale_batch(

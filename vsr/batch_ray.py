@@ -57,21 +57,20 @@ def _task(item: Any, index: int = 0, sink: Any = None, interval: float = 1.0) ->
     """Runs on a Ray worker: one file, with this worker's shared backends; progress (at most
     one update per ``interval`` seconds, and the last frame's) goes to ``sink``."""
     global _POOL
-    from vsr.batch import BackendPool, run_item
+    from vsr.batch import run_item
+    from vsr.batch_pool import BackendPool
 
     if _POOL is None:
         _POOL = BackendPool()
-    progress = None
-    if sink is not None:
-        last = [float("-inf")]
+    last = [float("-inf")]
 
-        def progress(p: Any) -> None:
-            now = time.monotonic()
-            if now - last[0] >= interval or (p.total and p.frames >= p.total):
-                last[0] = now
-                sink.put.remote(index, p)  # fire and forget: never waits on the driver
+    def progress(p: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval or (p.total and p.frames >= p.total):
+            last[0] = now
+            sink.put.remote(index, p)  # fire and forget: never waits on the driver
 
-    return run_item(item, _POOL, progress)
+    return run_item(item, _POOL, progress if sink is not None else None)
 
 
 def _absolute(item: Any) -> Any:
@@ -111,7 +110,7 @@ def run_ray(
         started = True
     elif address:
         log.info("Ray is already initialised in this process; using it, not %s", address)
-    from vsr.batch import FileResult
+    from vsr.batch_report import FileResult
 
     remote = ray.remote(_task).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                        retry_exceptions=False)
