@@ -30,11 +30,13 @@ def _taps_cpu(n_in: int, n_out: int, offset: float) -> tuple[torch.Tensor, torch
     return idx, w.float()
 
 
+@lru_cache(maxsize=32)
 def bicubic_taps(n_in: int, n_out: int, offset: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices ``(n_out, 4)`` int64 and weights ``(n_out, 4)`` float32 of a 1-D bicubic resize.
 
     Output sample ``j`` is centred at input coordinate ``(j + 0.5) * n_in / n_out - 0.5 + offset``
-    (pixel centres at integers); edge samples are replicated.
+    (pixel centres at integers); edge samples are replicated. Cached: every frame of a video
+    uses the same few, and on a GPU a fresh pair would be a blocking copy per frame.
     """
     idx, w = _taps_cpu(n_in, n_out, round(offset, 9))
     return idx.to(device), w.to(device)
