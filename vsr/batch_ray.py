@@ -62,15 +62,20 @@ def _task(item: Any, index: int = 0, sink: Any = None, interval: float = 1.0) ->
 
     if _POOL is None:
         _POOL = BackendPool()
-    last = [float("-inf")]
+    last: list[Any] = [float("-inf"), None]  # time of the last update, its call
 
     def progress(p: Any) -> None:
         now = time.monotonic()
         if now - last[0] >= interval or (p.total and p.frames >= p.total):
-            last[0] = now
-            sink.put.remote(index, p)  # fire and forget: never waits on the driver
+            last[:] = [now, sink.put.remote(index, p)]  # not waited for: the job never stalls on it
 
-    return run_item(item, _POOL, progress if sink is not None else None)
+    result = run_item(item, _POOL, progress if sink is not None else None)
+    if last[1] is not None:  # delivered before the result, so the driver sees it first
+        try:
+            _import_ray().get(last[1], timeout=10)
+        except Exception as e:  # noqa: BLE001 - progress is best effort, the result is not
+            log.debug("last progress update not delivered: %s", e)
+    return result
 
 
 def _absolute(item: Any) -> Any:
