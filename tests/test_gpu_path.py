@@ -201,3 +201,15 @@ def test_concurrent_jobs_on_cuda_graphs_get_their_own_graphs(device):
         want = eager.run(inputs[i])
         assert all(torch.equal(o, want) for o in outs)
     assert shared._model is not None  # closing the forks left the shared weights alone
+
+
+def test_cuda_graphs_where_they_cannot_apply_are_ignored_with_a_warning(caplog):
+    import logging
+
+    from vsr.config import BackendConfig, ModelConfig
+    from vsr.pipeline import load_backend
+
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        backend, _ = load_backend(ModelConfig("espcn", 2), BackendConfig("onnxruntime", "cpu", cuda_graphs=True))
+    backend.close()
+    assert any("--cuda-graphs" in r.getMessage() and "onnxruntime on cpu" in r.getMessage() for r in caplog.records)

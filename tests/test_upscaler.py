@@ -140,5 +140,6 @@ def test_choose_tile_for_large_pictures_and_engines():
     tile = choose_tile(backend, 1, 4000, 6000, 4)  # a 24-megapixel photo does not
     assert 0 < tile and tile * tile * 64 * 3 * 4 <= 2 << 30
     assert choose_tile(backend, 1, 4000, 6000, 4, tile=256) == 256  # the user's choice wins
+    assert choose_tile(backend, 1, 48, 64, 4, tile=3) == 16  # unless it is smaller than its own overlap
     backend.max_shape = (512, 512)  # as a TensorRT engine built for 512x512 reports it
     assert choose_tile(backend, 1, 600, 500, 4) == 512

@@ -90,7 +90,11 @@ def load_backend(model: ModelConfig, backend: BackendConfig):
     radius = receptive_radius(net)  # the same for both FSRCNN forms
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
-    return create_backend(net, spec, backend), radius
+    built = create_backend(net, spec, backend)
+    if backend.cuda_graphs and not getattr(built, "cuda_graphs", False):
+        log.warning("--cuda-graphs applies to the torch backend on a GPU; ignored with %s on %s",
+                    built.name, built.device)
+    return built, radius
 
 
 def _hwdec_device(cfg: UpscaleConfig) -> str | None:

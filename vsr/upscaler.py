@@ -68,13 +68,18 @@ def run_tiled(backend: Backend, y: torch.Tensor, tile: int, overlap: int) -> tor
     return out
 
 
+def _least_tile(radius: int) -> int:
+    """The smallest useful tile: each one adds at least 8 new pixels per side to the output."""
+    return 2 * radius + 8
+
+
 def choose_tile(backend: Backend, n: int, h: int, w: int, radius: int, tile: int = 0,
                 memory_budget: int = 2 << 30) -> int:
     """The tile size for a ``(n, 1, h, w)`` call: ``tile`` if given, else one that fits the
     backend's ``max_shape`` (TensorRT engines) and ``memory_budget`` bytes of activations;
     0 for no tiling."""
     if tile:
-        return tile
+        return max(tile, _least_tile(radius))
     max_shape = getattr(backend, "max_shape", None)
     if max_shape is not None and (h > max_shape[0] or w > max_shape[1]):
         tile = min(max_shape)
@@ -123,6 +128,10 @@ class Upscaler:
         self.device = backend.device
         self.cuda = self.device.type == "cuda"
         self.radius = radius
+        if 0 < tile < _least_tile(radius):
+            log.warning("--tile %d is smaller than the %d pixels of context a tile needs on each side; using %d",
+                        tile, radius, _least_tile(radius))
+            tile = _least_tile(radius)
         self.tile = tile
         self.size = size
         self._pool = None
