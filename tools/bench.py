@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from vsr.devices import cpu_parallelism  # noqa: E402
 from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig  # noqa: E402
+from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
 from vsr.media.encode import Encoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
@@ -63,6 +64,7 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
     out["decode_fps"] = n / median_time(lambda: decode_all(clip), repeat)
 
     backend, radius = load_backend(cfg.model, cfg.backend)
+    out["backend_used"] = f"{backend.name} on {backend.device} ({str(backend.dtype).replace('torch.', '')})"
     workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
     up = Upscaler(backend, radius, cfg.backend.tile, workers=workers)
     batch = max(1, cfg.backend.batch)
@@ -238,7 +240,10 @@ def main(argv: list[str] | None = None) -> None:
                  "cpus": os.cpu_count(), "repeat": args.repeat}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        res.update(bench_stages(args.clip, cfg, args.repeat, work))
+        try:
+            res.update(bench_stages(args.clip, cfg, args.repeat, work))
+        except VsrError as e:  # no GPU, no NVENC on this GPU...: say so, as vsr itself would
+            sys.exit(f"bench: {e}")
         ffmpeg = None if args.skip_hand else find_ffmpeg(args.ffmpeg)
         if ffmpeg:
             import av

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit(f"bench_engine: --device {device}: PyTorch sees no CUDA GPU on this machine")
     w, h = (int(v) for v in args.size.lower().split("x"))
     threads = cpu_parallelism(1, 0)[1] if device == "cpu" else 0
     print(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.startswith("cuda") else ""))
