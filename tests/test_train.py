@@ -78,3 +78,19 @@ def test_train_learns_and_resumes(train, folders, tmp_path: Path, caplog) -> Non
     assert ck2["history"][:3] == ck["history"]
     assert ck2["config"]["steps"] == "50"
     assert torch.get_num_threads() == threads
+
+
+def test_export_of_a_continuation_keeps_the_earlier_stages(train):
+    """A run started from the shipped weights' checkpoint appends itself to their stages;
+    a run from scratch (or from another checkpoint) starts a new history."""
+    from vsr.models.weights import get_spec
+
+    for spec in (get_spec("espcn", 2), get_spec("fsrcnn", 4)):
+        shipped = spec.provenance["checkpoint"]
+        assert (REPO / shipped).is_file()
+        carried = train._earlier_stages(spec.name, spec.scale, str(REPO / shipped), "python tools/train.py ...")
+        before = spec.provenance.get("stages") or [spec.provenance["command"]]
+        assert carried["stages"] == [*before, f"python tools/train.py ... --init {shipped}"]
+        assert carried["hardware"] == spec.provenance["hardware"]
+    assert train._earlier_stages("espcn", 2, None, "cmd") == {}
+    assert train._earlier_stages("espcn", 2, str(REPO / "tools/checkpoints/espcn_x3/checkpoint.pt"), "cmd") == {}

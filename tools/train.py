@@ -126,6 +126,25 @@ def save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _earlier_stages(model: str, scale: int, init: str | None, command: str) -> dict:
+    """When this run continued the shipped weights' checkpoint, the shipped entry's stages
+    (and hardware) with this run appended, so the manifest keeps the whole history."""
+    from vsr.models.weights import get_spec
+
+    try:
+        earlier = get_spec(model, scale).provenance
+    except Exception:  # noqa: BLE001 - no shipped weights yet
+        return {}
+    shipped = earlier.get("checkpoint")
+    if not (init and shipped and Path(init).resolve() == (REPO / shipped).resolve()):
+        return {}
+    stages = earlier.get("stages") or [earlier["command"]]
+    carried = {"stages": [*stages, f"{command} --init {shipped}"]}
+    if "hardware" in earlier:
+        carried["hardware"] = earlier["hardware"]
+    return carried
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -194,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
             "steps": step,
             "set5_psnr": round(val, 3),
         }
+        prov.update(_earlier_stages(args.model, args.scale, config.get("init"), prov["command"]))
+        prov["checkpoint"] = os.path.relpath(ckpt_path, REPO)
         path = save_weights(args.model, args.scale, model.state_dict(), prov)
         print(f"wrote {path} (Set5 {val:.3f} dB after {step} steps)")
         return
