@@ -129,11 +129,12 @@ def save_atomic(obj, path: Path) -> None:
 def _earlier_stages(model: str, scale: int, init: str | None, command: str) -> dict:
     """When this run continued the shipped weights' checkpoint, the shipped entry's stages
     (and hardware) with this run appended, so the manifest keeps the whole history."""
+    from vsr.errors import ModelError
     from vsr.models.weights import get_spec
 
     try:
         earlier = get_spec(model, scale).provenance
-    except Exception:  # noqa: BLE001 - no shipped weights yet
+    except ModelError:  # no shipped weights yet
         return {}
     shipped = earlier.get("checkpoint")
     if not (init and shipped and Path(init).resolve() == (REPO / shipped).resolve()):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BackendPool"]
 
-_THREAD_SAFE = {"onnxruntime", "torch"}
+_THREAD_SAFE = {"onnxruntime"}  # torch and tensorrt offer fork()
 
 
 class _Serialised:
