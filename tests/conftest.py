@@ -136,3 +136,24 @@ def espcn_x2():
     pair = load_backend(ModelConfig("espcn", 2), BackendConfig("onnxruntime"))
     yield pair
     pair[0].close()
+
+
+
+# --- GPU runs must not pass by skipping ----------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """With ``VSR_REQUIRE_CUDA=1`` (set by ``tools/gpu_check.sh``) a test marked ``cuda`` or
+    ``tensorrt`` that its skip markers skip (no GPU, no TensorRT) fails instead, so a GPU run
+    cannot pass with nothing run. Skips a test decides itself (an FFmpeg build without NVENC)
+    stay skips."""
+    import os
+
+    outcome = yield
+    report = outcome.get_result()
+    if (os.environ.get("VSR_REQUIRE_CUDA") == "1" and report.when == "setup" and report.skipped
+            and any(next(item.iter_markers(name), None) for name in ("cuda", "tensorrt"))):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"VSR_REQUIRE_CUDA=1 but this GPU test would skip: {reason}"

@@ -27,7 +27,7 @@ except ImportError:
 print("nvenc encoders in this FFmpeg:", sorted(c for c in av.codecs_available if c.endswith("_nvenc")))
 EOF
 
-python -m pytest -m "cuda or tensorrt" -q -p no:cacheprovider -rs 2>&1 | tee "$out/tests.txt"
+VSR_REQUIRE_CUDA=1 python -m pytest -m "cuda or tensorrt" -q -p no:cacheprovider -rs 2>&1 | tee "$out/tests.txt"
 
 {
   python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch --model espcn fsrcnn
