@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from media import load_tool
-from vsr.errors import ModelError
+from vsr.errors import ModelError, WeightsError
 from vsr.models import SCALES, build_model, list_architectures, register_model
 from vsr.models import weights as weights_mod
 from vsr.models.export import inference_form
@@ -131,10 +131,11 @@ def test_tampered_weights_are_refused(name: str, scale: int, tmp_path: Path, mon
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="checksum"):
+    with pytest.raises(WeightsError, match="checksum") as broken:
         load_model(name, scale)
+    assert broken.value.exit_code == 1  # a broken install, not a usage error (2)
     copy.unlink()
-    with pytest.raises(ModelError, match="missing"):
+    with pytest.raises(WeightsError, match="missing"):
         load_model(name, scale)
 
 

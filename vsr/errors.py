@@ -1,6 +1,6 @@
 """Exceptions with messages a user can act on; the CLI maps them to exit codes."""
 
-__all__ = ["VsrError", "ModelError", "MediaError", "BackendError", "OutputExistsError", "UsageError"]
+__all__ = ["VsrError", "ModelError", "WeightsError", "MediaError", "BackendError", "OutputExistsError", "UsageError"]
 
 
 class VsrError(Exception):
@@ -10,9 +10,16 @@ class VsrError(Exception):
 
 
 class ModelError(VsrError):
-    """Unknown model or scale, or weights that fail their checksum."""
+    """Unknown model or scale (a usage error)."""
 
     exit_code = 2
+
+
+class WeightsError(ModelError):
+    """A shipped weights file that is missing or fails its checksum: a broken install, not a
+    usage error."""
+
+    exit_code = 1
 
 
 class MediaError(VsrError):

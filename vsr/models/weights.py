@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import ModelError
+from vsr.errors import ModelError, WeightsError
 from vsr.models.registry import build_model, list_architectures
 
 __all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "load_model", "save_weights"]
@@ -89,15 +89,15 @@ def load_model(name: str, scale: int):
     ``torch.load(weights_only=True)`` (no pickled code runs).
 
     Raises:
-        ModelError: unknown model/scale, missing file, or checksum mismatch.
+        ModelError: unknown model/scale. WeightsError: missing file or checksum mismatch.
     """
     import torch
 
     spec = get_spec(name, scale)
     if not spec.path.exists():
-        raise ModelError(f"weights file {spec.path} is missing; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr")
     if sha256_file(spec.path) != spec.sha256:
-        raise ModelError(f"weights file {spec.path} does not match its checksum; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} does not match its checksum; reinstall vsr")
     model = build_model(name, scale)
     model.load_state_dict(torch.load(spec.path, map_location="cpu", weights_only=True))
     return model.eval()
