@@ -337,3 +337,28 @@ def test_kill_9_then_rerun_finishes_only_what_is_missing(tmp_path):
     assert not _partials(out) and not any(p.exists() for p in left)
     for i in range(n):
         assert frame_count(out / f"clip{i}.mkv") == frames
+
+
+def test_a_bug_on_one_file_is_an_internal_error_not_a_bad_input(tmp_path, monkeypatch, caplog):
+    """A bad input is ``failed``; an exception vsr did not raise on purpose is ``failed`` too (the
+    batch goes on) but marked ``internal`` and logged with its traceback, so it reads as a bug."""
+    import vsr.pipeline
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_clip(src / "a.mp4", 32, 24, frames=3)
+    write_clip(src / "b.mp4", 32, 24, frames=3)
+    write_text(src / "bad.mp4")
+    real = vsr.pipeline.upscale_video
+
+    def buggy(source, *args, **kwargs):
+        if Path(source).name == "a.mp4":
+            raise ZeroDivisionError("division by zero")  # stands for a bug inside vsr
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(vsr.pipeline, "upscale_video", buggy)
+    results = {Path(r.input).name: r for r in upscale_batch([src], out, codec="ffv1", container="mkv")}
+    assert results["b.mp4"].status == "done"
+    assert results["a.mp4"].status == "failed" and results["a.mp4"].internal
+    assert results["a.mp4"].reason.startswith("internal error: ZeroDivisionError")
+    assert results["bad.mp4"].status == "failed" and not results["bad.mp4"].internal
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)

@@ -204,9 +204,10 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
         result.output_bytes = item.dst.stat().st_size
     except VsrError as e:
         result.status, result.reason = "failed", _reason(item, str(e))
-    except Exception as e:  # noqa: BLE001 - one bad input never stops the batch
-        log.debug("%s failed", item.name, exc_info=True)
-        result.status, result.reason = "failed", f"{type(e).__name__}: {_reason(item, str(e))}"
+    except Exception as e:  # noqa: BLE001 - a bug on one file never stops the batch
+        log.error("internal error on %s (a bug in vsr or a library; please report it)", item.name, exc_info=True)
+        result.status, result.internal = "failed", True
+        result.reason = f"internal error: {type(e).__name__}: {_reason(item, str(e))}"
     finally:
         if view is not None:
             pool.release(view)

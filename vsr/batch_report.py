@@ -32,6 +32,8 @@ class FileResult:
         input_size, output_size: stored frame ``[width, height]``.
         input_bytes, output_bytes: file sizes.
         model, scale, backend: what ran.
+        internal: True when the failure was a bug in vsr or an unexpected library error (the
+            reason then starts ``internal error:``), not a bad input.
     """
 
     input: str
@@ -52,6 +54,7 @@ class FileResult:
     model: str = ""
     scale: int = 0
     backend: str = ""
+    internal: bool = False
 
     @property
     def ok(self) -> bool:
