@@ -15,7 +15,7 @@ import pytest
 
 from batch_clips import frame_count, write_clip, write_text, write_truncated
 from vsr.batch import available_scales, plan_batch, upscale_batch
-from vsr.batch_state import JOURNAL_NAME
+from vsr.batch.state import JOURNAL_NAME
 from vsr.cli import main
 from vsr.media.probe import probe
 from vsr.output import PARTIAL_TAG
@@ -273,7 +273,7 @@ def test_progress_lines_for_farm_managers(tmp_path, capsys):
 
 
 def test_another_batch_on_the_same_outdir_is_refused(tmp_path):
-    from vsr.batch_state import OutdirLock
+    from vsr.batch.state import OutdirLock
     from vsr.errors import UsageError
 
     write_clip(tmp_path / "a.mp4", 32, 24, frames=2)

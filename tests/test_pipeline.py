@@ -565,16 +565,16 @@ def test_odd_output_from_a_scale_is_padded_for_x264(make_clip, espcn_x2, tmp_pat
 def test_keyword_options_land_in_the_config_and_unknown_ones_are_refused(vfr_mp4, tmp_path: Path) -> None:
     """upscale_video(..., scale=3, codec="ffv1", encoder_options={...}) is the config with those fields."""
     from vsr.config import UpscaleConfig
-    from vsr.pipeline import _merge
+    from vsr.pipeline import merge_options
 
-    cfg = _merge(UpscaleConfig(), {"model": "fsrcnn", "scale": 3, "backend": "torch", "device": "cpu",
+    cfg = merge_options(UpscaleConfig(), {"model": "fsrcnn", "scale": 3, "backend": "torch", "device": "cpu",
                                    "workers": 2, "codec": "ffv1", "encoder_options": {"level": "3"},
                                    "size": (200, 100), "overwrite": True})
     assert (cfg.model.name, cfg.model.scale, cfg.backend.name, cfg.backend.device, cfg.backend.workers) == \
         ("fsrcnn", 3, "torch", "cpu", 2)
     assert (cfg.encode.codec, cfg.encode.options, cfg.size, cfg.overwrite) == ("ffv1", (("level", "3"),),
                                                                               (200, 100), True)
-    assert _merge(cfg, {}) == cfg
+    assert merge_options(cfg, {}) == cfg
     for bad in ("encode", "colour", "name"):
         with pytest.raises(TypeError, match=bad):
             upscale_video(vfr_mp4.path, tmp_path / "out.mkv", **{bad: 1})

@@ -354,7 +354,7 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
 def _target_config(args: argparse.Namespace, cfg):
     """``(config, note)`` for ``--target`` on one input; config None when it is already there."""
     from vsr.batch import available_scales
-    from vsr.batch_plan import apply_target
+    from vsr.batch.plan import apply_target
     from vsr.media.probe import probe
 
     if args.scale:
@@ -364,7 +364,7 @@ def _target_config(args: argparse.Namespace, cfg):
 
 
 def _add_batch(sub) -> None:
-    from vsr.batch_plan import CONTAINERS, DEFAULT_TEMPLATE
+    from vsr.batch.plan import CONTAINERS, DEFAULT_TEMPLATE
 
     p = sub.add_parser(
         "batch", help="upscale many videos into a folder (resumable, parallel, Ray)",
@@ -407,8 +407,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     import time
 
     from vsr.batch import plan_batch, run_batch, summary_lines
-    from vsr.batch_plan import describe
-    from vsr.batch_progress import make_batch_reporter
+    from vsr.batch.plan import describe
+    from vsr.batch.progress import make_batch_reporter
 
     if args.target is not None and args.scale:
         raise UsageError("--target and --scale exclude each other: give one")

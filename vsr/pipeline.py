@@ -201,7 +201,7 @@ def upscale_video(
 
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
-    cfg = _merge(config or UpscaleConfig(), options)
+    cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
     decoder = Decoder(src, cfg.deinterlace, _hwdec_device(cfg))
@@ -242,7 +242,7 @@ _GROUPED_OPTIONS = {
 }
 
 
-def _merge(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
+def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
     """``cfg`` with keyword options applied (see :func:`upscale_video`)."""
     parts: dict[str, dict[str, Any]] = {"model": {}, "backend": {}, "encode": {}}
     top: dict[str, Any] = {}

@@ -19,7 +19,7 @@ import time
 from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from vsr.batch_report import FileResult
+    from vsr.batch.report import FileResult
     from vsr.pipeline import Progress
 
 __all__ = ["BatchReporter", "NullReporter", "LineReporter", "BarReporter", "make_batch_reporter"]

@@ -1,7 +1,7 @@
 """Run a batch's files as Ray tasks (``vsr batch --ray [ADDRESS]``, ``pip install vsr[ray]``).
 
 The driver (the ``vsr batch`` process) plans, holds the OUTDIR lock, writes the journal
-and the report; each file is one task that runs :func:`vsr.batch.run_item` on a worker.
+and the report; each file is one task that runs :func:`vsr.batch.job.run_item` on a worker.
 Outputs go straight to the shared destination under a hidden partial name and are
 renamed when complete, exactly as locally, so every node must see the inputs and OUTDIR
 at the same absolute paths (a shared mount). A worker keeps its loaded backends between
@@ -20,9 +20,14 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from vsr.batch.plan import BatchItem
+from vsr.batch.report import FileResult
 from vsr.errors import BackendError
+
+if TYPE_CHECKING:
+    from vsr.pipeline import Progress
 
 __all__ = ["run_ray"]
 
@@ -43,28 +48,28 @@ class _ProgressSink:
     """A Ray actor holding progress updates until the driver collects them."""
 
     def __init__(self) -> None:
-        self._updates: list[tuple[int, Any]] = []
+        self._updates: list[tuple[int, Progress]] = []
 
-    def put(self, index: int, progress: Any) -> None:
+    def put(self, index: int, progress: Progress) -> None:
         self._updates.append((index, progress))
 
-    def drain(self) -> list[tuple[int, Any]]:
+    def drain(self) -> list[tuple[int, Progress]]:
         updates, self._updates = self._updates, []
         return updates
 
 
-def _task(item: Any, index: int = 0, sink: Any = None, interval: float = 1.0) -> Any:
+def _task(item: BatchItem, index: int = 0, sink: Any = None, interval: float = 1.0) -> FileResult:
     """Runs on a Ray worker: one file, with this worker's shared backends; progress (at most
     one update per ``interval`` seconds, and the last frame's) goes to ``sink``."""
     global _POOL
-    from vsr.batch import run_item
-    from vsr.batch_pool import BackendPool
+    from vsr.batch.job import run_item
+    from vsr.batch.pool import BackendPool
 
     if _POOL is None:
         _POOL = BackendPool()
     last: list[Any] = [float("-inf"), None]  # time of the last update, its call
 
-    def progress(p: Any) -> None:
+    def progress(p: Progress) -> None:
         now = time.monotonic()
         if now - last[0] >= interval or (p.total and p.frames >= p.total):
             last[:] = [now, sink.put.remote(index, p)]  # not waited for: the job never stalls on it
@@ -78,17 +83,17 @@ def _task(item: Any, index: int = 0, sink: Any = None, interval: float = 1.0) ->
     return result
 
 
-def _absolute(item: Any) -> Any:
+def _absolute(item: BatchItem) -> BatchItem:
     """The item with absolute paths (workers do not run in the driver's working directory)."""
     src = replace(item.source, path=Path(item.source.path).resolve())
     return replace(item, source=src, dst=Path(item.dst).resolve() if item.dst is not None else None)
 
 
 def run_ray(
-    items: list[tuple[int, Any]],
-    on_result: Callable[[int, Any], None],
+    items: list[tuple[int, BatchItem]],
+    on_result: Callable[[int, FileResult], None],
     *,
-    on_progress: Callable[[int, Any], None] | None = None,
+    on_progress: Callable[[int, Progress], None] | None = None,
     progress_interval: float = 1.0,
     address: str | None = None,
     num_cpus: float = 1,
@@ -115,7 +120,6 @@ def run_ray(
         started = True
     elif address:
         log.info("Ray is already initialised in this process; using it, not %s", address)
-    from vsr.batch_report import FileResult
 
     remote = ray.remote(_task).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                        retry_exceptions=False)
@@ -128,7 +132,7 @@ def run_ray(
                 if index not in ended:  # an update can arrive after its task's result
                     on_progress(index, p)
 
-    pending: dict[Any, tuple[int, Any]] = {}
+    pending: dict[Any, tuple[int, BatchItem]] = {}
     try:
         for index, item in items:
             pending[remote.remote(_absolute(item), index, sink, progress_interval)] = (index, item)

@@ -229,7 +229,7 @@ def plan_items(
             when vsr writes it, else ``mkv``. Copies keep the input's suffix.
         scales: the model scales available for ``config.model.name`` (needed with ``target``).
 
-    Does not look at existing outputs (see :mod:`vsr.batch_state`); marks a second
+    Does not look at existing outputs (see :mod:`vsr.batch.state`); marks a second
     source whose output path collides with an earlier one as failed.
     """
     items: list[BatchItem] = []

@@ -1,0 +1,83 @@
+"""The package's shape: no import cycle between vsr's modules, lazy imports included, and no
+module reaching into another module's private names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "vsr"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, known: set[str]) -> dict[str, set[str]]:
+    """``{imported vsr module: {names taken from it}}`` for every import in the file, at any depth."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known:
+                    found.setdefault(alias.name, set())
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module not in known:
+                continue
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                if sub in known:  # `from vsr.batch import job` imports the module vsr.batch.job
+                    found.setdefault(sub, set())
+                else:
+                    found.setdefault(node.module, set()).add(alias.name)
+    return found
+
+
+def _graph() -> tuple[dict[str, dict[str, set[str]]], set[str]]:
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    known = set(files)
+    return {name: _imports(path, known) for name, path in files.items()}, known
+
+
+def _packages_of(name: str) -> set[str]:
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def test_no_import_cycles():
+    graph, _ = _graph()
+    # importing a submodule runs its packages' __init__ first, but a package re-exporting its
+    # own submodules is not a cycle: only edges that leave a module's own package count
+    edges = {m: {d for d in deps if d != m and d not in _packages_of(m)} for m, deps in graph.items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep] if dep in stack else [node, dep])
+            elif dep not in state:
+                visit(dep, stack + [dep])
+        state[node] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_private_names_imported_across_modules():
+    graph, _ = _graph()
+    leaks = [f"{m} imports {dep}.{name}" for m, deps in graph.items() for dep, names in deps.items()
+             for name in names if name.startswith("_") and not name.startswith("__")]
+    assert not leaks, leaks
+
+
+def test_modules_stay_short():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, f"modules over 450 lines: {long}"
