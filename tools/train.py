@@ -17,6 +17,7 @@ run started again with the same ``--run-dir`` continues from it.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import math
 import os
@@ -34,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from vsr.models import build_model  # noqa: E402
 from vsr.models.weights import save_weights  # noqa: E402
+from vsr.output import atomic_write  # noqa: E402
 from vsr.quality import downscale, modcrop, psnr, rgb_to_y  # noqa: E402
 
 log = logging.getLogger("train")
@@ -121,9 +123,9 @@ def validate(model: torch.nn.Module, folder: Path, scale: int) -> float:
 
 
 def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 def _earlier_stages(model: str, scale: int, init: str | None, command: str) -> dict:

@@ -99,7 +99,7 @@ def _add_export(sub) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from vsr.backends.engine_cache import atomic_write
+    from vsr.output import atomic_write
     from vsr.errors import OutputExistsError
     from vsr.models.export import export_onnx
     from vsr.models.weights import load_model

@@ -1,8 +1,14 @@
-"""Safe output files: a hidden temporary name beside the destination, renamed when complete."""
+"""Safe output files: a hidden temporary name beside the destination, renamed when complete.
+
+:func:`atomic_output` is for media a muxer writes; :func:`atomic_write` for bytes in memory
+(manifest, reports, engines, weights). They are the only writers of files vsr keeps.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +16,7 @@ from typing import Iterator
 
 from vsr.errors import MediaError, OutputExistsError
 
-__all__ = ["check_paths", "partial_path", "atomic_output", "PARTIAL_TAG"]
+__all__ = ["check_paths", "partial_path", "atomic_output", "atomic_write", "PARTIAL_TAG"]
 
 PARTIAL_TAG = ".vsr-partial"
 
@@ -100,3 +106,26 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The bytes go to a uniquely named temporary file in the same folder, are flushed to
+    disk, and the file is renamed over ``path``; on any error the temporary file is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    # os.open with 0o666 honours the umask (mkstemp would make it private to this user,
+    # which breaks folders shared between users or machines)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -23,12 +23,13 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
+
+from vsr.output import atomic_write
 
 __all__ = ["ShapeProfile", "EngineKey", "EngineCache", "CacheEntry", "engine_dir", "DEFAULT_MAX_SIZE"]
 
@@ -175,29 +176,6 @@ def engine_dir(env: Mapping[str, str] | None = None, package_dir: Path | None = 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
-
-    The bytes go to a uniquely named temporary file in the same folder, are flushed to
-    disk, and the file is renamed over ``path``; on any error the temporary file is removed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    # os.open with 0o666 honours the umask (mkstemp would make it private to this user,
-    # which breaks folders shared between users or machines)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

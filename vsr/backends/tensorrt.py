@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vsr.backends.base import register_backend
-from vsr.backends.engine_cache import EngineCache, EngineKey, ShapeProfile, atomic_write
+from vsr.backends.engine_cache import EngineCache, EngineKey, ShapeProfile
+from vsr.output import atomic_write
 from vsr.devices import cuda_unavailable, parse_device
 from vsr.errors import BackendError
 from vsr.models.export import export_onnx

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsr.output import atomic_write
+
 __all__ = ["FileResult", "summarize", "summary_lines", "write_report"]
 
 
@@ -96,7 +98,4 @@ def write_report(path: str | os.PathLike, results: list[FileResult], outdir: Pat
         "frames": sum(r.frames for r in results),
         "files": [r.to_dict() for r in results],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(data, indent=2, default=str) + "\n").encode())

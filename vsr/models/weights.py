@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,14 +107,15 @@ def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, 
     """Write a weights file and its manifest entry (used by ``tools/train.py --export``)."""
     import torch
 
-    WEIGHTS_DIR.mkdir(exist_ok=True)
+    from vsr.output import atomic_write
+
     path = WEIGHTS_DIR / f"{name}_x{scale}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, buf)
+    atomic_write(path, buf.getvalue())
     entries = _manifest()
     params = sum(v.numel() for v in state_dict.values())
     entries[f"{name}_x{scale}"] = {"name": name, "scale": scale, "file": path.name, "sha256": sha256_file(path),
                                    "params": params, "provenance": provenance}
-    MANIFEST.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    atomic_write(MANIFEST, (json.dumps(dict(sorted(entries.items())), indent=2) + "\n").encode())
     return path
