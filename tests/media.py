@@ -170,6 +170,7 @@ def write_video(
     options: dict[str, str] | None = None,
     color: Color = BT709,
     rotation: int = 0,
+    sar: Fraction | None = None,
     audio: bool = False,
     subtitles: Sequence[tuple[int, int, str]] = (),
     subtitle_codec: str = "subrip",
@@ -191,6 +192,7 @@ def write_video(
         options: encoder private options (``{"crf": "0"}``, ``{"flags": "+ildct+ilme"}`` ...).
         color: tags written to the codec context and every frame.
         rotation: display rotation in degrees, counter-clockwise (display matrix side data).
+        sar: sample aspect ratio (anamorphic video), written in the codec context.
         audio: add an AAC mono stream as long as the video, language ``fra``.
         subtitles: ``(start_ms, duration_ms, text)`` cues, muxed as raw packets, language ``eng``.
         subtitle_codec: ``subrip`` (text as it is) or ``ass`` (Matroska ASS packets: give the
@@ -222,6 +224,8 @@ def write_video(
             cc.options = dict(options)
         if rotation:
             v.set_display_rotation(rotation)
+        if sar is not None:
+            cc.sample_aspect_ratio = sar
         v.metadata.update(video_metadata or {})
         d = out.add_data_stream("klv") if klv else None
         a = a_frames = None
@@ -263,6 +267,39 @@ def write_video(
     finally:
         out.close()
     return Clip(Path(path), len(stamps), size, pix_fmt, tuple(Fraction(p) * tb for p in stamps))
+
+
+def write_clip(path: Path, width: int = 64, height: int = 48, frames: int = 4, *, codec: str = "libx264",
+               pix_fmt: str = "yuv420p", rate: int = 25, rotation: int = 0,
+               sar: Fraction | None = None) -> Path:
+    """:func:`write_video` in short, for tests that need many small files: makes the folder,
+    libx264 runs ultrafast. Returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, codec=codec, pix_fmt=pix_fmt, size=(width, height), frames=frames, rate=Fraction(rate),
+                rotation=rotation, sar=sar, options={"preset": "ultrafast"} if codec == "libx264" else None)
+    return path
+
+
+def write_text(path: Path, text: str = "this is not a video\n") -> Path:
+    """A text file (with a video name, say)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text * 20)
+    return path
+
+
+def write_truncated(path: Path, frames: int = 8) -> Path:
+    """An MP4 cut in half: its index (moov atom, written last) is missing."""
+    write_clip(path, frames=frames)
+    data = path.read_bytes()
+    assert data.rfind(b"moov") > len(data) // 2, "expected the moov atom at the end"
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def frame_count(path: Path) -> int:
+    """Decoded video frames in ``path`` (PyAV directly)."""
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
 
 
 def write_audio_only(path: Path, seconds: float = 0.3) -> Path:

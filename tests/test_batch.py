@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_clips import frame_count, write_clip, write_text, write_truncated
+from media import frame_count, write_clip, write_text, write_truncated
 from vsr.batch import available_scales, plan_batch, upscale_batch
 from vsr.batch.state import JOURNAL_NAME
 from vsr.cli import main

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 from PIL import Image
 
-from batch_clips import write_clip, write_text, write_truncated
+from media import write_clip, write_text, write_truncated
 from vsr.errors import MediaError
 from vsr.media.probe import count_frames, is_video, probe
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_clips import frame_count, write_clip, write_text
+from media import frame_count, write_clip, write_text
 from vsr.cli import main
 from vsr.media.probe import probe
 from vsr.output import PARTIAL_TAG
