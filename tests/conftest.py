@@ -26,6 +26,20 @@ def shared_data() -> Path:
     return path
 
 
+# --- randomness -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest):
+    """A NumPy generator seeded from the test's id: the same numbers on every run of that test,
+    different ones between tests (instead of seeds scattered through the files)."""
+    import zlib
+
+    import numpy as np
+
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
 # --- generated media (see tests/media.py) ------------------------------------------------
 
 

@@ -98,8 +98,8 @@ def test_upscale_image_rejects_bad_input(bad, match: str) -> None:
         vsr.upscale_image(bad)
 
 
-def test_read_write_image(tmp_path: Path) -> None:
-    rgb = np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+def test_read_write_image(tmp_path: Path, rng) -> None:
+    rgb = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)
     write_image(tmp_path / "a.png", rgb)
     np.testing.assert_array_equal(read_image(tmp_path / "a.png"), rgb)
     Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")

@@ -358,12 +358,11 @@ def test_corrupt_ts_packets_are_concealed_and_reported(corrupt_ts, espcn_x2, tmp
     assert any("decoded with errors" in r.getMessage() for r in caplog.records)
 
 
-def test_undecodable_packets_are_skipped_with_a_warning(gop_mp4, espcn_x2, tmp_path: Path, caplog) -> None:
+def test_undecodable_packets_are_skipped_with_a_warning(gop_mp4, espcn_x2, tmp_path: Path, caplog, rng) -> None:
     """Three packets whose AVC NAL lengths are garbage: FFmpeg refuses them, the rest goes through."""
     import av
 
     bad_mp4 = tmp_path / "bad.mp4"
-    rng = np.random.default_rng(1)
     with av.open(str(gop_mp4.path)) as i, av.open(str(bad_mp4), "w") as o:
         vs = i.streams.video[0]
         ov = o.add_stream_from_template(vs)

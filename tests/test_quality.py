@@ -27,20 +27,20 @@ def test_set5_bicubic_matches_published(scale: int, shared_data: Path) -> None:
     assert abs(np.mean(vals) - PUBLISHED_SET5_BICUBIC[scale]) < 0.02
 
 
-def test_ycbcr_round_trip() -> None:
-    rgb = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+def test_ycbcr_round_trip(rng) -> None:
+    rgb = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
     ycc = rgb_to_ycbcr(rgb)
     assert ycc[..., 0].min() >= 16 and ycc[..., 0].max() <= 235
     np.testing.assert_array_equal(ycbcr_to_rgb(ycc), rgb)
     np.testing.assert_array_equal(rgb_to_y(rgb[..., 0]), rgb_to_ycbcr(np.repeat(rgb[..., :1], 3, 2))[..., 0])
 
 
-def test_psnr_and_ssim_basics() -> None:
-    a = np.random.default_rng(1).uniform(0, 255, (32, 32))
+def test_psnr_and_ssim_basics(rng) -> None:
+    a = rng.uniform(0, 255, (32, 32))
     assert psnr(a, a) == float("inf")
     assert ssim(a, a) == pytest.approx(1.0)
     assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255**2))
-    noise = np.random.default_rng(2).normal(0, 1, a.shape)
+    noise = rng.normal(0, 1, a.shape)
     assert 1 > ssim(a, a + 5 * noise) > ssim(a, a + 50 * noise) > 0
 
 
