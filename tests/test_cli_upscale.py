@@ -162,3 +162,19 @@ def test_unwritable_output_fails_before_any_work(dst: str, says: str, vfr_mp4, t
     line = _one_error_line(capsys.readouterr().err)
     assert code == 1 and says in line, line
     assert _leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+@pytest.mark.parametrize("command", ["upscale", "batch"])
+def test_progress_ends_at_the_true_count_once_when_the_estimate_is_off(command: str, tmp_path: Path, capsys) -> None:
+    """MPEG-TS has no frame count: 8 frames with a gap estimate as 13 from the duration. The
+    last progress line still says 8 of 8, 100 %, and is written once."""
+    from media import write_video
+
+    src = write_video(tmp_path / "gap.ts", pts=[0, 1, 2, 3, 4, 5, 6, 12]).path
+    out = ["-o", str(tmp_path / "out.mkv")] if command == "upscale" else ["-d", str(tmp_path / "out")]
+    assert main([command, str(src), *out, "--codec", "ffv1", "--progress", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert progress[-1]["frame"] == progress[-1]["total"] == 8 and progress[-1]["percent"] == 100.0
+    assert len(progress) == len({json.dumps(x, sort_keys=True) for x in progress})  # no line twice
+    assert all(x["frame"] <= 8 for x in progress)

@@ -196,6 +196,7 @@ def upscale_video(
         VsrError: bad input, existing output, unavailable backend or encoder.
     """
     from vsr.media.decode import Decoder
+    from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
     from vsr.upscaler import Upscaler
 
@@ -211,7 +212,7 @@ def upscale_video(
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
-            total = decoder.stream.frames or _estimate_frames(decoder)
+            total = estimate_frames(decoder.stream, decoder.container)[0]
             try:
                 with atomic_output(dst, cfg.overwrite) as tmp:
                     _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
@@ -255,16 +256,6 @@ def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
         else:
             raise TypeError(f"upscale_video() got an unexpected option {key!r}")
     return replace(cfg, **{g: replace(getattr(cfg, g), **f) for g, f in parts.items()}, **top)
-
-
-def _estimate_frames(decoder) -> int:
-    s = decoder.stream
-    rate = s.guessed_rate or s.average_rate
-    if s.duration and rate:
-        return int(s.duration * s.time_base * rate)
-    if decoder.container.duration and rate:
-        return int(decoder.container.duration / 1_000_000 * rate)
-    return 0
 
 
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
@@ -350,6 +341,9 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                     raise MediaError(f"{decoder.path}: no video frame could be decoded")
                 enc.close()
                 run.busy["encode"] += time.perf_counter() - t
+                if progress is not None and total != stats.frames:  # the estimate was off: end at 100 %
+                    el = time.perf_counter() - t0
+                    progress(Progress(stats.frames, stats.frames, el, stats.frames / el if el > 0 else 0.0, 0.0))
                 return
             enc.encode(item)
             run.busy["encode"] += time.perf_counter() - t

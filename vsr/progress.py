@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import json
 import time
-from typing import IO, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
-from vsr.pipeline import Progress
+if TYPE_CHECKING:
+    from vsr.pipeline import Progress
 
-__all__ = ["make_reporter", "MODES"]
+__all__ = ["make_reporter", "MODES", "format_event", "progress_fields"]
 
 MODES = ("auto", "none", "bar", "plain", "json")
+
+
+def progress_fields(name: str, p: Progress) -> dict:
+    """The fields of one ``progress`` line: ``file frame total percent fps eta elapsed``
+    (``total``, ``percent`` and ``eta`` are None when the frame count is unknown)."""
+    pct = round(100.0 * p.frames / p.total, 1) if p.total else None
+    return {"file": name, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
+            "eta": None if p.eta is None else round(p.eta, 1), "elapsed": round(p.elapsed, 1)}
+
+
+def format_event(mode: str, event: str, fields: dict) -> str:
+    """One line, the same for single files and batches: ``json`` (``{"event": EVENT, ...}``) or
+    ``plain`` (``EVENT key=value ...``, ``?`` for unknown values)."""
+    if mode == "json":
+        return json.dumps({"event": event, **fields}, default=str)
+    return event + " " + " ".join(f"{k}={'?' if v is None else v}" for k, v in fields.items())
 
 
 def make_reporter(mode: str, name: str, stream: IO[str], err: IO[str], interval: float = 1.0):
@@ -39,29 +56,25 @@ def make_reporter(mode: str, name: str, stream: IO[str], err: IO[str], interval:
         return on_bar, bar.close
     last = [0.0]
     latest: list[Progress | None] = [None]
+    printed: list[Progress | None] = [None]
 
-    def line(p: Progress) -> str:
-        pct = round(100.0 * p.frames / p.total, 1) if p.total else None
-        eta = round(p.eta, 1) if p.eta is not None else None
-        if mode == "json":
-            return json.dumps({"event": "progress", "file": name, "frame": p.frames, "total": p.total,
-                               "percent": pct, "fps": round(p.fps, 2), "eta": eta, "elapsed": round(p.elapsed, 1)})
-        return (f"progress file={name} frame={p.frames} total={p.total} percent={pct if pct is not None else '?'} "
-                f"fps={p.fps:.2f} eta={eta if eta is not None else '?'} elapsed={p.elapsed:.1f}")
+    def emit(p: Progress) -> None:
+        printed[0] = p
+        stream.write(format_event(mode, "progress", progress_fields(name, p)) + "\n")
+        stream.flush()
 
     def on_line(p: Progress) -> None:
         latest[0] = p
         now = time.monotonic()
         if now - last[0] >= interval:
             last[0] = now
-            print(line(p), file=stream, flush=True)
+            emit(p)
 
-    def close() -> None:
-        if latest[0] is not None and last[0] != -1:
-            print(line(latest[0]), file=stream, flush=True)
-            last[0] = -1
+    def close() -> None:  # the last report (the true total, once the file ended) is always written, once
+        if latest[0] is not None and latest[0] is not printed[0]:
+            emit(latest[0])
 
     return on_line, close
 
 
-Callback = Callable[[Progress], None]
+Callback = Callable[["Progress"], None]

@@ -13,10 +13,11 @@ Line formats (``json`` has the same keys)::
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Protocol
+
+from vsr.progress import format_event, progress_fields
 
 if TYPE_CHECKING:
     from vsr.batch.report import FileResult
@@ -99,15 +100,11 @@ class LineReporter:
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
         self._latest: dict[str, "Progress"] = {}
-        self._printed: dict[str, int] = {}
+        self._printed: dict[str, "Progress"] = {}
         self.counts = _Counts()
 
     def _emit(self, event: str, fields: dict) -> None:
-        if self.mode == "json":
-            line = json.dumps({"event": event, **fields}, default=str)
-        else:
-            line = event + " " + " ".join(f"{k}={'?' if v is None else v}" for k, v in fields.items())
-        self.stream.write(line + "\n")
+        self.stream.write(format_event(self.mode, event, fields) + "\n")
         self.stream.flush()
 
     def begin(self, files: int, frames: int) -> None:
@@ -122,10 +119,8 @@ class LineReporter:
             self.counts.frames_running[name] = 0
 
     def _progress_line(self, name: str, p: "Progress") -> None:
-        pct = round(100.0 * p.frames / p.total, 1) if p.total else None
-        self._emit("progress", {"file": name, "frame": p.frames, "total": p.total, "percent": pct,
-                                "fps": round(p.fps, 2), "eta": None if p.eta is None else round(p.eta, 1),
-                                "elapsed": round(p.elapsed, 1)})
+        self._printed[name] = p
+        self._emit("progress", progress_fields(name, p))
 
     def file_progress(self, name: str, p: "Progress") -> None:
         now = time.monotonic()
@@ -135,14 +130,14 @@ class LineReporter:
             if now - self._last.get(name, 0.0) < self.interval:
                 return
             self._last[name] = now
-            self._printed[name] = p.frames
             self._progress_line(name, p)
 
     def file_finished(self, result: "FileResult") -> None:
         with self._lock:
             latest = self._latest.pop(result.input, None)
-            if latest is not None and self._printed.pop(result.input, None) != latest.frames:
-                self._progress_line(result.input, latest)  # the last frame count is always reported
+            if latest is not None and self._printed.get(result.input) is not latest:
+                self._progress_line(result.input, latest)  # the last report (true total) is always written
+            self._printed.pop(result.input, None)
             self.counts.finish(result)
             self._last.pop(result.input, None)
             self._emit("file", {"file": result.input, "status": result.status, "output": result.output,

@@ -18,7 +18,7 @@ from vsr.errors import MediaError
 from vsr.media.decode import first_video_stream, open_input
 from vsr.media.formats import planar_format
 
-__all__ = ["VideoInfo", "probe", "is_video", "count_frames"]
+__all__ = ["VideoInfo", "probe", "is_video", "count_frames", "estimate_frames"]
 
 # demuxers that read still images (or image sequences), not videos
 _IMAGE_FORMATS = {"image2", "gif", "apng", "webp", "tty"}
@@ -126,14 +126,7 @@ def probe(path: str | Path) -> VideoInfo:
             raise MediaError(f"{p}: no video frame could be decoded (empty or truncated file)")
         cc = stream.codec_context
         fmt = planar_format(first.format.name)
-        rate = stream.average_rate or stream.guessed_rate or None
-        duration = None
-        if stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / 1_000_000
-        exact = bool(stream.frames)
-        frames = stream.frames if exact else (round(duration * rate) if duration and rate else 0)
+        frames, exact, duration, rate = estimate_frames(stream, container)
         sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio or Fraction(1)
         return VideoInfo(
             path=p,
@@ -157,6 +150,22 @@ def probe(path: str | Path) -> VideoInfo:
         )
     finally:
         container.close()
+
+
+def estimate_frames(stream, container) -> tuple[int, bool, float | None, Fraction | None]:
+    """``(frames, exact, duration, rate)`` of an open PyAV video stream: the header's frame
+    count when it has one (``exact``), else duration x average rate rounded (0 when either is
+    unknown). Progress, the batch plan and completeness checks all take this one estimate.
+    ``duration`` in seconds and ``rate`` in frames per second are None when unknown."""
+    rate = stream.average_rate or stream.guessed_rate or None
+    duration = None
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / 1_000_000
+    if stream.frames:
+        return int(stream.frames), True, duration, rate
+    return (round(duration * rate) if duration and rate else 0), False, duration, rate
 
 
 def count_frames(path: str | Path) -> int:
