@@ -133,8 +133,15 @@ def test_bars_for_people(tmp_path, capsys):
         write_clip(src / f"c{i}.mp4", 32, 24, frames=3)
     assert main(["batch", str(src), "-d", str(tmp_path / "out"), "--codec", "ffv1", "--progress", "bar",
                  "-j", "2"]) == 0
-    err = capsys.readouterr().err
-    assert "batch" in err and "frame" in err  # tqdm's layout (widths, refresh rate) is its own business
+    captured = capsys.readouterr()
+    # bars go to stderr: a bar per file, and the batch bar ends with every file and frame done
+    for i in range(3):
+        assert f"c{i}.mp4" in captured.err
+        assert frame_count(tmp_path / "out" / f"c{i}.mp4") == 3
+    assert "batch 3/3 files: 100%" in captured.err and "9/9" in captured.err
+    # stdout carries only the summary a person reads at the end
+    assert captured.out.splitlines() == [captured.out.splitlines()[0]]
+    assert captured.out.startswith("batch: 3 done, 0 skipped, 0 failed of 3 file(s); 9 frames")
 
 
 def test_existing_incomplete_output_is_not_trusted(tmp_path):

@@ -93,25 +93,43 @@ def test_pipeline_end_to_end(device, vfr_mp4, tmp_path):
     assert np.allclose(np.diff(ta), np.diff(tb), atol=1e-3)
 
 
-@pytest.mark.parametrize("codec", ["h264_nvenc", "hevc_nvenc", "av1_nvenc"])
-def test_nvenc_opens_or_explains(codec, tmp_path):
-    """Where the GPU has an encoder NVENC works; elsewhere the error names the fix."""
-    from vsr.errors import MediaError
+NVENC = ["h264_nvenc", "hevc_nvenc", "av1_nvenc"]
+
+
+def _nvenc_encoder(codec, tmp_path):
     from vsr.media.encode import Encoder
 
     if codec not in av.codecs_available:
         pytest.skip(f"this FFmpeg build has no {codec}")
     frame = _frames(1, 256, 256)[0]
-    with av.open(str(_tiny_source(tmp_path))) as src:
-        try:
-            enc = Encoder(tmp_path / "n.mp4", frame, src, src.streams.video[0], _config(codec))
-        except MediaError as e:
-            assert "NVENC" in str(e) and "libx264" in str(e)
-            return
+    src = av.open(str(_tiny_source(tmp_path)))
+    return Encoder(tmp_path / "n.mp4", frame, src, src.streams.video[0], _config(codec)), frame, src
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the refusal on a machine without a GPU")
+@pytest.mark.parametrize("codec", NVENC)
+def test_nvenc_without_a_gpu_is_refused_with_the_fix(codec, tmp_path):
+    from vsr.errors import MediaError
+
+    with pytest.raises(MediaError) as refused:
+        _nvenc_encoder(codec, tmp_path)
+    assert "NVENC" in str(refused.value) and "libx264" in str(refused.value)
+
+
+@pytest.mark.parametrize("codec", [pytest.param(c, marks=needs_cuda) for c in NVENC])
+def test_nvenc_encodes_on_a_gpu(codec, tmp_path):
+    from vsr.errors import MediaError
+
+    try:
+        enc, frame, src = _nvenc_encoder(codec, tmp_path)
+    except MediaError as e:  # a GPU without video encoders (H100, A100) or without this codec
+        pytest.skip(f"this GPU cannot encode {codec}: {e}")
+    with src:
         enc.encode(frame)
         enc.close()
     with av.open(str(tmp_path / "n.mp4")) as c:
-        assert c.streams.video[0].frames in (0, 1) and c.streams.video[0].codec_context.width == 256
+        decoded = list(c.decode(video=0))
+    assert len(decoded) == 1 and (decoded[0].width, decoded[0].height) == (256, 256)
 
 
 def _config(codec):
