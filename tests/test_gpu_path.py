@@ -97,13 +97,15 @@ NVENC = ["h264_nvenc", "hevc_nvenc", "av1_nvenc"]
 
 
 def _nvenc_encoder(codec, tmp_path):
+    from vsr.media.decode import Decoder
     from vsr.media.encode import Encoder
 
     if codec not in av.codecs_available:
         pytest.skip(f"this FFmpeg build has no {codec}")
     frame = _frames(1, 256, 256)[0]
-    src = av.open(str(_tiny_source(tmp_path)))
-    return Encoder(tmp_path / "n.mp4", frame, src, src.streams.video[0], _config(codec)), frame, src
+    src = Decoder(_tiny_source(tmp_path))
+    list(src)  # the first frame decoded: the source is known
+    return Encoder(tmp_path / "n.mp4", frame, src.source_info(), _config(codec)), frame, src
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the refusal on a machine without a GPU")
@@ -124,9 +126,9 @@ def test_nvenc_encodes_on_a_gpu(codec, tmp_path):
         enc, frame, src = _nvenc_encoder(codec, tmp_path)
     except MediaError as e:  # a GPU without video encoders (H100, A100) or without this codec
         pytest.skip(f"this GPU cannot encode {codec}: {e}")
-    with src:
-        enc.encode(frame)
-        enc.close()
+    enc.encode(frame)
+    enc.close()
+    src.close()
     with av.open(str(tmp_path / "n.mp4")) as c:
         decoded = list(c.decode(video=0))
     assert len(decoded) == 1 and (decoded[0].width, decoded[0].height) == (256, 256)
@@ -158,8 +160,8 @@ def _tiny_source(tmp_path):
 def test_nvdec_decodes_like_the_cpu(device, vfr_mp4):
     from vsr.media.decode import Decoder
 
-    cpu = [f for f in Decoder(vfr_mp4.path) if hasattr(f, "planes")]
-    gpu = [f for f in Decoder(vfr_mp4.path, hwaccel="cuda") if hasattr(f, "planes")]
+    cpu = list(Decoder(vfr_mp4.path))
+    gpu = list(Decoder(vfr_mp4.path, hwaccel="cuda"))
     assert [f.pts for f in gpu] == [f.pts for f in cpu]
     for a, b in zip(gpu, cpu):
         assert np.abs(a.planes[0].astype(int) - b.planes[0].astype(int)).max() <= 2

@@ -81,3 +81,18 @@ def test_modules_stay_short():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 450}
     assert not long, f"modules over 450 lines: {long}"
+
+
+def test_pyav_lives_in_vsr_media_only():
+    """The stages outside vsr/media (pipeline, upscaler, batch, CLI) see YuvFrames and
+    snapshots, never PyAV objects they would need to import av for."""
+    outside = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "media":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "av" or n.startswith("av.") for n in names):
+                outside.append(str(path.relative_to(PACKAGE)))
+    assert not outside, f"PyAV imported outside vsr/media: {sorted(set(outside))}"

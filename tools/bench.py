@@ -52,7 +52,7 @@ def median_time(fn, repeat: int) -> float:
 def decode_all(path: Path) -> list:
     d = Decoder(path)
     try:
-        return [x for x in d if hasattr(x, "planes")]
+        return list(d)
     finally:
         d.close()
 
@@ -85,7 +85,8 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
 
     def encode():
         d = Decoder(clip)
-        enc = Encoder(work / f"enc{clip.suffix}", big[0], d.container, d.stream, cfg.encode)
+        next(iter(d))  # the first frame decoded: the source is known
+        enc = Encoder(work / f"enc{clip.suffix}", big[0], d.source_info(), cfg.encode)
         for f in big:
             enc.encode(f)
         enc.close()

@@ -23,9 +23,9 @@ def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose:  # FFmpeg's own log lines only on request
-        import av.logging
+        from vsr.media.containers import set_ffmpeg_log_level
 
-        av.logging.set_level(av.logging.VERBOSE if verbose > 1 else av.logging.INFO)
+        set_ffmpeg_log_level(verbose)
 
 
 def _version() -> str:

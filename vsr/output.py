@@ -10,11 +10,11 @@ import contextlib
 import os
 import secrets
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 from vsr.errors import MediaError, OutputExistsError
+from vsr.media.containers import output_suffixes
 
 __all__ = ["check_paths", "partial_path", "atomic_output", "atomic_write", "PARTIAL_TAG"]
 
@@ -34,24 +34,9 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise MediaError(f"{dst}: is a directory; give an output file name")
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
-    if dst.suffix.lower().lstrip(".") not in _output_suffixes():
+    if dst.suffix.lower().lstrip(".") not in output_suffixes():
         raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
                          "use .mkv, .mp4, .mov, .webm, .ts ...")
-
-
-@lru_cache(maxsize=1)
-def _output_suffixes() -> frozenset[str]:
-    """File suffixes some FFmpeg muxer claims."""
-    import av
-
-    out = set()
-    for name in av.formats_available:
-        try:
-            fmt = av.ContainerFormat(name, "w")
-        except (ValueError, av.error.FFmpegError):
-            continue
-        out.update(e.lower() for e in fmt.extensions)
-    return frozenset(out)
 
 
 def partial_path(dst: Path) -> Path:

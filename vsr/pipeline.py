@@ -18,11 +18,15 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
 from vsr.output import atomic_output, check_paths
+
+if TYPE_CHECKING:
+    from vsr.frames import YuvFrame
+    from vsr.media.source import SourceInfo
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
 
@@ -260,26 +264,21 @@ def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
 
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> None:
-    import av
-
     from vsr.media.encode import Encoder
 
     run = _Run(cfg.queue_size, cancel)
     batch = max(1, cfg.backend.batch)
     t0 = time.perf_counter()
 
-    def decode() -> None:
-        it = iter(decoder)
+    def decode() -> None:  # frames to the upscaler; other streams' packets straight to the encoder
+        it = decoder.frames(packets=run.packets.put)
         while True:
             t = time.perf_counter()
             item = next(it, _END)
             run.busy["decode"] += time.perf_counter() - t
             if item is _END:
                 break
-            if isinstance(item, av.Packet):
-                run.packets.put(item)
-            else:
-                run.put(run.frames_in, item)
+            run.put(run.frames_in, item)
         run.put(run.frames_in, _END)
 
     # upscale: submit batches and collect them ``in_flight`` later (CPU workers compute
@@ -324,11 +323,10 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
             item = run.get(run.frames_out)
             t = time.perf_counter()
             if not encoder_box and item is not _END:
-                rotation = getattr(decoder, "rotation", 0)
-                encoder_box.append(Encoder(tmp, item, decoder.container, decoder.stream, cfg.encode,
-                                           sample_aspect_ratio=_output_sar(decoder, item), rotation=rotation,
+                source = decoder.source_info()
+                encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=_output_sar(source, item),
                                            pad_odd=cfg.size is None))
-                stats.input_size = (decoder.stream.codec_context.width, decoder.stream.codec_context.height)
+                stats.input_size = source.coded_size
                 stats.output_size = encoder_box[0].size
             enc = encoder_box[0] if encoder_box else None
             while enc is not None:
@@ -375,12 +373,11 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in run.busy.items()}
 
 
-def _output_sar(decoder, frame) -> Fraction | None:
+def _output_sar(source: SourceInfo, frame: YuvFrame) -> Fraction | None:
     """Sample aspect ratio that keeps the source's display aspect at the output size."""
-    cc = decoder.stream.codec_context
-    sar = decoder.stream.sample_aspect_ratio or cc.sample_aspect_ratio or Fraction(1)
-    if not cc.width or not cc.height:
-        return sar
-    dar = Fraction(sar) * Fraction(cc.width, cc.height)
+    width, height = source.coded_size
+    if not width or not height:
+        return source.sample_aspect_ratio
+    dar = source.sample_aspect_ratio * Fraction(width, height)
     out = dar / Fraction(frame.width, frame.height)
-    return None if out == 1 and not decoder.stream.sample_aspect_ratio else out
+    return None if out == 1 and not source.sar_tagged else out

@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -16,6 +16,7 @@ from vsr.errors import MediaError
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
+from vsr.media.source import SourceInfo
 
 __all__ = ["Decoder", "first_video_stream", "open_input", "to_yuv_frame"]
 
@@ -212,16 +213,39 @@ class Decoder:
             return None
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
-    def __iter__(self) -> Iterator[YuvFrame | av.Packet]:
-        """Yield the video's :class:`YuvFrame` s in presentation order and other streams' packets.
+    def source_info(self) -> SourceInfo:
+        """What the encoder needs of this input (call it once the first frame is decoded, so
+        the rotation is known)."""
+        from vsr.media.streams import source_timecode
+
+        s, cc = self.stream, self.stream.codec_context
+        sar = s.sample_aspect_ratio or cc.sample_aspect_ratio
+        return SourceInfo(
+            name=self.path.name, format=self.container.format.name,
+            rate=s.guessed_rate or s.average_rate or None, coded_size=(cc.width, cc.height),
+            sample_aspect_ratio=Fraction(sar) if sar else Fraction(1), sar_tagged=bool(s.sample_aspect_ratio),
+            rotation=self.rotation,
+            video_tags={k: s.metadata[k] for k in ("language", "title", "handler_name") if k in s.metadata},
+            timecode=source_timecode(self.container, s),
+            metadata={k: v for k, v in self.container.metadata.items() if k != "encoder"},
+            chapters=list(self.container.chapters()),
+            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"))
+
+    def __iter__(self) -> Iterator[YuvFrame]:
+        """:meth:`frames` with the other streams' packets dropped."""
+        return self.frames()
+
+    def frames(self, packets: Callable[[av.Packet], None] | None = None) -> Iterator[YuvFrame]:
+        """Yield the video's :class:`YuvFrame` s in presentation order; every other stream's
+        packets go to ``packets`` (in demux order, as they arrive), or are dropped.
 
         Packets that fail to decode are skipped with a warning (counted in ``stats``); frames
         decoded with concealed errors are kept and counted.
         """
         for packet in self.container.demux():
             if packet.stream is not self.stream:
-                if packet.dts is not None or packet.pts is not None:
-                    yield packet
+                if packets is not None and (packet.dts is not None or packet.pts is not None):
+                    packets(packet)
                 continue
             try:
                 frames = self.stream.codec_context.decode(packet)

@@ -14,7 +14,8 @@ from vsr.errors import MediaError
 from vsr.frames import YuvFrame
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
-from vsr.media.streams import Passthrough, source_timecode
+from vsr.media.source import SourceInfo
+from vsr.media.streams import Passthrough
 
 __all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
 
@@ -64,12 +65,11 @@ class Encoder:
     Args:
         path: file to write (the pipeline passes a temporary name).
         first: the first frame to encode (it is not encoded yet: call :meth:`encode`).
-        source: the input container (for streams, chapters and metadata).
-        video: the input video stream.
+        source: what the encoder takes from the input: streams to carry over, chapters,
+            metadata, frame rate, timecode, video tags, rotation.
         config: encoder choice and options.
         container_format: FFmpeg muxer name, or None to guess from ``path``'s suffix.
         sample_aspect_ratio: pixel aspect ratio of the output.
-        rotation: display rotation in degrees (counter-clockwise), 0 for none.
         pad_odd: when the encoder's chroma subsampling needs even sizes (x264 4:2:0 and
             the like) and the frame is odd, replicate the last luma column/row instead of
             failing (the chroma planes already cover it). For sizes nobody asked for exactly.
@@ -79,21 +79,17 @@ class Encoder:
         self,
         path: Path,
         first: YuvFrame,
-        source: av.container.InputContainer,
-        video: av.video.stream.VideoStream,
+        source: SourceInfo,
         config: EncodeConfig,
         container_format: str | None = None,
         sample_aspect_ratio: Fraction | None = None,
-        rotation: float = 0,
         pad_odd: bool = False,
     ) -> None:
         self.path = Path(path)
         self.config = config
         self._pad_odd = pad_odd
         self.pad = (0, 0)  # (right, bottom) luma pixels replicated to fit the chroma subsampling
-        self._video_in = video
         self._sar = sample_aspect_ratio
-        self._rotation = rotation
         try:
             self.output = av.open(str(path), "w", format=container_format)
         except (ValueError, av.error.FFmpegError) as e:
@@ -118,7 +114,7 @@ class Encoder:
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
             log.warning("%s cannot encode %s; writing %s", name, work.name, pix_fmt)
-        rate = self._video_in.guessed_rate or self._video_in.average_rate or Fraction(25)
+        rate = self._source.rate or Fraction(25)
         try:
             stream = self.output.add_stream(name, rate=rate)
         except (ValueError, av.error.FFmpegError) as e:
@@ -158,21 +154,17 @@ class Encoder:
             else:
                 opts[key] = value
         cc.options = opts
-        if self._rotation:
-            stream.set_display_rotation(self._rotation)
-        for key in ("language", "title", "handler_name"):
-            if key in self._video_in.metadata:
-                stream.metadata[key] = self._video_in.metadata[key]
-        timecode = source_timecode(self._source, self._video_in)
-        if timecode:  # same frame rate, so the start timecode still holds
-            stream.metadata["timecode"] = timecode
+        src = self._source
+        if src.rotation:
+            stream.set_display_rotation(src.rotation)
+        stream.metadata.update(src.video_tags)
+        if src.timecode:  # same frame rate, so the start timecode still holds
+            stream.metadata["timecode"] = src.timecode
         self.stream = stream
-        others = [s for s in self._source.streams if s is not self._video_in and s.type != "video"]
-        self.passthrough = Passthrough(self.output, others)
-        self.output.metadata.update({k: v for k, v in self._source.metadata.items() if k != "encoder"})
-        chapters = self._source.chapters()
-        if chapters:
-            self.output.set_chapters(chapters)
+        self.passthrough = Passthrough(self.output, list(src.streams))
+        self.output.metadata.update(src.metadata)
+        if src.chapters:
+            self.output.set_chapters(src.chapters)
         try:
             cc.open()
         except av.error.FFmpegError as e:

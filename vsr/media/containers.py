@@ -1,0 +1,30 @@
+"""FFmpeg's muxers and its log level, asked of PyAV (imported lazily: ``vsr.output`` and the
+CLI use this without loading PyAV until they need it)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+__all__ = ["output_suffixes", "set_ffmpeg_log_level"]
+
+
+@lru_cache(maxsize=1)
+def output_suffixes() -> frozenset[str]:
+    """File suffixes (lower case, no dot) that some FFmpeg muxer claims."""
+    import av
+
+    out = set()
+    for name in av.formats_available:
+        try:
+            fmt = av.ContainerFormat(name, "w")
+        except (ValueError, av.error.FFmpegError):
+            continue
+        out.update(e.lower() for e in fmt.extensions)
+    return frozenset(out)
+
+
+def set_ffmpeg_log_level(verbose: int) -> None:
+    """FFmpeg's own messages: ``INFO`` for ``-v``, ``VERBOSE`` for ``-vv``."""
+    import av.logging
+
+    av.logging.set_level(av.logging.VERBOSE if verbose > 1 else av.logging.INFO)
