@@ -13,7 +13,7 @@ from onnx import TensorProto, shape_inference
 
 from vsr.models import SCALES, build_model, list_architectures
 from vsr.models.export import export_onnx, inference_form
-from vsr.models.weights import list_models, load_model
+from vsr.models.weights import list_models, create_model
 
 CASES = [pytest.param(name, scale, False, id=f"{name}_x{scale}") for name in list_architectures() for scale in SCALES]
 CASES += [pytest.param(s.name, s.scale, True, id=f"{s.name}_x{s.scale}-shipped") for s in list_models()]
@@ -23,7 +23,7 @@ def _model(name: str, scale: int, shipped: bool) -> torch.nn.Module:
     """Shipped weights, or an untrained network whose zero-initialised layers are filled
     with small random values (a zero last layer would make every comparison trivial)."""
     if shipped:
-        return load_model(name, scale)
+        return create_model(name, scale)
     torch.manual_seed(0)
     model = build_model(name, scale).eval()
     with torch.no_grad():
@@ -160,7 +160,7 @@ def test_fp16_graph_is_within_a_tenth_of_a_db_of_fp32_on_set5(spec, shared_data)
 
     from vsr.quality import downscale, modcrop, psnr, rgb_to_y
 
-    model = load_model(spec.name, spec.scale)
+    model = create_model(spec.name, spec.scale)
     fp32, fp16 = _session(export_onnx(model)), _session(export_onnx(model, fp16=True))
     images = sorted((shared_data / "val" / "Set5").glob("*.png"))
     assert len(images) == 5

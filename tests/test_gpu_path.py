@@ -16,7 +16,7 @@ import torch
 
 from vsr.backends.torch import TorchBackend
 from vsr.frames import ColorTags, YuvFrame
-from vsr.models.weights import load_model
+from vsr.models.weights import create_model
 from vsr.quality import psnr
 from vsr.upscaler import Upscaler
 
@@ -42,7 +42,7 @@ def _frames(n: int, h: int = 72, w: int = 128, depth: int = 8) -> list[YuvFrame]
 @pytest.mark.parametrize("depth", [8, 10])
 def test_upscaler_matches_the_cpu_reference(device, depth):
     """Streams, pinned copies and FP16 on the GPU give the CPU's FP32 result (PSNR > 45 dB)."""
-    model = load_model("espcn", 2)
+    model = create_model("espcn", 2)
     ref = Upscaler(TorchBackend(model, "cpu"), 4).upscale(_frames(3, depth=depth))
     up = Upscaler(TorchBackend(model, device), 4)
     pending = [up.submit(_frames(3, depth=depth)[i : i + 1]) for i in range(3)]  # three in flight
@@ -61,7 +61,7 @@ def test_fp16_within_a_tenth_of_a_db_of_fp32(device, shared_data):
 
     hr = modcrop(np.asarray(Image.open(shared_data / "val/Set5/butterfly.png").convert("RGB")), 2)
     y = torch.from_numpy(rgb_to_y(downscale(hr, 2)) / 255).float()[None, None]
-    model = load_model("espcn", 2)
+    model = create_model("espcn", 2)
     ref_y = rgb_to_y(hr)
     fp32 = TorchBackend(model, "cpu").run(y).clamp(0, 1)[0, 0].numpy() * 255
     fp16 = TorchBackend(model, device).run(y.to(device).half()).float().clamp(0, 1)[0, 0].cpu().numpy() * 255
@@ -70,7 +70,7 @@ def test_fp16_within_a_tenth_of_a_db_of_fp32(device, shared_data):
 
 @pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])
 def test_cuda_graphs_equal_eager(device):
-    model = load_model("fsrcnn", 2)
+    model = create_model("fsrcnn", 2)
     eager, graphs = TorchBackend(model, device), TorchBackend(model, device, cuda_graphs=True)
     for shape in [(1, 1, 64, 96), (2, 1, 40, 40), (1, 1, 64, 96)]:
         y = torch.rand(shape, device=device, dtype=torch.float16)
@@ -192,7 +192,7 @@ def test_nvdec_decodes_on_the_gpu_that_infers():
 
 
 def test_a_backend_without_cuda_graphs_is_its_own_fork():
-    backend = TorchBackend(load_model("espcn", 2), "cpu")
+    backend = TorchBackend(create_model("espcn", 2), "cpu")
     assert backend.fork() is backend
 
 
@@ -202,7 +202,7 @@ def test_concurrent_jobs_on_cuda_graphs_get_their_own_graphs(device):
     buffers from fork(), so neither sees the other's frames."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model = load_model("espcn", 2)
+    model = create_model("espcn", 2)
     shared = TorchBackend(model, device, cuda_graphs=True)
     eager = TorchBackend(model, device)
     inputs = [torch.rand((1, 1, 64, 96), device=device, dtype=torch.float16) for _ in range(2)]

@@ -17,7 +17,7 @@ from vsr.models import weights as weights_mod
 from vsr.models.export import inference_form
 from vsr.models.flops import flops_per_pixel
 from vsr.models.fsrcnn import FSRCNN
-from vsr.models.weights import list_models, load_model, sha256_file
+from vsr.models.weights import list_models, create_model, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHS = [(name, scale) for name in list_architectures() for scale in SCALES]
@@ -112,7 +112,7 @@ def test_unknown_model_or_scale() -> None:
 def test_shipped_weights_load(name: str, scale: int) -> None:
     spec = weights_mod.get_spec(name, scale)
     assert sha256_file(spec.path) == spec.sha256
-    net = load_model(name, scale)
+    net = create_model(name, scale)
     assert not net.training
     assert sum(p.numel() for p in net.state_dict().values()) == spec.params
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in net.parameters())
@@ -127,23 +127,23 @@ def test_tampered_weights_are_refused(name: str, scale: int, tmp_path: Path, mon
     manifest.write_text(json.dumps({spec.key: json.loads(weights_mod.MANIFEST.read_text())[spec.key]}))
     monkeypatch.setattr(weights_mod, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(weights_mod, "MANIFEST", manifest)
-    load_model(name, scale)  # the intact copy loads
+    create_model(name, scale)  # the intact copy loads
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="checksum") as broken:
-        load_model(name, scale)
+        create_model(name, scale)
     assert broken.value.exit_code == 1  # a broken install, not a usage error (2)
     copy.unlink()
     with pytest.raises(WeightsError, match="missing"):
-        load_model(name, scale)
+        create_model(name, scale)
 
 
 @pytest.mark.parametrize(("name", "scale"), SHIPPED, ids=_ids(SHIPPED))
 def test_shipped_model_beats_bicubic(name: str, scale: int, shared_data: Path) -> None:
     evaluate = load_tool("evaluate")
     hr = evaluate.load_hr(shared_data / "val" / "Set5" / "butterfly.png")
-    net_psnr, net_ssim = evaluate.score_image(hr, scale, load_model(name, scale))
+    net_psnr, net_ssim = evaluate.score_image(hr, scale, create_model(name, scale))
     bic_psnr, bic_ssim = evaluate.score_image(hr, scale, None)
     margin = 0.5 if scale == 2 else 0.3
     assert net_psnr >= bic_psnr + margin, f"{name} x{scale}: {net_psnr:.2f} dB vs bicubic {bic_psnr:.2f} dB"

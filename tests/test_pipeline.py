@@ -447,6 +447,10 @@ class _FailingBackend:
     def __init__(self, inner, fail_at: int) -> None:
         self.inner, self.fail_at, self.calls = inner, fail_at, 0
         self.name, self.scale, self.device, self.dtype = inner.name, inner.scale, inner.device, inner.dtype
+        self.thread_safe, self.max_size, self.cuda_graphs = inner.thread_safe, inner.max_size, inner.cuda_graphs
+
+    def fork(self):
+        return self
 
     def run(self, y):
         self.calls += 1

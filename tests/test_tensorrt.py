@@ -22,11 +22,11 @@ from vsr.backends.engine_cache import EngineCache, ShapeProfile
 from vsr.config import BackendConfig
 from vsr.errors import BackendError
 from vsr.models import build_model
-from vsr.models.weights import get_spec, list_models, load_model
+from vsr.models.weights import get_spec, list_models, create_model
 
 REPO = Path(__file__).resolve().parent.parent
 
-_WHY_NOT = trt_backend._unavailable("cuda")
+_WHY_NOT = trt_backend.unavailable("cuda")
 
 
 def needs_tensorrt(test):
@@ -113,7 +113,7 @@ def test_weights_hash_tracks_the_weights():
 def _model_and_sha():
     """Shipped espcn x2 when present (with its manifest checksum), else a random one."""
     if any(s.name == "espcn" and s.scale == 2 for s in list_models()):
-        return load_model("espcn", 2), get_spec("espcn", 2).sha256
+        return create_model("espcn", 2), get_spec("espcn", 2).sha256
     torch.manual_seed(0)
     model = build_model("espcn", 2).eval()
     with torch.no_grad():
@@ -143,7 +143,7 @@ def test_engine_matches_torch_fp16(engine):
 
     model, backend, _ = engine
     assert backend.built and backend.engine_path.name.startswith("espcn_x2-")
-    assert backend.max_shape == (64, 96) and backend.max_batch == 2 and backend.dtype == torch.float16
+    assert backend.max_size == (96, 64) and backend.max_batch == 2 and backend.dtype == torch.float16
     reference = TorchBackend(model, "cuda")
     torch.manual_seed(0)
     for shape in [(2, 1, 64, 96), (1, 1, 17, 33), (3, 1, 40, 40)]:  # full, odd, more than max batch
@@ -211,7 +211,7 @@ def test_registry_factory_uses_config_max_size(tmp_path, monkeypatch):
     spec = get_spec("espcn", 2) if sha else None
     backend = create_backend(model, spec, BackendConfig(name="tensorrt", device="cuda", batch=1, max_size=(48, 32)))
     try:
-        assert backend.name == "tensorrt" and backend.max_shape == (32, 48) and backend.max_batch == 1
+        assert backend.name == "tensorrt" and backend.max_size == (48, 32) and backend.max_batch == 1
         assert backend.engine_path.parent == tmp_path and backend.engine_path.is_file()
         out = backend.run(torch.rand(1, 1, 32, 48, device="cuda", dtype=torch.float16))
         assert out.shape == (1, 1, 64, 96)

@@ -20,7 +20,7 @@ class BackendConfig:
     """Where and how the network runs.
 
     Attributes:
-        name: ``auto``, ``onnxruntime``, ``torch`` or ``tensorrt``.
+        name: ``auto`` or a registered backend (``vsr.backends.backend_names()``).
         device: ``auto`` (a CUDA GPU when PyTorch sees one, else the CPU), ``cpu`` or ``cuda[:N]``.
         tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
         batch: frames per backend call.
@@ -30,6 +30,8 @@ class BackendConfig:
         cuda_graphs: PyTorch on CUDA: replay captured CUDA graphs (fixed shapes).
         workers: on the CPU, frames (batches) computed at once in worker threads (0: automatic,
             see :func:`vsr.devices.cpu_parallelism`).
+        precision: OpenVINO's compute precision: ``auto`` (bf16 where the CPU has it
+            natively, else f32), ``f32`` or ``bf16``; the other backends ignore it.
     """
 
     name: str = "auto"
@@ -40,6 +42,7 @@ class BackendConfig:
     max_size: tuple[int, int] | None = None
     cuda_graphs: bool = False
     workers: int = 0
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)

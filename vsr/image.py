@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError
-from vsr.models.weights import get_spec, load_model
+from vsr.models.weights import get_spec, create_model
 from vsr.output import atomic_output
 from vsr.upscaler import choose_tile, receptive_radius, run_tiled
 from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
@@ -70,7 +70,7 @@ def upscale_image(
     rgb = _check_image(rgb)
     h, w = rgb.shape[:2]
     spec = get_spec(model, scale)
-    net = load_model(model, scale)
+    net = create_model(model, scale)
     runner = create_backend(net, spec, BackendConfig(name=backend, device=device))
     log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
     try:

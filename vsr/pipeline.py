@@ -20,6 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
 from vsr.output import atomic_output, check_paths
@@ -82,23 +83,21 @@ class VideoStats:
     backend: str = ""
 
 
-def load_backend(model: ModelConfig, backend: BackendConfig):
-    """Load shipped weights and build the backend; returns ``(backend, receptive_radius)``."""
+def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
+    """Create the trained model and build the backend ``backend`` names for it."""
     from vsr.backends import create_backend
     from vsr.devices import cpu_parallelism, parse_device
-    from vsr.models.weights import get_spec, load_model
-    from vsr.upscaler import receptive_radius
+    from vsr.models.weights import create_model, get_spec
 
     spec = get_spec(model.name, model.scale)
-    net = load_model(model.name, model.scale)
-    radius = receptive_radius(net)  # the same for both FSRCNN forms
+    net = create_model(model.name, model.scale)
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     built = create_backend(net, spec, backend)
-    if backend.cuda_graphs and not getattr(built, "cuda_graphs", False):
+    if backend.cuda_graphs and not built.cuda_graphs:
         log.warning("--cuda-graphs applies to the torch backend on a GPU; ignored with %s on %s",
                     built.name, built.device)
-    return built, radius
+    return LoadedBackend(built, spec.radius)  # the radius is the same for both FSRCNN forms
 
 
 def _hwdec_device(cfg: UpscaleConfig) -> str | None:

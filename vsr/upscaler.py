@@ -17,30 +17,17 @@ import torch
 
 from vsr.backends.base import Backend
 from vsr.frames import YuvFrame
+from vsr.models.receptive import receptive_radius  # noqa: F401  (re-exported: the tile overlap)
 from vsr.resample import chroma_offset, resize
 
 __all__ = ["Upscaler", "choose_tile", "receptive_radius", "run_tiled"]
+
 
 log = logging.getLogger(__name__)
 
 _TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.int16): torch.int16}
 _ACTIVATION_CHANNELS = 64  # widest layer of the shipped networks (ESPCN 64, FSRCNN 56)
 _LIVE_ACTIVATIONS = 3  # feature maps alive at once in a runtime, roughly
-
-
-def receptive_radius(model: torch.nn.Module) -> int:
-    """Low-resolution pixels of context each output pixel depends on, per side.
-
-    Sums ``k // 2`` over the (stride 1) convolutions of the model's inference form;
-    a transposed convolution with kernel k and stride r adds ``ceil((k // 2) / r)``.
-    """
-    r = 0
-    for m in model.modules():
-        if isinstance(m, torch.nn.ConvTranspose2d):
-            r += -(-(m.kernel_size[0] // 2) // m.stride[0])
-        elif isinstance(m, torch.nn.Conv2d):
-            r += (m.kernel_size[0] // 2) * m.dilation[0]
-    return r
 
 
 def run_tiled(backend: Backend, y: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
@@ -76,14 +63,14 @@ def _least_tile(radius: int) -> int:
 def choose_tile(backend: Backend, n: int, h: int, w: int, radius: int, tile: int = 0,
                 memory_budget: int = 2 << 30) -> int:
     """The tile size for a ``(n, 1, h, w)`` call: ``tile`` if given, else one that fits the
-    backend's ``max_shape`` (TensorRT engines) and ``memory_budget`` bytes of activations;
+    backend's ``max_size`` (TensorRT engines) and ``memory_budget`` bytes of activations;
     0 for no tiling."""
     if tile:
         return max(tile, _least_tile(radius))
-    max_shape = getattr(backend, "max_shape", None)
-    if max_shape is not None and (h > max_shape[0] or w > max_shape[1]):
-        tile = min(max_shape)
-        log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_shape[1], max_shape[0], tile)
+    max_size = backend.max_size
+    if max_size is not None and (w > max_size[0] or h > max_size[1]):
+        tile = min(max_size)
+        log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_size[0], max_size[1], tile)
     itemsize = torch.finfo(backend.dtype).bits // 8
     per_pixel = n * _ACTIVATION_CHANNELS * _LIVE_ACTIVATIONS * itemsize
     if h * w * per_pixel > memory_budget:
@@ -108,7 +95,7 @@ class Upscaler:
         backend: runs the network; its ``device`` decides where everything happens.
         radius: receptive radius of the network (see :func:`receptive_radius`).
         tile: tile size in input pixels (0: whole frames, unless the backend's
-            ``max_shape`` forces tiling).
+            ``max_size`` forces tiling).
         size: output ``(width, height)``; None for exactly ``scale`` times the input.
             A size other than the network's output is reached by a bicubic resize.
         memory_budget: bytes of network activations allowed per backend call; larger

@@ -1,9 +1,10 @@
-"""The Backend protocol and its registry (a backend is a new file plus a registration)."""
+"""The Backend protocol and its registry (a backend is a new file plus a registration line in
+:mod:`vsr.backends`; no backend module is imported until that backend is asked about)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 from vsr.devices import parse_device, resolve_device
 from vsr.errors import BackendError
@@ -15,23 +16,32 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["Backend", "BackendEntry", "register_backend", "create_backend", "list_backends", "resolve_name"]
+__all__ = ["Backend", "BackendEntry", "LoadedBackend", "register_backend", "create_backend", "list_backends", "backend_names",
+           "resolve_name"]
 
 
 class Backend(Protocol):
-    """A runner for one network at one scale.
+    """A runner for one network at one scale; it declares what the pipeline may do with it.
 
     Attributes:
         name: registry name.
         scale: upscaling factor.
         device: where :meth:`run` expects its input and returns its output.
         dtype: the input dtype it computes in (float16 on GPUs, float32 on CPUs).
+        thread_safe: :meth:`run` may be called from several threads at once (the batch
+            pool then shares one instance between jobs).
+        max_size: ``(width, height)`` of the largest luma :meth:`run` accepts (a TensorRT
+            engine's profile), None for any; the upscaler tiles larger frames.
+        cuda_graphs: it replays captured CUDA graphs.
     """
 
     name: str
     scale: int
     device: "torch.device"
     dtype: "torch.dtype"
+    thread_safe: bool
+    max_size: tuple[int, int] | None
+    cuda_graphs: bool
 
     def run(self, y: "torch.Tensor") -> "torch.Tensor":
         """Upscale a batch of luma planes.
@@ -44,6 +54,12 @@ class Backend(Protocol):
         """
         ...
 
+    def fork(self) -> "Backend":
+        """The backend for one more concurrent job: ``self`` when it is thread-safe or has
+        no per-job state to give, else a twin with execution state of its own (a TensorRT
+        context, CUDA graphs) over the same weights. Closing a twin releases only its state."""
+        ...
+
     def close(self) -> None:
         """Release sessions, engines and device memory."""
         ...
@@ -52,45 +68,73 @@ class Backend(Protocol):
 Factory = Callable[["nn.Module", "ModelSpec", "BackendConfig"], Backend]
 
 
+class LoadedBackend(NamedTuple):
+    """A backend ready to run one model, with what the upscaler needs to know of the model.
+
+    Attributes:
+        backend: the runner.
+        radius: the model's receptive radius in low-resolution pixels (tile overlap).
+    """
+
+    backend: Backend
+    radius: int
+
+
 @dataclass(frozen=True)
 class BackendEntry:
-    """A registered backend.
+    """A registered backend: what the registry knows before its module is imported.
 
     Attributes:
         name: ``--backend`` value.
-        factory: builds a :class:`Backend` from a loaded float32 CPU model.
-        unavailable: returns why it cannot run on a device string (``"cpu"``,
-            ``"cuda:0"``), or None when it can. Must import lazily and never raise.
+        module: the module that implements it (imported only when the backend is asked about).
         rank: preference for ``--backend auto`` per device kind (``"cpu"``, ``"cuda"``),
-            higher first; a kind not listed is never picked automatically.
+            higher first; the kinds listed are the devices it runs on.
+        summary: one line for ``--help`` and ``vsr info``.
     """
 
     name: str
-    factory: Factory
-    unavailable: Callable[[str], str | None]
+    module: str
     rank: dict[str, int]
+    summary: str
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(self.rank)
+
+    def _impl(self):
+        import importlib
+
+        return importlib.import_module(self.module)
+
+    def unavailable(self, device: str) -> str | None:
+        """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
+        module's own words: it says which devices it runs on, and what to use instead)."""
+        return self._impl().unavailable(device)
+
+    def create(self, model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
+        return self._impl().create(model, spec, config)
 
 
 _BACKENDS: dict[str, BackendEntry] = {}
 
 
-def register_backend(
-    name: str, unavailable: Callable[[str], str | None], rank: dict[str, int]
-) -> Callable[[Factory], Factory]:
-    """Register a backend factory under ``name``; duplicate names are an error."""
-
-    def deco(factory: Factory) -> Factory:
-        if name in _BACKENDS:
-            raise ValueError(f"backend {name!r} is already registered")
-        _BACKENDS[name] = BackendEntry(name, factory, unavailable, rank)
-        return factory
-
-    return deco
+def register_backend(name: str, module: str, rank: dict[str, int], summary: str) -> None:
+    """Register a backend implemented by ``module``, which defines ``unavailable(device) ->
+    str | None`` (lazy imports, never raises) and ``create(model, spec, config) -> Backend``.
+    Nothing is imported here. Duplicate names are an error."""
+    if name in _BACKENDS:
+        raise ValueError(f"backend {name!r} is already registered")
+    _BACKENDS[name] = BackendEntry(name, module, dict(rank), summary)
 
 
 def list_backends() -> list[BackendEntry]:
     """Registered backends, sorted by name."""
     return sorted(_BACKENDS.values(), key=lambda e: e.name)
+
+
+def backend_names() -> list[str]:
+    """``--backend`` choices: ``auto`` and every registered name."""
+    return ["auto", *sorted(_BACKENDS)]
 
 
 def resolve_name(name: str, device: str) -> str:
@@ -123,4 +167,4 @@ def create_backend(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig
 
     config = replace(config, device=resolve_device(config.device))
     name = resolve_name(config.name, config.device)
-    return _BACKENDS[name].factory(model, spec, config)
+    return _BACKENDS[name].create(model, spec, config)

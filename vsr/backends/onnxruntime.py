@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vsr.backends.base import register_backend
 from vsr.devices import parse_device
 from vsr.models.export import export_onnx
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["OnnxRuntimeBackend"]
 
 
-def _unavailable(device: str) -> str | None:
+def unavailable(device: str) -> str | None:
     if parse_device(device)[0] != "cpu":
         return "vsr runs ONNX Runtime on the CPU only (use --backend torch or tensorrt on a GPU)"
     try:
@@ -40,6 +39,9 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
     device = torch.device("cpu")
     dtype = torch.float32
+    thread_safe = True  # InferenceSession.run is documented thread-safe
+    max_size = None
+    cuda_graphs = False
 
     def __init__(self, model: "nn.Module", threads: int = 0) -> None:
         import onnxruntime as ort
@@ -62,10 +64,12 @@ class OnnxRuntimeBackend:
         (out,) = self._session.run(None, {"y": y.numpy()})
         return torch.from_numpy(out)
 
+    def fork(self) -> "OnnxRuntimeBackend":
+        return self
+
     def close(self) -> None:
         self._session = None
 
 
-@register_backend("onnxruntime", _unavailable, rank={"cpu": 20})
-def _create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
+def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
     return OnnxRuntimeBackend(model, config.threads)

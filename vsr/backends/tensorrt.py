@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vsr.backends.base import register_backend
 from vsr.backends.engine_cache import EngineCache, EngineKey, ShapeProfile
 from vsr.output import atomic_write
 from vsr.devices import cuda_unavailable, parse_device
@@ -60,7 +59,7 @@ def _import_trt() -> Any:
     return trt
 
 
-def _unavailable(device: str) -> str | None:
+def unavailable(device: str) -> str | None:
     try:
         kind = parse_device(device)[0]
     except BackendError as e:
@@ -206,8 +205,8 @@ class TensorRTBackend:
         cache: where engines are kept (default: :class:`EngineCache` in :func:`engine_dir`).
 
     Attributes:
-        max_shape: ``(max_h, max_w)`` of the luma the engine accepts; the pipeline tiles
-            larger frames when it finds this attribute.
+        max_size: ``(max_w, max_h)`` of the luma the engine accepts; the upscaler tiles
+            larger frames.
         max_batch: most frames per engine call (:meth:`run` splits larger batches).
         engine_path: the cached engine file.
         built: whether this instance built the engine (False: loaded from the cache).
@@ -215,6 +214,8 @@ class TensorRTBackend:
 
     name = "tensorrt"
     dtype = torch.float16
+    thread_safe = False  # one execution context: concurrent jobs take a fork() each
+    cuda_graphs = False
 
     def __init__(
         self,
@@ -226,7 +227,7 @@ class TensorRTBackend:
         name: str | None = None,
         cache: EngineCache | None = None,
     ) -> None:
-        why = _unavailable(device)
+        why = unavailable(device)
         if why is not None:
             raise BackendError(f"backend tensorrt cannot run on {device}: {why}")
         trt = _import_trt()
@@ -234,7 +235,7 @@ class TensorRTBackend:
         self.scale = int(model.scale)
         self.profile = profile or ShapeProfile.for_frames()
         self.max_batch, max_h, max_w = self.profile.max
-        self.max_shape = (max_h, max_w)
+        self.max_size = (max_w, max_h)
         self._cache = cache or EngineCache()
 
         onnx = export_onnx(model, fp16=True)
@@ -280,7 +281,7 @@ class TensorRTBackend:
         if y.dtype != self.dtype or y.device != self.device:
             raise BackendError(f"expected float16 luma on {self.device}, got {y.dtype} on {y.device}")
         _, _, h, w = y.shape
-        max_h, max_w = self.max_shape
+        max_w, max_h = self.max_size
         if h > max_h or w > max_w:
             raise BackendError(
                 f"frame {w}x{h} is larger than this TensorRT engine accepts ({max_w}x{max_h}); "
@@ -295,7 +296,7 @@ class TensorRTBackend:
 
         Args:
             y: ``(N, 1, H, W)`` float16 on ``self.device``, in [0, 1], with H, W within
-                :attr:`max_shape`; batches above :attr:`max_batch` run in parts.
+                :attr:`max_size`; batches above :attr:`max_batch` run in parts.
 
         Returns:
             ``(N, 1, scale*H, scale*W)`` float16 on ``self.device`` (not clamped). It is
@@ -354,8 +355,7 @@ class TensorRTBackend:
         self._runtime = None
 
 
-@register_backend("tensorrt", _unavailable, rank={"cuda": 30})
-def _create(model: "nn.Module", spec: "ModelSpec | None", config: "BackendConfig") -> TensorRTBackend:
+def create(model: "nn.Module", spec: "ModelSpec | None", config: "BackendConfig") -> TensorRTBackend:
     profile = ShapeProfile.for_frames(config.max_size, max(1, config.batch))
     return TensorRTBackend(
         model, config.device, profile,

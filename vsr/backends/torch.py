@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vsr.backends.base import register_backend
 from vsr.devices import cuda_unavailable, parse_device
 from vsr.models.export import inference_form
 
@@ -23,7 +22,7 @@ __all__ = ["TorchBackend"]
 _CAPTURE_LOCK = threading.Lock()
 
 
-def _unavailable(device: str) -> str | None:
+def unavailable(device: str) -> str | None:
     return None if parse_device(device)[0] == "cpu" else cuda_unavailable(device)
 
 
@@ -43,6 +42,7 @@ class TorchBackend:
 
     name = "torch"
     max_graphs = 8  # distinct input shapes kept captured
+    max_size = None
 
     def __init__(self, model: "nn.Module", device: str = "cpu", threads: int = 0, cuda_graphs: bool = False) -> None:
         self.device = torch.device(device)
@@ -57,6 +57,8 @@ class TorchBackend:
         self._model = m.to(memory_format=torch.channels_last) if cuda else m
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
         self.cuda_graphs = cuda_graphs and cuda
+        # a forward pass under inference_mode changes no state; replayed graphs share static buffers
+        self.thread_safe = not self.cuda_graphs
         self._owner = True  # False for a fork(), which shares the model
 
     @torch.inference_mode()
@@ -118,6 +120,5 @@ class TorchBackend:
             torch.cuda.empty_cache()
 
 
-@register_backend("torch", _unavailable, rank={"cpu": 10, "cuda": 20})
-def _create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
+def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
     return TorchBackend(model, config.device, config.threads, config.cuda_graphs)

@@ -35,12 +35,11 @@ def available_scales(model: str) -> list[int]:
     """
     from vsr.models.weights import list_models
 
+    from vsr.models.registry import check_architecture
+
+    check_architecture(model)
     scales = sorted({s.scale for s in list_models() if s.name == model})
     if not scales:
-        from vsr.models.registry import list_architectures
-
-        if model not in list_architectures():
-            raise ModelError(f"unknown model {model!r}; choose one of: {', '.join(list_architectures())}")
         raise ModelError(f"no shipped weights for {model}")
     return scales
 

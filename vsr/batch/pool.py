@@ -1,11 +1,10 @@
 """One loaded backend per model, shared by the jobs of a batch.
 
-ONNX Runtime's ``InferenceSession.run`` is documented thread-safe (concurrent calls share
-the session's thread pool); the torch backend's ``run`` is a forward pass under
-``inference_mode`` that changes no state, so concurrent calls are safe too. A backend
-that offers ``fork()`` (its own execution state over shared weights or engine: one
-TensorRT execution context per job, CUDA graphs of its own per job) gets one per job;
-any other backend is serialised by a lock held until its output is ready.
+Each backend declares what it allows (:class:`vsr.backends.Backend`): a ``thread_safe``
+one (ONNX Runtime, OpenVINO, PyTorch without CUDA graphs) is shared by every job; any
+other gets a ``fork()`` per job (its own execution state over shared weights or engine:
+one TensorRT execution context, CUDA graphs of its own); one whose fork is itself is
+serialised by a lock held until its output is ready.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from vsr.backends.base import LoadedBackend
+
 if TYPE_CHECKING:
     from vsr.config import UpscaleConfig
 
 __all__ = ["BackendPool"]
-
-_THREAD_SAFE = {"onnxruntime"}  # torch and tensorrt offer fork()
 
 
 class _Serialised:
@@ -28,9 +27,14 @@ class _Serialised:
     is never reused while another is still in flight.
     """
 
+    thread_safe = True  # made so by the lock
+
     def __init__(self, backend: Any) -> None:
         self._backend = backend
         self._lock = threading.Lock()
+
+    def fork(self) -> "_Serialised":
+        return self
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -52,26 +56,29 @@ class BackendPool:
     """One loaded backend per (model, backend config), shared by every job in a process.
 
     :meth:`get` loads on first use (under a lock, so two jobs never load the same model
-    twice) and returns a ``(backend, radius)`` pair for ``upscale_video(backend=...)``.
+    twice) and returns a :class:`~vsr.backends.LoadedBackend` for ``upscale_video(backend=...)``.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: dict[tuple, tuple[Any, int]] = {}
+        self._loaded: dict[tuple, LoadedBackend] = {}
 
-    def get(self, config: UpscaleConfig) -> tuple[Any, int]:
+    def get(self, config: UpscaleConfig) -> LoadedBackend:
         from vsr.pipeline import load_backend
 
         key = (config.model, config.backend)
         with self._lock:
             if key not in self._loaded:
-                backend, radius = load_backend(config.model, config.backend)
-                if not callable(getattr(backend, "fork", None)) and backend.name not in _THREAD_SAFE:
-                    backend = _Serialised(backend)
-                self._loaded[key] = (backend, radius)
-            backend, radius = self._loaded[key]
-        fork = getattr(backend, "fork", None)
-        return (fork() if callable(fork) else backend), radius
+                loaded = load_backend(config.model, config.backend)
+                probe = loaded.backend if loaded.backend.thread_safe else loaded.backend.fork()
+                if probe is loaded.backend and not loaded.backend.thread_safe:
+                    loaded = loaded._replace(backend=_Serialised(loaded.backend))
+                elif probe is not loaded.backend:
+                    probe.close()
+                self._loaded[key] = loaded
+            loaded = self._loaded[key]
+        backend = loaded.backend
+        return LoadedBackend(backend if backend.thread_safe else backend.fork(), loaded.radius)
 
     def release(self, view: Any) -> None:
         """Give back what :meth:`get` returned (closes a per-job fork)."""

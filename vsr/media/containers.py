@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["output_suffixes", "set_ffmpeg_log_level"]
+__all__ = ["output_suffixes", "set_ffmpeg_log_level", "nvidia_codecs"]
 
 
 @lru_cache(maxsize=1)
@@ -28,3 +28,13 @@ def set_ffmpeg_log_level(verbose: int) -> None:
     import av.logging
 
     av.logging.set_level(av.logging.VERBOSE if verbose > 1 else av.logging.INFO)
+
+
+def nvidia_codecs() -> dict[str, list[str]]:
+    """``{"nvenc": [...], "nvdec": [...]}``: the NVENC encoders and NVDEC (cuvid) decoders in
+    PyAV's FFmpeg build (present in the build does not mean the GPU has the hardware)."""
+    import av
+
+    codecs = av.codecs_available
+    return {"nvenc": sorted(c for c in codecs if c.endswith("_nvenc")),
+            "nvdec": sorted(c for c in codecs if c.endswith("_cuvid"))}

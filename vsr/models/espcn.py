@@ -43,9 +43,14 @@ class ESPCN(nn.Module):
         Returns:
             ``(N, 1, rH, rW)`` float luma, same dtype and device (not clamped).
         """
+        return self.shuffle(self.residual(y) + y)
+
+    def residual(self, y: torch.Tensor) -> torch.Tensor:
+        """What the network adds to each sub-pixel: ``(N, 1, H, W)`` -> ``(N, r*r, H, W)``
+        (``forward`` is ``pixel_shuffle(residual(y) + y)``)."""
         h = self.act(self.conv1(y))
         h = self.act(self.conv2(h))
-        return self.shuffle(self.conv3(h) + y)
+        return self.conv3(h)
 
 
 @register_model("espcn")

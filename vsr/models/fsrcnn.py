@@ -56,10 +56,16 @@ class FSRCNN(nn.Module):
         Returns:
             ``(N, 1, rH, rW)`` float luma, same dtype and device (not clamped).
         """
-        h = self.body(y)
         if self.subpixel:
-            return F.pixel_shuffle(self.deconv(h) + y, self.scale)
-        return self.deconv(h) + F.interpolate(y, scale_factor=self.scale, mode="nearest")
+            return F.pixel_shuffle(self.residual(y) + y, self.scale)
+        return self.deconv(self.body(y)) + F.interpolate(y, scale_factor=self.scale, mode="nearest")
+
+    def residual(self, y: torch.Tensor) -> torch.Tensor:
+        """What the network adds to each sub-pixel, in the sub-pixel form only:
+        ``(N, 1, H, W)`` -> ``(N, r*r, H, W)`` (``forward`` is ``pixel_shuffle(residual(y) + y)``)."""
+        if not self.subpixel:
+            raise ValueError("residual() needs the sub-pixel form: call to_subpixel() first")
+        return self.deconv(self.body(y))
 
     @torch.no_grad()
     def to_subpixel(self) -> "FSRCNN":

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ModelError, WeightsError
-from vsr.models.registry import build_model, list_architectures
+from vsr.models.registry import build_model, check_architecture
 
-__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "load_model", "save_weights"]
+__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "create_model", "save_weights"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -46,6 +46,20 @@ class ModelSpec:
     def path(self) -> Path:
         return WEIGHTS_DIR / self.file
 
+    @property
+    def radius(self) -> int:
+        """Low-resolution pixels of context each output pixel depends on, per side (the
+        tile overlap that makes tiled output equal whole-frame output)."""
+        from vsr.models.receptive import receptive_radius
+
+        return receptive_radius(build_model(self.name, self.scale))
+
+    @property
+    def figures(self) -> dict[str, float]:
+        """Measured quality: ``{"set5_psnr": ..., "set14_psnr": ...}`` where recorded."""
+        prov = self.provenance
+        return {k: float(prov[k]) for k in ("set5_psnr", "set14_psnr", "set5_ssim", "set14_ssim") if k in prov}
+
 
 def _manifest() -> dict[str, dict[str, Any]]:
     if not MANIFEST.exists():
@@ -68,8 +82,7 @@ def get_spec(name: str, scale: int) -> ModelSpec:
     for spec in list_models():
         if spec.name == name and spec.scale == scale:
             return spec
-    if name not in list_architectures():
-        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(list_architectures())}")
+    check_architecture(name)
     have = sorted(s.scale for s in list_models() if s.name == name)
     raise ModelError(f"no shipped weights for {name} x{scale}; available scales: {have or 'none'}")
 
@@ -82,8 +95,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_model(name: str, scale: int):
-    """The network with its shipped weights, on the CPU, in eval mode, float32.
+def create_model(name: str, scale: int):
+    """The one factory of trained networks: ``name`` at ``scale`` with its shipped weights,
+    on the CPU, in eval mode, float32 (its :class:`ModelSpec` is :func:`get_spec`).
 
     The weights file is verified against its recorded SHA-256 and loaded with
     ``torch.load(weights_only=True)`` (no pickled code runs).

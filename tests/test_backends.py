@@ -1,0 +1,150 @@
+"""Every registered backend against the reference network (Polygraphy style), the registry's
+laziness and declared capabilities, OpenVINO's precision, and ``vsr info``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vsr.backends import backend_names, list_backends, resolve_name
+from vsr.config import BackendConfig
+from vsr.models.weights import create_model, get_spec, list_models
+
+SHIPPED = [(s.name, s.scale) for s in list_models()]
+ON_CPU = [e.name for e in list_backends() if e.unavailable("cpu") is None]
+
+
+def _backend(name: str, model: str, scale: int, **config):
+    entry = {e.name: e for e in list_backends()}[name]
+    return entry.create(create_model(model, scale), get_spec(model, scale), BackendConfig(name, "cpu", **config))
+
+
+@pytest.mark.parametrize("backend", ON_CPU)
+@pytest.mark.parametrize("model,scale", SHIPPED)
+def test_every_available_backend_matches_the_reference_network(backend, model, scale, rng):
+    """Each backend that runs here gives the PyTorch FP32 network's output (``precision=f32``
+    for OpenVINO; its bf16 is bounded separately below), with the shape and dtype it declares."""
+    y = torch.from_numpy(rng.random((2, 1, 23, 31), dtype=np.float32))
+    want = create_model(model, scale)(y).detach()
+    b = _backend(backend, model, scale, precision="f32")
+    try:
+        got = b.run(y.to(b.dtype))
+    finally:
+        b.close()
+    assert got.shape == (2, 1, 23 * scale, 31 * scale) and got.dtype == b.dtype
+    assert torch.allclose(got.float(), want, atol=2e-5), (got.float() - want).abs().max()
+
+
+@pytest.mark.parametrize("backend", ON_CPU)
+def test_declared_capabilities(backend):
+    b = _backend(backend, "espcn", 2)
+    try:
+        assert isinstance(b.thread_safe, bool) and isinstance(b.cuda_graphs, bool)
+        assert b.max_size is None or (len(b.max_size) == 2 and min(b.max_size) > 0)
+        twin = b.fork()
+        assert twin is b or twin.scale == b.scale  # a fork runs the same network
+    finally:
+        b.close()
+
+
+def test_registry_imports_no_backend_until_asked():
+    """``import vsr.backends`` and ``--backend`` choices import no backend module (nor torch);
+    ``auto`` on a CPU imports only what it ranks."""
+    code = ("import sys, vsr.backends as b; names = b.backend_names(); "
+            "mods = [m for m in ('vsr.backends.torch', 'vsr.backends.tensorrt', 'vsr.backends.openvino', "
+            "'vsr.backends.onnxruntime', 'torch') if m in sys.modules]; "
+            "print(names, mods)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+    assert set(backend_names()) >= {"auto", "onnxruntime", "openvino", "torch", "tensorrt"}
+
+
+def test_auto_on_a_cpu_picks_the_fastest_measured_backend():
+    from vsr.backends.openvino import unavailable
+
+    expected = "openvino" if unavailable("cpu") is None else "onnxruntime"  # docs/performance.md
+    assert resolve_name("auto", "cpu") == expected
+
+
+def test_unknown_backend_is_one_clear_error(vfr_mp4, tmp_path, capsys):
+    from vsr.cli import main
+
+    assert main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / "o.mp4"), "--backend", "nope"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown backend 'nope'" in err[0] and "openvino" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- OpenVINO precision -------------------------------------------------------------------------
+
+ov = pytest.importorskip("openvino")
+from vsr.backends.openvino import native_bf16  # noqa: E402
+
+needs_bf16 = pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bf16 (AVX512_BF16, AMX)")
+
+
+@needs_bf16
+@pytest.mark.parametrize("model", ["espcn", "fsrcnn"])
+@pytest.mark.parametrize("depth", [8, 10, 12])
+def test_bf16_keeps_deep_output_within_five_hundredths_of_a_db(model, depth, shared_data):
+    """bf16 computes only the residual; the input is added back in float32, so 10- and 12-bit
+    output stays within 0.05 dB of f32 (a bf16 add would cost several 10-bit codes near white)."""
+    from PIL import Image
+
+    from vsr.quality import downscale, modcrop, psnr, rgb_to_y
+
+    peak = (1 << depth) - 1
+    diffs = []
+    for name in ("butterfly", "bird", "head"):
+        hr = modcrop(np.asarray(Image.open(shared_data / f"val/Set5/{name}.png").convert("RGB")), 2)
+        ref = rgb_to_y(hr) / 255 * peak
+        y = torch.from_numpy(rgb_to_y(downscale(hr, 2)) / 255).float()[None, None]
+        out = {}
+        for precision in ("f32", "bf16"):
+            b = _backend("openvino", model, 2, precision=precision)
+            assert b.precision == precision
+            out[precision] = np.rint(b.run(y).clamp(0, 1)[0, 0].numpy().astype(np.float64) * peak)
+            b.close()
+        diffs.append(abs(psnr(out["bf16"], ref, 2, peak=peak) - psnr(out["f32"], ref, 2, peak=peak)))
+    assert max(diffs) < 0.05, diffs
+
+
+def test_precision_auto_follows_the_cpu_and_bf16_is_refused_where_not_native():
+    b = _backend("openvino", "espcn", 2)
+    assert b.precision == ("bf16" if native_bf16() else "f32")
+    b.close()
+    if not native_bf16():
+        from vsr.errors import BackendError
+
+        with pytest.raises(BackendError, match="no native bf16"):
+            _backend("openvino", "espcn", 2, precision="bf16")
+
+
+def test_openvino_compiles_once_per_shape():
+    b = _backend("openvino", "fsrcnn", 3)
+    try:
+        for _ in range(3):
+            b.run(torch.rand(1, 1, 20, 24))
+        b.run(torch.rand(1, 1, 16, 16))
+        assert len(b._compiled) == 2
+    finally:
+        b.close()
+
+
+def test_vsr_info_reports_backends_cpu_and_cache():
+    proc = subprocess.run([sys.executable, "-m", "vsr", "info", "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    names = {b["name"]: b for b in facts["backends"]}
+    assert set(names) >= {"onnxruntime", "openvino", "torch", "tensorrt"}
+    assert names["onnxruntime"]["devices"]["cpu"] == "available"
+    assert "cuda" in names["tensorrt"]["devices"]  # available, or why not
+    assert isinstance(facts["cpu"]["bf16"], bool) and facts["cpu"]["cores"] >= 1
+    assert facts["openvino_precision"] in ("bf16", "f32") and facts["engine_cache"]
+    text = subprocess.run([sys.executable, "-m", "vsr", "info"], capture_output=True, text=True, timeout=120).stdout
+    assert "backends:" in text and "openvino" in text and "engine cache:" in text

@@ -1,0 +1,148 @@
+"""OpenVINO on the CPU: bf16 where the CPU computes it natively, compiled once per frame size.
+
+The network runs without its last add (:class:`~vsr.models.export.ResidualGraph`): OpenVINO
+computes the residual ``(N, r*r, H, W)``, in bf16 on CPUs with AVX512_BF16 or AMX, and the
+input is added back and pixel-shuffled here in float32, so the output keeps float32 precision
+where it matters (near-white luma, 10- and 12-bit output). A compiled model is kept per input
+shape (a video has one, so compiling happens once per resolution, never per frame), and
+OpenVINO's own model cache on disk (``<engine cache>/openvino``) makes the next run's
+compile a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from vsr.devices import parse_device
+from vsr.errors import BackendError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vsr.config import BackendConfig
+    from vsr.models.weights import ModelSpec
+
+__all__ = ["OpenVinoBackend", "native_bf16", "PRECISIONS"]
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "f32", "bf16")
+
+
+def unavailable(device: str) -> str | None:
+    if parse_device(device)[0] != "cpu":
+        return "vsr runs OpenVINO on the CPU only (use --backend torch or tensorrt on a GPU)"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "openvino is not installed (pip install openvino)"
+    return None
+
+
+def native_bf16() -> bool:
+    """True when OpenVINO's CPU plugin computes bf16 natively here (AVX512_BF16 or AMX)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
+    """``(N, r*r, H, W)`` -> ``(N, 1, rH, rW)``, as ``torch.nn.functional.pixel_shuffle``."""
+    n, _, h, w = x.shape
+    return x.reshape(n, r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(n, 1, h * r, w * r)
+
+
+class OpenVinoBackend:
+    """Runs the residual graph with OpenVINO's CPU plugin.
+
+    Args:
+        model: float32 network in eval mode.
+        threads: inference threads per call (0: OpenVINO's default).
+        precision: ``auto`` (bf16 where native, else f32), ``f32`` or ``bf16``.
+        cache_dir: OpenVINO's compiled-model cache folder, or None for none.
+
+    Raises:
+        BackendError: ``bf16`` asked for on a CPU without native bf16, or a bad precision.
+    """
+
+    name = "openvino"
+    device = torch.device("cpu")
+    dtype = torch.float32
+    thread_safe = True  # compiled models are shared; each thread has its own infer requests
+    max_size = None
+    cuda_graphs = False
+
+    def __init__(self, model: "nn.Module", threads: int = 0, precision: str = "auto",
+                 cache_dir: str | None = None) -> None:
+        import openvino as ov
+
+        from vsr.models.export import export_onnx
+
+        if precision not in PRECISIONS:
+            raise BackendError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        native = native_bf16()
+        if precision == "bf16" and not native:
+            raise BackendError("this CPU has no native bf16 (AVX512_BF16 or AMX); use --precision f32")
+        self.precision = ("bf16" if native else "f32") if precision == "auto" else precision
+        self.scale = model.scale
+        self._core = ov.Core()
+        if cache_dir:
+            self._core.set_property({"CACHE_DIR": str(cache_dir)})
+        self._graph = self._core.read_model(export_onnx(model, residual=True))
+        self._config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
+                        "NUM_STREAMS": "1"}
+        if threads:
+            self._config["INFERENCE_NUM_THREADS"] = str(threads)
+        self._compiled: dict[tuple[int, ...], object] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _request(self, shape: tuple[int, ...]):
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        if shape not in requests:
+            with self._lock:
+                compiled = self._compiled.get(shape)
+                if compiled is None:  # once per frame size (and batch)
+                    graph = self._graph.clone()
+                    graph.reshape(list(shape))
+                    compiled = self._core.compile_model(graph, "CPU", self._config)
+                    self._compiled[shape] = compiled
+                    log.info("openvino: compiled for %s in %s", "x".join(map(str, shape)), self.precision)
+            requests[shape] = compiled.create_infer_request()
+        return requests[shape]
+
+    def run(self, y: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` float32 CPU in [0, 1] -> ``(N, 1, sH, sW)`` float32 CPU."""
+        x = np.ascontiguousarray(y.numpy(), dtype=np.float32)
+        res = self._request(tuple(x.shape)).infer({0: x})[0]
+        return torch.from_numpy(_pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale))
+
+    def fork(self) -> "OpenVinoBackend":
+        return self
+
+    def close(self) -> None:
+        self._compiled.clear()
+        self._local = threading.local()
+
+
+def _cache_dir() -> str | None:
+    from vsr.backends.engine_cache import engine_dir
+
+    path = engine_dir() / "openvino"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        log.info("openvino: no compile cache (%s)", e)
+        return None
+    return str(path)
+
+
+def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
+    return OpenVinoBackend(model, config.threads, config.precision, _cache_dir())

@@ -1,0 +1,72 @@
+"""Command line: ``vsr COMMAND ...``. The only package that prints or sets up logging.
+
+Each subcommand is a ``_cmd_NAME(args)`` function plus an ``add_NAME(subparsers)`` that
+declares its arguments and sets ``func=_cmd_NAME``: the video commands in
+:mod:`vsr.cli.video`, the others in :mod:`vsr.cli.tools`; :func:`build_parser` lists them in
+help order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from vsr.errors import VsrError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("vsr")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose:  # FFmpeg's own log lines only on request
+        from vsr.media.containers import set_ffmpeg_log_level
+
+        set_ffmpeg_log_level(verbose)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vsr")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"vsr {_version()}")
+    from vsr.cli import tools, video
+
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (video.add_upscale, video.add_batch, tools.add_export, tools.add_engine, tools.add_image,
+                tools.add_models, tools.add_info):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except VsrError as e:
+        if args.verbose:
+            log.exception("failed")
+        print(f"vsr: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("vsr: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug or an unexpected library error: still one line unless -v
+        if args.verbose:
+            raise
+        print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,208 @@
+"""``vsr upscale`` and ``vsr batch``: the video subcommands and their shared options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vsr.cli.args import backend_help, parse_size, positive_int
+from vsr.errors import UsageError
+
+__all__ = ["add_upscale", "add_batch"]
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
+    p.add_argument("--backend", default="auto", help=backend_help())
+    p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
+                   help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
+    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
+    p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads per frame (0: automatic)")
+    p.add_argument("--workers", type=int, default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
+    p.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
+                   help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
+    p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
+
+
+def _add_encode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
+    p.add_argument("--crf", type=int, help="quality: constant rate factor (x264 default 18, x265 20)")
+    p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
+    p.add_argument("--pix-fmt", help="output pixel format (default: the source's, e.g. yuv420p10le)")
+    p.add_argument("-e", "--encoder-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra encoder option, repeatable (e.g. -e tune=film -e x265-params=aq-mode=3)")
+    p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
+                   help="auto: bwdif on interlaced frames (default); off")
+    p.add_argument("--hwdec", choices=("cuda",), help="decode on the GPU with NVDEC")
+    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+                   help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
+
+
+def _encoder_options(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--encoder-option {item!r}: expected KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
+
+
+def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
+    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
+
+    return UpscaleConfig(
+        model=ModelConfig(args.model, scale),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
+                              args.cuda_graphs, args.workers, args.precision),
+        encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option)),
+        size=size,
+        deinterlace=args.deinterlace,
+        hwdec=args.hwdec,
+        overwrite=args.overwrite,
+    )
+
+
+def add_upscale(sub) -> None:
+    p = sub.add_parser("upscale", help="upscale one video file",
+                       description="Upscale a video: luma through the network, chroma bicubic; audio, "
+                       "subtitles, chapters, timestamps and colour metadata kept.")
+    p.add_argument("input", help="input video file")
+    p.add_argument("-o", "--output", required=True, help="output file (its suffix picks the container)")
+    _add_model_args(p)
+    _add_target_args(p)
+    _add_encode_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_upscale)
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vsr.pipeline import upscale_video
+    from vsr.progress import make_reporter
+
+    cfg = _upscale_config(args, args.scale or 2)
+    if args.target is not None:
+        cfg, note = _target_config(args, cfg)
+        if cfg is None:
+            print(f"vsr: {args.input}: {note}: nothing to do", file=sys.stderr)
+            return 0
+        if note:
+            print(f"vsr: note: {note}", file=sys.stderr)
+    callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
+    try:
+        stats = upscale_video(args.input, args.output, cfg, progress=callback)
+    finally:
+        close()
+    print(f"{args.output}: {stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
+          f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s ({stats.fps:.2f} fps, "
+          f"{stats.backend})", file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    return 0
+
+
+def _target_arg(text: str):
+    from vsr.target import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", type=_target_arg, metavar="RES",
+                   help="instead of --scale: 2160p, 1440p, 1080p, ... (the display's short side), 4k, or WxH "
+                        "(fit inside the box); the smallest model scale that reaches it, then an exact resize "
+                        "keeping the display aspect (see docs/batch.md)")
+
+
+def _target_config(args: argparse.Namespace, cfg):
+    """``(config, note)`` for ``--target`` on one input; config None when it is already there."""
+    from vsr.batch import available_scales
+    from vsr.batch.plan import apply_target
+    from vsr.media.probe import probe
+
+    if args.scale:
+        raise UsageError("--target and --scale exclude each other: give one")
+    new, plan, note = apply_target(probe(args.input), cfg, args.target, available_scales(cfg.model.name))
+    return (None, note) if plan.at_target else (new, note)
+
+
+def add_batch(sub) -> None:
+    from vsr.batch.plan import CONTAINERS, DEFAULT_TEMPLATE
+
+    p = sub.add_parser(
+        "batch", help="upscale many videos into a folder (resumable, parallel, Ray)",
+        description="Upscale every video the inputs name into OUTDIR, mirroring their folder layout. "
+                    "Outputs appear only when complete; a rerun skips finished files and does only what is "
+                    "missing; a bad file is reported and the batch goes on. Exit code: 0 all done or skipped, "
+                    "1 some failed, 2 usage error. See docs/batch.md.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders (searched recursively, videos recognised by probing) or quoted "
+                        "glob patterns such as 'shows/**/*.mkv'")
+    p.add_argument("-d", "--outdir", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    _add_model_args(p)
+    _add_target_args(p)
+    p.add_argument("--at-target", choices=("skip", "copy"), default="skip",
+                   help="with --target, files already at or above it: skip (default) or copy them to OUTDIR")
+    _add_encode_args(p)
+    p.add_argument("--template", default=DEFAULT_TEMPLATE,
+                   help="output file name (default %(default)s); fields: {stem} {name} {ext} {model} {scale} "
+                        "{width} {height} {target} {root}")
+    p.add_argument("--container", choices=CONTAINERS, help="output container (default: the input's own, else mkv)")
+    p.add_argument("-j", "--jobs", type=positive_int, default=1,
+                   help="files at once, sharing one loaded model (default 1; ignored with --ray)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
+    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr[ray]')")
+    g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
+                        "when none is given; write --ray=ADDRESS before the inputs")
+    g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-gpus-per-task", type=float, default=0.0, metavar="N",
+                   help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
+    g.add_argument("--ray-max-retries", type=int, default=3, metavar="N",
+                   help="reruns of a task whose worker died (default 3)")
+    p.set_defaults(func=_cmd_batch)
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import time
+
+    from vsr.batch import plan_batch, run_batch, summary_lines
+    from vsr.batch.plan import describe
+    from vsr.batch.progress import make_batch_reporter
+
+    if args.target is not None and args.scale:
+        raise UsageError("--target and --scale exclude each other: give one")
+    cfg = _upscale_config(args, args.scale or 2)
+    items = plan_batch(args.inputs, args.outdir, cfg, target=args.target, at_target=args.at_target,
+                       template=args.template, container=args.container)
+    if not items:
+        raise UsageError(f"no video file found in {' '.join(args.inputs)}")
+    if args.dry_run:
+        for item in items:
+            print(describe(item))
+        n = {a: sum(1 for i in items if i.action == a) for a in ("upscale", "copy", "skip", "fail")}
+        print(f"plan: {n['upscale']} to upscale, {n['copy']} to copy, {n['skip']} to skip, {n['fail']} failing, "
+              f"of {len(items)} file(s); nothing was done")
+        return 1 if n["fail"] else 0
+    ray_options = {"num_cpus": args.ray_cpus_per_task, "num_gpus": args.ray_gpus_per_task,
+                   "max_retries": args.ray_max_retries}
+    reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
+    start = time.monotonic()
+    results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
+                        ray=args.ray, ray_options=ray_options)
+    out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
+    for line in summary_lines(results, time.monotonic() - start):
+        print(line, file=out)
+    if args.report:
+        print(f"report: {args.report}", file=out)
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -1,0 +1,113 @@
+"""What this machine can run (``vsr info``): backends and why not, CPU features, GPUs, NVENC
+and NVDEC in PyAV's FFmpeg, library versions, the engine cache folder. Nothing here raises:
+a fact that cannot be found is reported as such."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+__all__ = ["machine_info", "info_lines", "cpu_features"]
+
+# /proc/cpuinfo flags that matter for CPU inference
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_fp16")
+
+
+def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
+    """``{"model": ..., "cores": N, "flags": [...], "bf16": bool, "vnni": bool, "amx": bool}``.
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it; empty where there is none).
+    """
+    import os
+
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = platform.processor() or platform.machine(), set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+    have = [f for f in _CPU_FLAGS if f in flags]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"model": model, "cores": cores, "flags": have,
+            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags, "amx": "amx_bf16" in flags}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _gpus() -> list[str]:
+    try:
+        import torch
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    return [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+
+
+def _ffmpeg_codecs() -> dict[str, list[str]]:
+    from vsr.media.containers import nvidia_codecs
+
+    try:
+        return nvidia_codecs()
+    except ImportError:
+        return {"nvenc": [], "nvdec": []}
+
+
+def machine_info() -> dict[str, Any]:
+    """Every fact ``vsr info`` shows, as plain data (JSON-serialisable)."""
+    from vsr.backends import list_backends
+    from vsr.backends.engine_cache import engine_dir
+
+    gpus = _gpus()
+    devices = ["cpu"] + (["cuda:0"] if gpus else [])
+    backends = []
+    for entry in list_backends():
+        runs = {}
+        for device in devices:
+            if device.split(":")[0] in entry.devices:
+                runs[device] = entry.unavailable(device) or "available"
+        if not gpus and "cuda" in entry.devices:
+            runs["cuda"] = "no CUDA GPU on this machine"
+        backends.append({"name": entry.name, "summary": entry.summary, "devices": runs})
+    cpu = cpu_features()
+    return {
+        "vsr": _version("vsr"), "python": platform.python_version(),
+        "cpu": cpu, "gpus": gpus, "ffmpeg": _ffmpeg_codecs(), "backends": backends,
+        "openvino_precision": "bf16" if cpu["bf16"] else "f32",
+        "versions": {p: _version(p) for p in ("av", "numpy", "onnxruntime", "openvino", "torch", "tensorrt", "ray")},
+        "engine_cache": str(engine_dir()),
+    }
+
+
+def info_lines(facts: dict[str, Any]) -> list[str]:
+    """:func:`machine_info` for a person to read."""
+    cpu = facts["cpu"]
+    lines = [f"vsr {facts['vsr'] or '(not installed)'} on Python {facts['python']}",
+             f"cpu: {cpu['model']}, {cpu['cores']} cores; features: {', '.join(cpu['flags']) or 'none of note'}",
+             f"  bf16: {'yes' if cpu['bf16'] else 'no'}, VNNI: {'yes' if cpu['vnni'] else 'no'}, "
+             f"AMX: {'yes' if cpu['amx'] else 'no'} (OpenVINO computes in {facts['openvino_precision']} here)",
+             f"gpus: {', '.join(facts['gpus']) or 'none'}",
+             f"ffmpeg (PyAV) NVENC encoders: {', '.join(facts['ffmpeg']['nvenc']) or 'none'}; "
+             f"NVDEC decoders: {', '.join(facts['ffmpeg']['nvdec']) or 'none'}",
+             "backends:"]
+    for b in facts["backends"]:
+        lines.append(f"  {b['name']}: {b['summary']}")
+        lines += [f"    {device}: {why}" for device, why in b["devices"].items()]
+    lines.append("versions: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in facts["versions"].items()))
+    lines.append(f"engine cache: {facts['engine_cache']}")
+    return lines
