@@ -148,3 +148,43 @@ def test_vsr_info_reports_backends_cpu_and_cache():
     assert facts["openvino_precision"] in ("bf16", "f32") and facts["engine_cache"]
     text = subprocess.run([sys.executable, "-m", "vsr", "info"], capture_output=True, text=True, timeout=120).stdout
     assert "backends:" in text and "openvino" in text and "engine cache:" in text
+
+
+# --- shipped ONNX graphs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model,scale", SHIPPED)
+def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scale, rng):
+    """tools/export_onnx.py's graphs ship for every weight set; they are what exporting the
+    shipped weights gives today (no stale graph after retraining) and compute the network."""
+    import onnxruntime as ort
+
+    from media import load_tool
+
+    spec = get_spec(model, scale)
+    assert set(spec.graphs) == {"direct", "residual"}
+    fresh = load_tool("export_onnx").graphs_for(model, scale)
+    y = rng.random((1, 1, 17, 21), dtype=np.float32)
+    net = create_model(model, scale)
+    want = net(torch.from_numpy(y)).detach().numpy()
+    residual = torch.nn.functional.pixel_unshuffle(torch.from_numpy(want), scale).numpy() - y
+    for form, expected in (("direct", want), ("residual", residual)):
+        data = spec.graph(form)
+        assert data == fresh[form], f"{form} graph is stale: run tools/export_onnx.py"
+        (out,) = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"y": y})
+        np.testing.assert_allclose(out, expected, atol=2e-5)
+
+
+def test_a_tampered_graph_is_refused(tmp_path, monkeypatch):
+    from vsr.errors import WeightsError
+    from vsr.models import weights as weights_mod
+
+    spec = get_spec("espcn", 2)
+    data = bytearray(spec.graph("direct"))
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / spec.graphs["direct"]["file"]).write_bytes(bytes(data))
+    monkeypatch.setattr(weights_mod, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="checksum"):
+        spec.graph("direct")
+    with pytest.raises(WeightsError, match="missing"):
+        spec.graph("residual")

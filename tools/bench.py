@@ -133,10 +133,10 @@ def hand_pipeline(ffmpeg: str, clip: Path, dst: Path, cfg: UpscaleConfig, width:
     import torch.nn.functional as F
 
     from vsr.models.export import export_onnx
-    from vsr.models.weights import load_model
+    from vsr.models.weights import create_model
 
     s = cfg.model.scale
-    graph = export_onnx(load_model(cfg.model.name, s), subpixel=False)  # the same graph vsr runs on ORT
+    graph = export_onnx(create_model(cfg.model.name, s), subpixel=False)  # the same graph vsr runs on ORT
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     dec = subprocess.Popen([ffmpeg, "-v", "error", "-i", str(clip), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
                            stdout=subprocess.PIPE)

@@ -3,7 +3,8 @@
 Example (the GPU goal is TensorRT FP16 ESPCN x2 at 1920x1080 -> 3840x2160 >= 1,500 fps)::
 
     python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch
-    python tools/bench_engine.py --device cpu --size 640x360 --backend onnxruntime torch
+    python tools/bench_engine.py --device cpu --size 480x360 --backend openvino onnxruntime torch \
+        --precision f32 bf16
 
 Times are medians over ``--repeat`` timed runs after warm-up, with the device synchronised;
 input and output stay on the device (no host copies), as in the pipeline's compute stream.
@@ -25,7 +26,7 @@ from vsr.backends import create_backend  # noqa: E402
 from vsr.config import BackendConfig  # noqa: E402
 from vsr.devices import cpu_parallelism, resolve_device  # noqa: E402
 from vsr.errors import VsrError  # noqa: E402
-from vsr.models.weights import get_spec, load_model  # noqa: E402
+from vsr.models.weights import get_spec, create_model  # noqa: E402
 
 
 def fps(backend, y: torch.Tensor, repeat: int, warmup: int = 3) -> float:
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--cuda-graphs", action="store_true")
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--precision", nargs="+", default=["auto"], help="OpenVINO precisions to time (auto f32 bf16)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -67,21 +69,24 @@ def main(argv: list[str] | None = None) -> None:
     w, h = (int(v) for v in args.size.lower().split("x"))
     threads = cpu_parallelism(1, 0)[1] if device == "cpu" else 0
     print(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.startswith("cuda") else ""))
-    print("| model | backend | input | fps |\n|---|---|---|---|")
+    print("| model | backend | input | ms per call | fps |\n|---|---|---|---|---|")
     for name in args.model:
-        net, spec = load_model(name, args.scale), get_spec(name, args.scale)
+        net, spec = create_model(name, args.scale), get_spec(name, args.scale)
         for b in args.backend:
-            cfg = BackendConfig(b, device, batch=args.batch, threads=threads, max_size=(w, h),
-                                cuda_graphs=args.cuda_graphs)
-            try:
-                backend = create_backend(net, spec, cfg)
-            except VsrError as e:
-                print(f"| {name} x{args.scale} | {b} | - | unavailable: {e} |")
-                continue
-            y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
-            print(f"| {name} x{args.scale} | {b} ({str(backend.dtype).replace('torch.', '')}) | "
-                  f"{args.batch}x{w}x{h} | {fps(backend, y, args.repeat):.1f} |")
-            backend.close()
+            for precision in args.precision if b == "openvino" else ["auto"]:
+                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, max_size=(w, h),
+                                    cuda_graphs=args.cuda_graphs, precision=precision)
+                try:
+                    backend = create_backend(net, spec, cfg)
+                except VsrError as e:
+                    print(f"| {name} x{args.scale} | {b} {precision} | - | - | unavailable: {e} |")
+                    continue
+                y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
+                kind = getattr(backend, "precision", str(backend.dtype).replace("torch.", ""))
+                f = fps(backend, y, args.repeat)
+                print(f"| {name} x{args.scale} | {b} ({kind}) | {args.batch}x{w}x{h} | "
+                      f"{1000 * args.batch / f:.1f} | {f:.1f} |")
+                backend.close()
 
 
 if __name__ == "__main__":

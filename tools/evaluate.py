@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vsr.models import build_model  # noqa: E402
-from vsr.models.weights import list_models, load_model  # noqa: E402
+from vsr.models.weights import list_models, create_model  # noqa: E402
 from vsr.quality import downscale, modcrop, psnr, rgb_to_y, ssim  # noqa: E402
 
 log = logging.getLogger("evaluate")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> str:
                  if (not args.model or s.name in args.model) and (not args.scale or s.scale in args.scale)]
         if not specs:
             raise SystemExit("no shipped weights match --model/--scale (see vsr models)")
-        jobs = [(s.name, s.scale, lambda s=s: load_model(s.name, s.scale)) for s in specs]
+        jobs = [(s.name, s.scale, lambda s=s: create_model(s.name, s.scale)) for s in specs]
 
     bicubic: dict[tuple[int, str], Score] = {}
     rows = []

@@ -34,6 +34,7 @@ class OnnxRuntimeBackend:
     Args:
         model: float32 network in eval mode.
         threads: intra-op threads (0: ONNX Runtime's default, one per core).
+        graph: the shipped ``direct`` ONNX graph of these weights (None: exported from ``model``).
     """
 
     name = "onnxruntime"
@@ -43,7 +44,7 @@ class OnnxRuntimeBackend:
     max_size = None
     cuda_graphs = False
 
-    def __init__(self, model: "nn.Module", threads: int = 0) -> None:
+    def __init__(self, model: "nn.Module", threads: int = 0, graph: bytes | None = None) -> None:
         import onnxruntime as ort
 
         self.scale = model.scale
@@ -56,7 +57,7 @@ class OnnxRuntimeBackend:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # FSRCNN keeps its ConvTranspose here: ONNX Runtime's CPU kernels run it 1.2-1.4x faster
         # than the sub-pixel rewrite (which PyTorch and GPUs prefer); docs/performance.md
-        graph = export_onnx(model, subpixel=False)
+        graph = graph or export_onnx(model, subpixel=False)
         self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
     def run(self, y: torch.Tensor) -> torch.Tensor:
@@ -72,4 +73,4 @@ class OnnxRuntimeBackend:
 
 
 def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
-    return OnnxRuntimeBackend(model, config.threads)
+    return OnnxRuntimeBackend(model, config.threads, spec.graph("direct") if spec is not None else None)

@@ -65,6 +65,7 @@ class OpenVinoBackend:
         threads: inference threads per call (0: OpenVINO's default).
         precision: ``auto`` (bf16 where native, else f32), ``f32`` or ``bf16``.
         cache_dir: OpenVINO's compiled-model cache folder, or None for none.
+        graph: the shipped ``residual`` ONNX graph of these weights (None: exported from ``model``).
 
     Raises:
         BackendError: ``bf16`` asked for on a CPU without native bf16, or a bad precision.
@@ -78,7 +79,7 @@ class OpenVinoBackend:
     cuda_graphs = False
 
     def __init__(self, model: "nn.Module", threads: int = 0, precision: str = "auto",
-                 cache_dir: str | None = None) -> None:
+                 cache_dir: str | None = None, graph: bytes | None = None) -> None:
         import openvino as ov
 
         from vsr.models.export import export_onnx
@@ -93,7 +94,7 @@ class OpenVinoBackend:
         self._core = ov.Core()
         if cache_dir:
             self._core.set_property({"CACHE_DIR": str(cache_dir)})
-        self._graph = self._core.read_model(export_onnx(model, residual=True))
+        self._graph = self._core.read_model(graph or export_onnx(model, residual=True))
         self._config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": "1"}
         if threads:
@@ -145,4 +146,5 @@ def _cache_dir() -> str | None:
 
 
 def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
-    return OpenVinoBackend(model, config.threads, config.precision, _cache_dir())
+    return OpenVinoBackend(model, config.threads, config.precision, _cache_dir(),
+                           spec.graph("residual") if spec is not None else None)

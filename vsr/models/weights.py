@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import ModelError, WeightsError
 from vsr.models.registry import build_model, check_architecture
 
-__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "create_model", "save_weights"]
+__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "create_model", "save_weights", "save_graphs"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -29,6 +29,10 @@ class ModelSpec:
         sha256: checksum of that file.
         params: number of parameters.
         provenance: training command, data, steps and measured PSNR.
+        graphs: shipped ONNX graphs of these weights, ``{form: {"file", "sha256"}}``, made by
+            ``tools/export_onnx.py``: ``direct`` (input ``y`` ``(N, 1, H, W)`` -> ``out``
+            ``(N, 1, rH, rW)``, FSRCNN with its transposed convolution, for ONNX Runtime) and
+            ``residual`` (-> ``(N, r*r, H, W)`` before the input is added back, for OpenVINO).
     """
 
     name: str
@@ -37,6 +41,7 @@ class ModelSpec:
     sha256: str
     params: int
     provenance: dict[str, Any]
+    graphs: dict[str, dict[str, str]] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -45,6 +50,25 @@ class ModelSpec:
     @property
     def path(self) -> Path:
         return WEIGHTS_DIR / self.file
+
+    def graph(self, form: str) -> bytes | None:
+        """The shipped ONNX graph of ``form`` (``direct`` or ``residual``), checksum verified;
+        None when none is shipped (the caller exports one from the weights).
+
+        Raises:
+            WeightsError: the file is missing or fails its checksum.
+        """
+        entry = self.graphs.get(form)
+        if entry is None:
+            return None
+        path = WEIGHTS_DIR / entry["file"]
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise WeightsError(f"ONNX graph {path} is missing; reinstall vsr") from None
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise WeightsError(f"ONNX graph {path} does not match its checksum; reinstall vsr")
+        return data
 
     @property
     def radius(self) -> int:
@@ -129,7 +153,29 @@ def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, 
     atomic_write(path, buf.getvalue())
     entries = _manifest()
     params = sum(v.numel() for v in state_dict.values())
+    # new weights: the graphs of the old ones no longer apply (tools/export_onnx.py remakes them)
     entries[f"{name}_x{scale}"] = {"name": name, "scale": scale, "file": path.name, "sha256": sha256_file(path),
                                    "params": params, "provenance": provenance}
-    atomic_write(MANIFEST, (json.dumps(dict(sorted(entries.items())), indent=2) + "\n").encode())
+    _write_manifest(entries)
     return path
+
+
+def save_graphs(spec: ModelSpec, graphs: dict[str, bytes]) -> None:
+    """Write ONNX graphs of ``spec``'s weights beside them and record them in the manifest
+    (used by ``tools/export_onnx.py``)."""
+    from vsr.output import atomic_write
+
+    entries = _manifest()
+    recorded = {}
+    for form, data in sorted(graphs.items()):
+        file = f"{spec.key}.{form}.onnx"
+        atomic_write(WEIGHTS_DIR / file, data)
+        recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
+    entries[spec.key]["graphs"] = recorded
+    _write_manifest(entries)
+
+
+def _write_manifest(entries: dict[str, dict[str, Any]]) -> None:
+    from vsr.output import atomic_write
+
+    atomic_write(MANIFEST, (json.dumps(dict(sorted(entries.items())), indent=2) + "\n").encode())
