@@ -32,7 +32,8 @@ def _network_luma(backend, y: np.ndarray, peak: int) -> np.ndarray:
     """Reference luma: the backend run directly on one plane scaled to [0, 1], quantised back to codes."""
     import torch
 
-    out = backend.run(torch.from_numpy(y.astype(np.float32) / peak)[None, None])[0, 0].numpy()
+    x = (y.astype(np.float32) / peak)[None, None]
+    out = backend.run(x)[0, 0] if backend.host else backend.run(torch.from_numpy(x))[0, 0].numpy()
     return np.clip(np.rint(out.astype(np.float64) * peak), 0, peak)
 
 
@@ -448,6 +449,7 @@ class _FailingBackend:
         self.inner, self.fail_at, self.calls = inner, fail_at, 0
         self.name, self.scale, self.device, self.dtype = inner.name, inner.scale, inner.device, inner.dtype
         self.thread_safe, self.max_size, self.cuda_graphs = inner.thread_safe, inner.max_size, inner.cuda_graphs
+        self.host = inner.host
 
     def fork(self):
         return self

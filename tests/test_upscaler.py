@@ -61,12 +61,20 @@ def test_receptive_radius():
     assert receptive_radius(build_model("fsrcnn", 2)) == 2 + 4 + 2  # deconv 9x9 stride 2 reaches 2 LR pixels
 
 
-def test_onnxruntime_tiles_and_batches_like_torch():
+@pytest.mark.parametrize("log2,depth,size", [((1, 1), 8, None), ((1, 0), 10, None), ((0, 0), 8, None),
+                                             ((1, 1), 10, (130, 70))])
+def test_the_numpy_host_path_equals_the_torch_path(log2, depth, size):
+    """ONNX Runtime on NumPy (tiled, batched, chroma bicubic with its siting, an exact target
+    size, quantisation) gives what PyTorch on tensors gives, to float rounding at .5."""
+    from vsr.host import HostUpscaler
+    from vsr.models.export import export_onnx
+
     model = _random_model("espcn", 2)
-    ort_b, torch_b = OnnxRuntimeBackend(model), TorchBackend(model)
-    frames = [_frame(37, 50, seed=i) for i in range(3)]
-    ref = [Upscaler(torch_b, 4).upscale([f])[0] for f in frames]
-    batched = Upscaler(ort_b, 4, tile=20).upscale(frames)
+    ort_b, torch_b = OnnxRuntimeBackend(export_onnx(model), 2), TorchBackend(model)
+    assert ort_b.host and not torch_b.host
+    frames = [_frame(37, 50, depth, log2, seed=i) for i in range(3)]
+    ref = [Upscaler(torch_b, 4, size=size).upscale([f])[0] for f in frames]
+    batched = HostUpscaler(ort_b, 4, tile=20, size=size, workers=2).upscale(frames)
     for a, b in zip(batched, ref):
         for pa, pb in zip(a.planes, b.planes):
             assert pa.shape == pb.shape and pa.dtype == pb.dtype

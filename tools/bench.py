@@ -37,7 +37,7 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
 from vsr.media.encode import Encoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
-from vsr.upscaler import Upscaler  # noqa: E402
+from vsr.host import make_upscaler  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
@@ -66,7 +66,7 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
     backend, radius = load_backend(cfg.model, cfg.backend)
     out["backend_used"] = f"{backend.name} on {backend.device} ({str(backend.dtype).replace('torch.', '')})"
     workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
-    up = Upscaler(backend, radius, cfg.backend.tile, workers=workers)
+    up = make_upscaler(backend, radius, cfg.backend.tile, workers=workers)
     batch = max(1, cfg.backend.batch)
     up.upscale(frames[:batch])  # warm-up (engine build, allocator, autotuning)
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from vsr.models import build_model  # noqa: E402
 from vsr.models.export import export_onnx  # noqa: E402
+from vsr.models.receptive import receptive_radius  # noqa: E402
 from vsr.models.weights import create_model, list_models, save_graphs  # noqa: E402
 
 FORMS = {"direct": {"subpixel": False}, "residual": {"residual": True}}
@@ -33,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for spec in list_models():
         graphs = graphs_for(spec.name, spec.scale)
+        radius = receptive_radius(build_model(spec.name, spec.scale))
         if args.check:
-            if any(spec.graph(form) != data for form, data in graphs.items()):
+            if any(spec.graph(form) != data for form, data in graphs.items()) or spec.receptive_radius != radius:
                 stale.append(spec.key)
             continue
-        save_graphs(spec, graphs)
+        save_graphs(spec, graphs, radius)
         print(f"{spec.key}: {', '.join(f'{f} {len(d) / 1024:.0f} KiB' for f, d in graphs.items())}")
     if stale:
         print(f"stale or missing ONNX graphs: {', '.join(stale)} (run tools/export_onnx.py)")

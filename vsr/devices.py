@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from vsr.errors import BackendError
 
-__all__ = ["parse_device", "resolve_device", "cuda_unavailable", "cpu_parallelism"]
+__all__ = ["parse_device", "resolve_device", "nvidia_driver_present", "cuda_unavailable", "cpu_parallelism"]
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; anything else unchanged."""
+    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; anything else unchanged.
+
+    Without an NVIDIA driver on the machine (or without PyTorch) that is ``cpu``, decided
+    without importing PyTorch: the CPU path never loads it.
+    """
     if device != "auto":
         return device
-    import torch
-
+    if not nvidia_driver_present():
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def nvidia_driver_present() -> bool:
+    """True when this machine has an NVIDIA kernel driver loaded (its device nodes or /proc entry)."""
+    import os
+
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0"))
 
 
 def parse_device(device: str) -> tuple[str, int]:

@@ -19,9 +19,9 @@ from PIL import Image, UnidentifiedImageError
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError
-from vsr.models.weights import get_spec, create_model
+from vsr.models.weights import get_spec
 from vsr.output import atomic_output
-from vsr.upscaler import choose_tile, receptive_radius, run_tiled
+from vsr.upscaler import choose_tile, run_tiled
 from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
 
 __all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
@@ -70,15 +70,21 @@ def upscale_image(
     rgb = _check_image(rgb)
     h, w = rgb.shape[:2]
     spec = get_spec(model, scale)
-    net = create_model(model, scale)
-    runner = create_backend(net, spec, BackendConfig(name=backend, device=device))
+    runner = create_backend(None, spec, BackendConfig(name=backend, device=device))
     log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
     try:
         ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
-        y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
-        radius = receptive_radius(net)
-        tile = choose_tile(runner, 1, h, w, radius)  # large pictures go through in exact tiles
-        y_sr = run_tiled(runner, y, tile, radius).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
+        radius = spec.radius
+        if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime)
+            from vsr import host
+
+            y = (ycc[:, :1] / 255.0).numpy().astype(np.float32)
+            tile = host.choose_tile(1, h, w, radius)  # large pictures go through in exact tiles
+            y_sr = torch.from_numpy(host.run_tiled(runner, y, tile, radius)).clamp(0.0, 1.0) * 255.0
+        else:
+            y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
+            tile = choose_tile(runner, 1, h, w, radius)  # large pictures go through in exact tiles
+            y_sr = run_tiled(runner, y, tile, radius).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
     finally:
         runner.close()
     c_sr = upscale_bicubic(ycc[:, 1:], (scale * h, scale * w))  # (1, 2, sH, sW) float64

@@ -87,13 +87,12 @@ def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
     """Create the trained model and build the backend ``backend`` names for it."""
     from vsr.backends import create_backend
     from vsr.devices import cpu_parallelism, parse_device
-    from vsr.models.weights import create_model, get_spec
+    from vsr.models.weights import get_spec
 
     spec = get_spec(model.name, model.scale)
-    net = create_model(model.name, model.scale)
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
-    built = create_backend(net, spec, backend)
+    built = create_backend(None, spec, backend)  # each backend creates what it runs from the spec
     if backend.cuda_graphs and not built.cuda_graphs:
         log.warning("--cuda-graphs applies to the torch backend on a GPU; ignored with %s on %s",
                     built.name, built.device)
@@ -201,7 +200,7 @@ def upscale_video(
     from vsr.media.decode import Decoder
     from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
-    from vsr.upscaler import Upscaler
+    from vsr.host import make_upscaler
 
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
@@ -213,7 +212,7 @@ def upscale_video(
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
-            upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
+            upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
             total = estimate_frames(decoder.stream, decoder.container)[0]
             try:

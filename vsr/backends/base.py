@@ -33,6 +33,8 @@ class Backend(Protocol):
         max_size: ``(width, height)`` of the largest luma :meth:`run` accepts (a TensorRT
             engine's profile), None for any; the upscaler tiles larger frames.
         cuda_graphs: it replays captured CUDA graphs.
+        host: :meth:`run` takes and returns NumPy arrays (OpenVINO, ONNX Runtime: the
+            upscaler then works in NumPy and PyTorch is never imported); else torch tensors.
     """
 
     name: str
@@ -42,12 +44,14 @@ class Backend(Protocol):
     thread_safe: bool
     max_size: tuple[int, int] | None
     cuda_graphs: bool
+    host: bool
 
     def run(self, y: "torch.Tensor") -> "torch.Tensor":
         """Upscale a batch of luma planes.
 
         Args:
-            y: ``(N, 1, H, W)`` luma in [0, 1], ``self.dtype`` on ``self.device``, contiguous.
+            y: ``(N, 1, H, W)`` luma in [0, 1], ``self.dtype`` on ``self.device``, contiguous
+                (a float32 NumPy array for a ``host`` backend).
 
         Returns:
             ``(N, 1, scale*H, scale*W)`` on ``self.device``, ``self.dtype``; not clamped.
@@ -112,7 +116,7 @@ class BackendEntry:
         return self._impl().unavailable(device)
 
     def create(self, model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
-        return self._impl().create(model, spec, config)
+        return self._impl().create(model, spec, config)  # model may be None
 
 
 _BACKENDS: dict[str, BackendEntry] = {}
@@ -161,8 +165,13 @@ def resolve_name(name: str, device: str) -> str:
     return name
 
 
-def create_backend(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
-    """Build the backend ``config`` names (``auto`` resolved) for a loaded model."""
+def create_backend(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> Backend:
+    """Build the backend ``config`` names (``auto`` resolved) for ``spec``'s weights.
+
+    Args:
+        model: the network already created, or None (a backend that needs a PyTorch module
+            creates it; the host backends run the shipped ONNX graphs without one).
+    """
     from dataclasses import replace
 
     config = replace(config, device=resolve_device(config.device))

@@ -1,13 +1,12 @@
-"""ONNX Runtime on the CPU: the default backend, nothing to build."""
+"""ONNX Runtime on the CPU, on host (NumPy) arrays: nothing to build, no PyTorch needed."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from vsr.devices import parse_device
-from vsr.models.export import export_onnx
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,22 +31,23 @@ class OnnxRuntimeBackend:
     """Runs the exported FP32 graph with ONNX Runtime's CPU execution provider.
 
     Args:
-        model: float32 network in eval mode.
+        graph: the ONNX graph (``y`` ``(N, 1, H, W)`` -> ``out`` ``(N, 1, rH, rW)``, float32).
+        scale: its upscaling factor r.
         threads: intra-op threads (0: ONNX Runtime's default, one per core).
-        graph: the shipped ``direct`` ONNX graph of these weights (None: exported from ``model``).
     """
 
     name = "onnxruntime"
-    device = torch.device("cpu")
-    dtype = torch.float32
+    device = "cpu"
+    dtype = np.float32
+    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # InferenceSession.run is documented thread-safe
     max_size = None
     cuda_graphs = False
 
-    def __init__(self, model: "nn.Module", threads: int = 0, graph: bytes | None = None) -> None:
+    def __init__(self, graph: bytes, scale: int, threads: int = 0) -> None:
         import onnxruntime as ort
 
-        self.scale = model.scale
+        self.scale = scale
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads
@@ -55,15 +55,12 @@ class OnnxRuntimeBackend:
         opts.log_severity_level = 3
         # no busy-waiting between operators: the decoder and encoder threads need those cores
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # FSRCNN keeps its ConvTranspose here: ONNX Runtime's CPU kernels run it 1.2-1.4x faster
-        # than the sub-pixel rewrite (which PyTorch and GPUs prefer); docs/performance.md
-        graph = graph or export_onnx(model, subpixel=False)
         self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
-    def run(self, y: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` float32 CPU in [0, 1] -> ``(N, 1, sH, sW)`` float32 CPU."""
-        (out,) = self._session.run(None, {"y": y.numpy()})
-        return torch.from_numpy(out)
+    def run(self, y: np.ndarray) -> np.ndarray:
+        """``(N, 1, H, W)`` float32 in [0, 1] -> ``(N, 1, sH, sW)`` float32 (NumPy, host)."""
+        (out,) = self._session.run(None, {"y": np.ascontiguousarray(y, dtype=np.float32)})
+        return out
 
     def fork(self) -> "OnnxRuntimeBackend":
         return self
@@ -72,5 +69,14 @@ class OnnxRuntimeBackend:
         self._session = None
 
 
-def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
-    return OnnxRuntimeBackend(model, config.threads, spec.graph("direct") if spec is not None else None)
+def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> OnnxRuntimeBackend:
+    """From the shipped ``direct`` graph (FSRCNN keeps its ConvTranspose there: ONNX Runtime's
+    CPU kernels run it 1.2-1.4x faster than the sub-pixel rewrite; docs/performance.md), or a
+    graph exported from ``model`` when none is shipped."""
+    graph = spec.graph("direct") if spec is not None else None
+    if graph is None:
+        from vsr.models.export import export_onnx
+        from vsr.models.weights import create_model
+
+        graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), subpixel=False)
+    return OnnxRuntimeBackend(graph, spec.scale if spec is not None else model.scale, config.threads)

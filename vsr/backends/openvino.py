@@ -16,7 +16,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vsr.devices import parse_device
 from vsr.errors import BackendError
@@ -61,28 +60,27 @@ class OpenVinoBackend:
     """Runs the residual graph with OpenVINO's CPU plugin.
 
     Args:
-        model: float32 network in eval mode.
+        graph: the residual ONNX graph (``y`` ``(N, 1, H, W)`` -> ``(N, r*r, H, W)``, float32).
+        scale: its upscaling factor r.
         threads: inference threads per call (0: OpenVINO's default).
         precision: ``auto`` (bf16 where native, else f32), ``f32`` or ``bf16``.
         cache_dir: OpenVINO's compiled-model cache folder, or None for none.
-        graph: the shipped ``residual`` ONNX graph of these weights (None: exported from ``model``).
 
     Raises:
         BackendError: ``bf16`` asked for on a CPU without native bf16, or a bad precision.
     """
 
     name = "openvino"
-    device = torch.device("cpu")
-    dtype = torch.float32
+    device = "cpu"
+    dtype = np.float32
+    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # compiled models are shared; each thread has its own infer requests
     max_size = None
     cuda_graphs = False
 
-    def __init__(self, model: "nn.Module", threads: int = 0, precision: str = "auto",
-                 cache_dir: str | None = None, graph: bytes | None = None) -> None:
+    def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
+                 cache_dir: str | None = None) -> None:
         import openvino as ov
-
-        from vsr.models.export import export_onnx
 
         if precision not in PRECISIONS:
             raise BackendError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -90,11 +88,11 @@ class OpenVinoBackend:
         if precision == "bf16" and not native:
             raise BackendError("this CPU has no native bf16 (AVX512_BF16 or AMX); use --precision f32")
         self.precision = ("bf16" if native else "f32") if precision == "auto" else precision
-        self.scale = model.scale
+        self.scale = scale
         self._core = ov.Core()
         if cache_dir:
             self._core.set_property({"CACHE_DIR": str(cache_dir)})
-        self._graph = self._core.read_model(graph or export_onnx(model, residual=True))
+        self._graph = self._core.read_model(graph)
         self._config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": "1"}
         if threads:
@@ -119,11 +117,11 @@ class OpenVinoBackend:
             requests[shape] = compiled.create_infer_request()
         return requests[shape]
 
-    def run(self, y: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` float32 CPU in [0, 1] -> ``(N, 1, sH, sW)`` float32 CPU."""
-        x = np.ascontiguousarray(y.numpy(), dtype=np.float32)
+    def run(self, y: np.ndarray) -> np.ndarray:
+        """``(N, 1, H, W)`` float32 in [0, 1] -> ``(N, 1, sH, sW)`` float32 (NumPy, host)."""
+        x = np.ascontiguousarray(y, dtype=np.float32)
         res = self._request(tuple(x.shape)).infer({0: x})[0]
-        return torch.from_numpy(_pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale))
+        return _pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale)
 
     def fork(self) -> "OpenVinoBackend":
         return self
@@ -134,8 +132,14 @@ class OpenVinoBackend:
 
 
 def _cache_dir() -> str | None:
+    """``<engine cache>/openvino``, or None when ``VSR_OPENVINO_CACHE=0`` (compiling these small
+    networks takes about 0.1 s; the cache makes a repeated resolution's compile a load)."""
+    import os
+
     from vsr.backends.engine_cache import engine_dir
 
+    if os.environ.get("VSR_OPENVINO_CACHE", "1") == "0":
+        return None
     path = engine_dir() / "openvino"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -145,6 +149,13 @@ def _cache_dir() -> str | None:
     return str(path)
 
 
-def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
-    return OpenVinoBackend(model, config.threads, config.precision, _cache_dir(),
-                           spec.graph("residual") if spec is not None else None)
+def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
+    """From the shipped ``residual`` graph, or one exported from ``model`` when none is shipped."""
+    graph = spec.graph("residual") if spec is not None else None
+    if graph is None:
+        from vsr.models.export import export_onnx
+        from vsr.models.weights import create_model
+
+        graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), residual=True)
+    return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
+                           config.precision, _cache_dir())

@@ -213,6 +213,7 @@ class TensorRTBackend:
     """
 
     name = "tensorrt"
+    host = False
     dtype = torch.float16
     thread_safe = False  # one execution context: concurrent jobs take a fork() each
     cuda_graphs = False
@@ -355,7 +356,11 @@ class TensorRTBackend:
         self._runtime = None
 
 
-def create(model: "nn.Module", spec: "ModelSpec | None", config: "BackendConfig") -> TensorRTBackend:
+def create(model: "nn.Module | None", spec: "ModelSpec | None", config: "BackendConfig") -> TensorRTBackend:
+    if model is None:
+        from vsr.models.weights import create_model
+
+        model = create_model(spec.name, spec.scale)
     profile = ShapeProfile.for_frames(config.max_size, max(1, config.batch))
     return TensorRTBackend(
         model, config.device, profile,

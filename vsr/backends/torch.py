@@ -41,6 +41,7 @@ class TorchBackend:
     """
 
     name = "torch"
+    host = False  # run() takes and returns torch tensors
     max_graphs = 8  # distinct input shapes kept captured
     max_size = None
 
@@ -120,5 +121,9 @@ class TorchBackend:
             torch.cuda.empty_cache()
 
 
-def create(model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
+def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
+    if model is None:
+        from vsr.models.weights import create_model
+
+        model = create_model(spec.name, spec.scale)
     return TorchBackend(model, config.device, config.threads, config.cuda_graphs)

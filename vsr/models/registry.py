@@ -14,11 +14,18 @@ from vsr.errors import ModelError
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["register_model", "list_architectures", "build_model", "check_architecture", "SCALES"]
+__all__ = ["register_model", "declare_model", "list_architectures", "build_model", "check_architecture", "SCALES"]
 
 SCALES = (2, 3, 4)
 
 _BUILDERS: dict[str, Callable[[int], "nn.Module"]] = {}
+_MODULES: dict[str, str] = {}  # declared architectures -> the module that registers their builder
+
+
+def declare_model(name: str, module: str) -> None:
+    """Make architecture ``name`` known without importing it (nor PyTorch): ``module`` registers
+    its builder with :func:`register_model` when :func:`build_model` first needs it."""
+    _MODULES[name] = module
 
 
 def register_model(name: str) -> Callable[[Callable[[int], "nn.Module"]], Callable[[int], "nn.Module"]]:
@@ -38,8 +45,8 @@ def register_model(name: str) -> Callable[[Callable[[int], "nn.Module"]], Callab
 
 
 def list_architectures() -> list[str]:
-    """Names of all registered architectures, sorted."""
-    return sorted(_BUILDERS)
+    """Names of all registered or declared architectures, sorted."""
+    return sorted(set(_BUILDERS) | set(_MODULES))
 
 
 def check_architecture(name: str) -> None:
@@ -48,7 +55,7 @@ def check_architecture(name: str) -> None:
     Raises:
         ModelError: ``name`` is not a registered architecture.
     """
-    if name not in _BUILDERS:
+    if name not in _BUILDERS and name not in _MODULES:
         raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(list_architectures())}")
 
 
@@ -62,4 +69,8 @@ def build_model(name: str, scale: int) -> "nn.Module":
     check_architecture(name)
     if scale not in SCALES:
         raise ModelError(f"unsupported scale {scale}; choose one of: {', '.join(map(str, SCALES))}")
+    if name not in _BUILDERS:
+        import importlib
+
+        importlib.import_module(_MODULES[name])  # registers the builder (and imports PyTorch)
     return _BUILDERS[name](scale)

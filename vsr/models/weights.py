@@ -29,6 +29,7 @@ class ModelSpec:
         sha256: checksum of that file.
         params: number of parameters.
         provenance: training command, data, steps and measured PSNR.
+        receptive_radius: recorded by ``tools/export_onnx.py`` with the graphs (0: not recorded).
         graphs: shipped ONNX graphs of these weights, ``{form: {"file", "sha256"}}``, made by
             ``tools/export_onnx.py``: ``direct`` (input ``y`` ``(N, 1, H, W)`` -> ``out``
             ``(N, 1, rH, rW)``, FSRCNN with its transposed convolution, for ONNX Runtime) and
@@ -42,6 +43,7 @@ class ModelSpec:
     params: int
     provenance: dict[str, Any]
     graphs: dict[str, dict[str, str]] = field(default_factory=dict, hash=False, compare=False)
+    receptive_radius: int = 0
 
     @property
     def key(self) -> str:
@@ -73,7 +75,10 @@ class ModelSpec:
     @property
     def radius(self) -> int:
         """Low-resolution pixels of context each output pixel depends on, per side (the
-        tile overlap that makes tiled output equal whole-frame output)."""
+        tile overlap that makes tiled output equal whole-frame output). Recorded in the
+        manifest, so knowing it needs no PyTorch."""
+        if self.receptive_radius:
+            return self.receptive_radius
         from vsr.models.receptive import receptive_radius
 
         return receptive_radius(build_model(self.name, self.scale))
@@ -160,7 +165,7 @@ def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, 
     return path
 
 
-def save_graphs(spec: ModelSpec, graphs: dict[str, bytes]) -> None:
+def save_graphs(spec: ModelSpec, graphs: dict[str, bytes], radius: int) -> None:
     """Write ONNX graphs of ``spec``'s weights beside them and record them in the manifest
     (used by ``tools/export_onnx.py``)."""
     from vsr.output import atomic_write
@@ -172,6 +177,7 @@ def save_graphs(spec: ModelSpec, graphs: dict[str, bytes]) -> None:
         atomic_write(WEIGHTS_DIR / file, data)
         recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
     entries[spec.key]["graphs"] = recorded
+    entries[spec.key]["receptive_radius"] = radius
     _write_manifest(entries)
 
 
