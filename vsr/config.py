@@ -52,6 +52,7 @@ class EncodeConfig:
         preset: encoder preset.
         pix_fmt: output pixel format, e.g. ``yuv420p10le``.
         options: extra encoder options as ``(key, value)`` pairs.
+        container_format: FFmpeg muxer name (``--format``); None: from the output's suffix.
     """
 
     codec: str | None = None
@@ -59,6 +60,7 @@ class EncodeConfig:
     preset: str | None = None
     pix_fmt: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    container_format: str | None = None
 
 
 @dataclass(frozen=True)

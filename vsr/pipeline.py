@@ -23,6 +23,7 @@ from typing import Any, Callable
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
 from vsr.output import atomic_output, check_paths
+from vsr.stdio import check_stream_format, ffmpeg_url, is_stdio
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
 
@@ -203,7 +204,11 @@ def upscale_video(
         options["backend"], backend = backend, None
     cfg = _merge(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
+    to_stdout = is_stdio(dst)
+    if to_stdout:
+        check_stream_format(cfg.encode.container_format)
+    else:
+        check_paths(src, dst, cfg.overwrite)
     decoder = Decoder(src, cfg.deinterlace, _hwdec_device(cfg))
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
@@ -213,8 +218,11 @@ def upscale_video(
             stats = VideoStats(backend=net.name)
             total = decoder.stream.frames or _estimate_frames(decoder)
             try:
-                with atomic_output(dst, cfg.overwrite) as tmp:
-                    _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+                if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code
+                    _run(decoder, upscaler, Path(ffmpeg_url(dst, output=True)), cfg, stats, total, progress, cancel)
+                else:
+                    with atomic_output(dst, cfg.overwrite) as tmp:
+                        _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
             finally:
                 upscaler.close()
         finally:
@@ -336,7 +344,8 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                 rotation = getattr(decoder, "rotation", 0)
                 encoder_box.append(Encoder(tmp, item, decoder.container, decoder.stream, cfg.encode,
                                            sample_aspect_ratio=_output_sar(decoder, item), rotation=rotation,
-                                           pad_odd=cfg.size is None))
+                                           pad_odd=cfg.size is None,
+                                           container_format=cfg.encode.container_format))
                 stats.input_size = (decoder.stream.codec_context.width, decoder.stream.codec_context.height)
                 stats.output_size = encoder_box[0].size
             enc = encoder_box[0] if encoder_box else None

@@ -32,6 +32,11 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
         MediaError: missing, empty, unreadable, or not a media file.
     """
     p = Path(path)
+    if str(path) == "-":  # stdin, through FFmpeg's pipe protocol
+        try:
+            return av.open("pipe:0", "r")
+        except av.error.FFmpegError as e:
+            raise MediaError(f"stdin: cannot read as video ({e})") from e
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if p.is_dir():
