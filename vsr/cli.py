@@ -272,12 +272,12 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
                    help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
 
 
-def _encoder_options(items: list[str]) -> tuple[tuple[str, str], ...]:
+def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[tuple[str, str], ...]:
     out = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--encoder-option {item!r}: expected KEY=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
         out.append((key, value))
     return tuple(out)
 
@@ -295,7 +295,27 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
         deinterlace=args.deinterlace,
         hwdec=args.hwdec,
         overwrite=args.overwrite,
+        input_options=_encoder_options(getattr(args, "input_option", None) or [], "--input-option"),
+        timeout=getattr(args, "timeout", None),
     )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="FFmpeg protocol/demuxer option for the input, repeatable "
+                        "(--input-option rtsp_transport=tcp, --input-option listen=1)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="fail with one line when the input sends nothing for this long (network sources)")
 
 
 def _add_upscale(sub) -> None:
@@ -307,6 +327,7 @@ def _add_upscale(sub) -> None:
                    help="output file (its suffix picks the container), or - for stdout (needs --format)")
     p.add_argument("--format", default=None, metavar="NAME",
                    help="FFmpeg muxer for the output (matroska, mpegts, nut ...); required with -o -")
+    _add_input_args(p)
     _add_model_args(p)
     _add_target_args(p)
     _add_encode_args(p)

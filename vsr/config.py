@@ -75,3 +75,5 @@ class UpscaleConfig:
     hwdec: str | None = None  # None | cuda
     overwrite: bool = False
     queue_size: int = 4
+    input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
+    timeout: float | None = None  # seconds without input data before the job fails (--timeout)

@@ -15,14 +15,17 @@ __all__ = ["check_paths", "partial_path", "atomic_output", "PARTIAL_TAG"]
 PARTIAL_TAG = ".vsr-partial"
 
 
-def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
     """Refuse output == input and an existing output without ``overwrite``.
+
+    ``src`` None: the input is no file (stdin, a URL).
 
     Raises:
         MediaError: ``dst`` is the input, or a directory.
         OutputExistsError: ``dst`` exists and ``overwrite`` is False.
     """
-    if src.resolve() == dst.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+    if src is not None and (src.resolve() == dst.resolve()
+                            or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
         raise MediaError(f"{dst}: output is the input file; choose another output name")
     if dst.is_dir():
         raise MediaError(f"{dst}: is a directory; give an output file name")

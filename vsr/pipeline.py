@@ -203,13 +203,18 @@ def upscale_video(
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
     cfg = _merge(config or UpscaleConfig(), options)
+    from vsr.media.decode import is_url
+
+    url = is_url(src) or is_stdio(src)
+    src_arg = str(src) if url else Path(src)
     src, dst = Path(src), Path(dst)
     to_stdout = is_stdio(dst)
     if to_stdout:
         check_stream_format(cfg.encode.container_format)
     else:
-        check_paths(src, dst, cfg.overwrite)
-    decoder = Decoder(src, cfg.deinterlace, _hwdec_device(cfg))
+        check_paths(None if url else src, dst, cfg.overwrite)
+    decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
+                      timeout=cfg.timeout)
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:
@@ -356,7 +361,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                     break
             if item is _END:
                 if enc is None:
-                    raise MediaError(f"{decoder.path}: no video frame could be decoded")
+                    raise MediaError(f"{decoder.name}: no video frame could be decoded")
                 enc.close()
                 run.busy["encode"] += time.perf_counter() - t
                 return
