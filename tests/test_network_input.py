@@ -108,3 +108,58 @@ def test_bad_input_option_is_a_usage_error(ts_clip, tmp_path: Path) -> None:
     r = subprocess.run(VSR + ["upscale", str(ts_clip.path), "-o", str(tmp_path / "o.mkv"), "--input-option", "x"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--input-option 'x': expected KEY=VALUE" in r.stderr, r.stderr
+
+
+def _slow_sender(data: bytes, seconds: float):
+    """A TCP server that trickles ``data`` to its first client over ``seconds`` (a live camera)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            step = 188 * 8
+            pause = seconds * step / len(data)
+            try:
+                for i in range(0, len(data), step):
+                    if stop.is_set():
+                        return
+                    conn.sendall(data[i:i + step])
+                    time.sleep(pause)
+            except OSError:
+                return
+            stop.wait(60)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, stop
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupting_a_live_stream_keeps_what_was_received(sig, tmp_path: Path) -> None:
+    import signal
+
+    clip = write_video(tmp_path / "long.ts", frames=250, container_format="mpegts")
+    srv, stop = _slow_sender(clip.path.read_bytes(), seconds=30)
+    dst = tmp_path / "out" / "rec.mkv"
+    try:
+        p = subprocess.Popen(VSR + ["upscale", f"tcp://127.0.0.1:{srv.getsockname()[1]}", "-o", str(dst),
+                                    "--timeout", "20", "--progress", "plain"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for line in p.stdout:  # wait until a few frames are through
+            lines.append(line)
+            if "frame=" in line and int(line.split("frame=")[1].split()[0]) >= 5:
+                break
+        p.send_signal(getattr(signal, sig))
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "total=0" in lines[-1] and "percent=?" in lines[-1] and "eta=?" in lines[-1]  # no end known
+        info = read_video(dst)
+        assert 5 <= len(info.times) < clip.frames
+        assert info.times == sorted(info.times)
+        assert [f.name for f in dst.parent.iterdir()] == ["rec.mkv"]
+    finally:
+        stop.set()
+        srv.close()

@@ -118,6 +118,7 @@ class _Run:
         self.frames_out: queue.Queue = queue.Queue(queue_size)
         self.packets: queue.SimpleQueue = queue.SimpleQueue()
         self.stop = threading.Event()  # our own: a failure must not set the caller's (maybe shared) cancel
+        self.end_input = threading.Event()  # a live input was interrupted: stop reading, finish the output
         self.cancel = cancel
         self.error: BaseException | None = None
         self.busy: dict[str, float] = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
@@ -222,12 +223,14 @@ def upscale_video(
             upscaler = Upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
             total = decoder.stream.frames or _estimate_frames(decoder)
+            live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
                 if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code
-                    _run(decoder, upscaler, Path(ffmpeg_url(dst, output=True)), cfg, stats, total, progress, cancel)
+                    _run(decoder, upscaler, Path(ffmpeg_url(dst, output=True)), cfg, stats, total, progress, cancel,
+                         live)
                 else:
                     with atomic_output(dst, cfg.overwrite) as tmp:
-                        _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+                        _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel, live)
             finally:
                 upscaler.close()
         finally:
@@ -281,7 +284,7 @@ def _estimate_frames(decoder) -> int:
 
 
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
-         progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> None:
+         progress: Callable[[Progress], None] | None, cancel: threading.Event | None, live: bool = False) -> None:
     import av
 
     from vsr.media.encode import Encoder
@@ -294,7 +297,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
         it = iter(decoder)
         while True:
             t = time.perf_counter()
-            item = next(it, _END)
+            item = _END if run.end_input.is_set() else next(it, _END)
             run.busy["decode"] += time.perf_counter() - t
             if item is _END:
                 break
@@ -378,7 +381,14 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     try:
         for t in threads:
             while t.is_alive():
-                t.join(0.2)
+                try:
+                    t.join(0.2)
+                except KeyboardInterrupt:  # SIGINT, or SIGTERM as the CLI maps it
+                    if not live or run.end_input.is_set():
+                        raise
+                    log.warning("%s: interrupted: the input ends here; finishing the output with what was "
+                                "received (interrupt again to abort)", decoder.name)
+                    run.end_input.set()
     except BaseException as e:  # Ctrl-C in the caller: stop the stages, then re-raise
         run.fail(e)
         for t in threads:
