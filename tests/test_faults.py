@@ -46,10 +46,12 @@ def test_sigkill_then_the_same_command_succeeds(long_clip, tmp_path: Path) -> No
     p.kill()
     p.communicate(timeout=60)
     assert not dst.exists()
+    [stale] = list(tmp_path.iterdir())  # SIGKILL leaves the hidden partial: never with a media suffix
+    assert stale.name.startswith(".out.mkv.vsr-partial-") and stale.suffix not in (".mkv", ".mp4")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert len(read_video(dst).times) == long_clip.frames
-    assert dst.exists()
+    assert list(tmp_path.iterdir()) == [dst]  # the stale partial went too
 
 
 def test_read_only_output_folder(long_clip, tmp_path: Path) -> None:

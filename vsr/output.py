@@ -10,7 +10,7 @@ from typing import Iterator
 
 from vsr.errors import MediaError, OutputExistsError
 
-__all__ = ["check_paths", "partial_path", "atomic_output", "PARTIAL_TAG"]
+__all__ = ["check_paths", "partial_path", "muxer_for", "atomic_output", "PARTIAL_TAG"]
 
 PARTIAL_TAG = ".vsr-partial"
 
@@ -52,8 +52,27 @@ def _output_suffixes() -> frozenset[str]:
 
 
 def partial_path(dst: Path) -> Path:
-    """The hidden temporary name a destination is written under (same folder, same suffix)."""
-    return dst.with_name(f".{dst.stem}{PARTIAL_TAG}-{os.getpid()}{dst.suffix}")
+    """The hidden temporary name a destination is written under: ``.NAME.vsr-partial-PID``.
+
+    Same folder; it ends in the pid, never in a media suffix, so a library scanner does not
+    pick it up. Writers name the container explicitly (:func:`muxer_for`).
+    """
+    return dst.with_name(f".{dst.name}{PARTIAL_TAG}-{os.getpid()}")
+
+
+def muxer_for(dst: Path) -> str:
+    """The FFmpeg muxer name FFmpeg guesses from ``dst``'s suffix (``matroska`` for ``.mkv``).
+
+    Raises:
+        MediaError: no muxer claims the suffix.
+    """
+    import av
+
+    try:  # PyAV opens the file only when writing starts: this path is never created
+        with av.open(f"/nonexistent-vsr-dir/x{dst.suffix}", "w") as probe:
+            return probe.format.name
+    except (ValueError, av.error.FFmpegError) as e:
+        raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}") from e
 
 
 @contextmanager

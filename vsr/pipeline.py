@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
-from vsr.output import atomic_output, check_paths
+from vsr.output import atomic_output, check_paths, muxer_for
 from vsr.stdio import check_stream_format, ffmpeg_url, is_stdio
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
@@ -214,6 +214,12 @@ def upscale_video(
         check_stream_format(cfg.encode.container_format)
     else:
         check_paths(None if url else src, dst, cfg.overwrite)
+        if cfg.encode.container_format is None:  # the partial's name has no suffix to guess from
+            cfg = replace(cfg, encode=replace(cfg.encode, container_format=muxer_for(dst)))
+        from vsr.batch_state import remove_stale_partials
+
+        for old in remove_stale_partials([dst]):  # a killed earlier run of this job
+            log.info("removed %s, left by a killed run", old)
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
                       timeout=cfg.timeout)
     try:
