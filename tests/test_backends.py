@@ -73,11 +73,8 @@ def test_registry_imports_no_backend_until_asked():
     assert set(backend_names()) >= {"auto", "onnxruntime", "openvino", "torch", "tensorrt"}
 
 
-def test_auto_on_a_cpu_picks_the_fastest_measured_backend():
-    from vsr.backends.openvino import unavailable
-
-    expected = "openvino" if unavailable("cpu") is None else "onnxruntime"  # docs/performance.md
-    assert resolve_name("auto", "cpu") == expected
+def test_auto_on_a_cpu_picks_onnx_runtime_until_the_openvino_stall_is_understood():
+    assert resolve_name("auto", "cpu") == "onnxruntime"
 
 
 def test_unknown_backend_is_one_clear_error(vfr_mp4, tmp_path, capsys):

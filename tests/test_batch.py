@@ -161,7 +161,7 @@ def test_stale_partials_of_dead_writers_are_removed(tmp_path):
     out.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs
-    stale = out / f".x{PARTIAL_TAG}-{dead.pid}.mkv"
+    stale = out / f".x.mkv{PARTIAL_TAG}-{dead.pid}"
     stale.write_bytes(b"half a file")
     other = out / f".unrelated{PARTIAL_TAG}-{dead.pid}.mkv"  # not an output of this batch: left alone
     other.write_bytes(b"x")

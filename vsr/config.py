@@ -55,6 +55,7 @@ class EncodeConfig:
         preset: encoder preset.
         pix_fmt: output pixel format, e.g. ``yuv420p10le``.
         options: extra encoder options as ``(key, value)`` pairs.
+        container_format: FFmpeg muxer name (``--format``); None: from the output's suffix.
     """
 
     codec: str | None = None
@@ -62,6 +63,7 @@ class EncodeConfig:
     preset: str | None = None
     pix_fmt: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    container_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,5 @@ class UpscaleConfig:
     hwdec: str | None = None  # None | cuda
     overwrite: bool = False
     queue_size: int = 4
+    input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
+    timeout: float | None = None  # seconds without input data before the job fails (--timeout)

@@ -14,21 +14,24 @@ from pathlib import Path
 from typing import Iterator
 
 from vsr.errors import MediaError, OutputExistsError
-from vsr.media.containers import output_suffixes
+from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
 
-__all__ = ["check_paths", "partial_path", "atomic_output", "atomic_write", "PARTIAL_TAG"]
+__all__ = ["check_paths", "partial_path", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG"]
 
 PARTIAL_TAG = ".vsr-partial"
 
 
-def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
     """Refuse output == input and an existing output without ``overwrite``.
+
+    ``src`` None: the input is no file (stdin, a URL).
 
     Raises:
         MediaError: ``dst`` is the input, or a directory.
         OutputExistsError: ``dst`` exists and ``overwrite`` is False.
     """
-    if src.resolve() == dst.resolve() or (dst.exists() and src.exists() and os.path.samefile(src, dst)):
+    if src is not None and (src.resolve() == dst.resolve()
+                            or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
         raise MediaError(f"{dst}: output is the input file; choose another output name")
     if dst.is_dir():
         raise MediaError(f"{dst}: is a directory; give an output file name")
@@ -40,8 +43,12 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 
 
 def partial_path(dst: Path) -> Path:
-    """The hidden temporary name a destination is written under (same folder, same suffix)."""
-    return dst.with_name(f".{dst.stem}{PARTIAL_TAG}-{os.getpid()}{dst.suffix}")
+    """The hidden temporary name a destination is written under: ``.NAME.vsr-partial-PID``.
+
+    Same folder; it ends in the pid, never in a media suffix, so a library scanner does not
+    pick it up. Writers name the container explicitly (:func:`muxer_for`).
+    """
+    return dst.with_name(f".{dst.name}{PARTIAL_TAG}-{os.getpid()}")
 
 
 @contextmanager

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
-from vsr.output import atomic_output, check_paths
+from vsr.output import atomic_output, check_paths, muxer_for
+from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 
 if TYPE_CHECKING:
     from vsr.frames import YuvFrame
@@ -119,6 +120,7 @@ class _Run:
         self.frames_out: queue.Queue = queue.Queue(queue_size)
         self.packets: queue.SimpleQueue = queue.SimpleQueue()
         self.stop = threading.Event()  # our own: a failure must not set the caller's (maybe shared) cancel
+        self.end_input = threading.Event()  # a live input was interrupted: stop reading, finish the output
         self.cancel = cancel
         self.error: BaseException | None = None
         self.busy: dict[str, float] = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
@@ -205,9 +207,24 @@ def upscale_video(
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
     cfg = merge_options(config or UpscaleConfig(), options)
+    from vsr.media.decode import is_url
+
+    url = is_url(src) or is_stdio(src)
+    src_arg = str(src) if url else Path(src)
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
-    decoder = Decoder(src, cfg.deinterlace, _hwdec_device(cfg))
+    to_stdout = is_stdio(dst)
+    if to_stdout:
+        check_stream_format(cfg.encode.container_format)
+    else:
+        check_paths(None if url else src, dst, cfg.overwrite)
+        if cfg.encode.container_format is None:  # the partial's name has no suffix to guess from
+            cfg = replace(cfg, encode=replace(cfg.encode, container_format=muxer_for(dst)))
+        from vsr.batch.state import remove_stale_partials
+
+        for old in remove_stale_partials([dst]):  # a killed earlier run of this job
+            log.info("removed %s, left by a killed run", old)
+    decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
+                      timeout=cfg.timeout)
     try:
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:
@@ -215,9 +232,14 @@ def upscale_video(
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
             total = estimate_frames(decoder.stream, decoder.container)[0]
+            live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
-                with atomic_output(dst, cfg.overwrite) as tmp:
-                    _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel)
+                if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code
+                    _run(decoder, upscaler, Path(ffmpeg_url(dst, output=True)), cfg, stats, total, progress, cancel,
+                         live)
+                else:
+                    with atomic_output(dst, cfg.overwrite) as tmp:
+                        _run(decoder, upscaler, tmp, cfg, stats, total, progress, cancel, live)
             finally:
                 upscaler.close()
         finally:
@@ -261,7 +283,7 @@ def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
 
 
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
-         progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> None:
+         progress: Callable[[Progress], None] | None, cancel: threading.Event | None, live: bool = False) -> None:
     from vsr.media.encode import Encoder
 
     run = _Run(cfg.queue_size, cancel)
@@ -272,7 +294,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
         it = decoder.frames(packets=run.packets.put)
         while True:
             t = time.perf_counter()
-            item = next(it, _END)
+            item = _END if run.end_input.is_set() else next(it, _END)
             run.busy["decode"] += time.perf_counter() - t
             if item is _END:
                 break
@@ -323,7 +345,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
             if not encoder_box and item is not _END:
                 source = decoder.source_info()
                 encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=_output_sar(source, item),
-                                           pad_odd=cfg.size is None))
+                                           pad_odd=cfg.size is None, container_format=cfg.encode.container_format))
                 stats.input_size = source.coded_size
                 stats.output_size = encoder_box[0].size
             enc = encoder_box[0] if encoder_box else None
@@ -334,7 +356,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                     break
             if item is _END:
                 if enc is None:
-                    raise MediaError(f"{decoder.path}: no video frame could be decoded")
+                    raise MediaError(f"{decoder.name}: no video frame could be decoded")
                 enc.close()
                 run.busy["encode"] += time.perf_counter() - t
                 if progress is not None and total != stats.frames:  # the estimate was off: end at 100 %
@@ -354,7 +376,14 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     try:
         for t in threads:
             while t.is_alive():
-                t.join(0.2)
+                try:
+                    t.join(0.2)
+                except KeyboardInterrupt:  # SIGINT, or SIGTERM as the CLI maps it
+                    if not live or run.end_input.is_set():
+                        raise
+                    log.warning("%s: interrupted: the input ends here; finishing the output with what was "
+                                "received (interrupt again to abort)", decoder.name)
+                    run.end_input.set()
     except BaseException as e:  # Ctrl-C in the caller: stop the stages, then re-raise
         run.fail(e)
         for t in threads:

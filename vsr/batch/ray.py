@@ -84,18 +84,9 @@ def _task(item: BatchItem, index: int = 0, sink: Any = None, interval: float = 1
 
 
 def _absolute(item: BatchItem) -> BatchItem:
-    """The item with absolute paths (workers do not run in the driver's working directory),
-    and ``--backend auto`` on a CPU worker made ONNX Runtime: OpenVINO inside Ray workers was
-    seen to stall in the test suite (not yet understood); name ``--backend openvino`` to use it."""
+    """The item with absolute paths (workers do not run in the driver's working directory)."""
     src = replace(item.source, path=Path(item.source.path).resolve())
-    item = replace(item, source=src, dst=Path(item.dst).resolve() if item.dst is not None else None)
-    cfg = item.config
-    if cfg is not None and cfg.backend.name == "auto" and cfg.backend.device in ("auto", "cpu"):
-        from vsr.devices import resolve_device
-
-        if resolve_device(cfg.backend.device) == "cpu":
-            item = replace(item, config=replace(cfg, backend=replace(cfg.backend, name="onnxruntime")))
-    return item
+    return replace(item, source=src, dst=Path(item.dst).resolve() if item.dst is not None else None)
 
 
 def run_ray(

@@ -127,7 +127,8 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -> list[Path]:
-    """Delete the hidden partial files (``.NAME.vsr-partial-PID.EXT``) left beside ``destinations``.
+    """Delete the hidden partial files (``.NAME.EXT.vsr-partial-PID``, and the older
+    ``.NAME.vsr-partial-PID.EXT``) left beside ``destinations``.
 
     Args:
         destinations: the outputs a batch plans; only their own partials are touched.
@@ -140,7 +141,7 @@ def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -
     removed = []
     by_dir: dict[Path, set[tuple[str, str]]] = {}
     for d in destinations:
-        by_dir.setdefault(d.parent, set()).add((d.stem, d.suffix))
+        by_dir.setdefault(d.parent, set()).update({(d.name, ""), (d.stem, d.suffix)})
     for folder, names in by_dir.items():
         try:
             entries = list(folder.iterdir())

@@ -51,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
+    """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage error, 130 interrupted,
+    143 terminated)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    previous = _terminate_as_interrupt()
     try:
         return int(args.func(args) or 0)
     except VsrError as e:
@@ -62,11 +64,34 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("failed")
         print(f"vsr: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("vsr: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("vsr: terminated" if isinstance(e, Terminated) else "vsr: interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except Exception as e:  # a bug or an unexpected library error: still one line unless -v
         if args.verbose:
             raise
         print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so the same clean-up runs (exit 143)."""
+
+
+def _terminate_as_interrupt():
+    """Install the SIGTERM handler; returns the previous one (None off the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, on_term)

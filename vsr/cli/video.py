@@ -42,12 +42,12 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
                    help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
 
 
-def _encoder_options(items: list[str]) -> tuple[tuple[str, str], ...]:
+def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[tuple[str, str], ...]:
     out = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--encoder-option {item!r}: expected KEY=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
         out.append((key, value))
     return tuple(out)
 
@@ -59,20 +59,45 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
         model=ModelConfig(args.model, scale),
         backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
                               args.cuda_graphs, args.workers, args.precision),
-        encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option)),
+        encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option),
+                            getattr(args, "format", None)),
         size=size,
         deinterlace=args.deinterlace,
         hwdec=args.hwdec,
         overwrite=args.overwrite,
+        input_options=_encoder_options(getattr(args, "input_option", None) or [], "--input-option"),
+        timeout=getattr(args, "timeout", None),
     )
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="FFmpeg protocol/demuxer option for the input, repeatable "
+                        "(--input-option rtsp_transport=tcp, --input-option listen=1)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="fail with one line when the input sends nothing for this long (network sources)")
 
 
 def add_upscale(sub) -> None:
     p = sub.add_parser("upscale", help="upscale one video file",
                        description="Upscale a video: luma through the network, chroma bicubic; audio, "
                        "subtitles, chapters, timestamps and colour metadata kept.")
-    p.add_argument("input", help="input video file")
-    p.add_argument("-o", "--output", required=True, help="output file (its suffix picks the container)")
+    p.add_argument("input", help="input video file, or - for stdin")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (its suffix picks the container), or - for stdout (needs --format)")
+    p.add_argument("--format", default=None, metavar="NAME",
+                   help="FFmpeg muxer for the output (matroska, mpegts, nut ...); required with -o -")
+    _add_input_args(p)
     _add_model_args(p)
     _add_target_args(p)
     _add_encode_args(p)
@@ -87,21 +112,29 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from vsr.progress import make_reporter
 
     cfg = _upscale_config(args, args.scale or 2)
+    to_stdout = args.output == "-"  # stdout carries video: every message and progress line goes to stderr
+    if to_stdout:
+        from vsr.media.stdio import check_stream_format
+
+        check_stream_format(args.format)
     if args.target is not None:
+        if args.input == "-":
+            raise UsageError("--target probes the input first and cannot read stdin; give --scale")
         cfg, note = _target_config(args, cfg)
         if cfg is None:
             print(f"vsr: {args.input}: {note}: nothing to do", file=sys.stderr)
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
-    callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
+    name = "stdin" if args.input == "-" else Path(args.input).name
+    callback, close = make_reporter(args.progress, name, sys.stderr if to_stdout else sys.stdout, sys.stderr)
     try:
         stats = upscale_video(args.input, args.output, cfg, progress=callback)
     finally:
         close()
     print(f"{args.output}: {stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
           f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s ({stats.fps:.2f} fps, "
-          f"{stats.backend})", file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+          f"{stats.backend})", file=sys.stderr if to_stdout or args.progress in ("plain", "json") else sys.stdout)
     return 0
 
 

@@ -4,8 +4,11 @@ CLI use this without loading PyAV until they need it)."""
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["output_suffixes", "set_ffmpeg_log_level", "nvidia_codecs"]
+from vsr.errors import MediaError
+
+__all__ = ["output_suffixes", "muxer_for", "set_ffmpeg_log_level", "nvidia_codecs"]
 
 
 @lru_cache(maxsize=1)
@@ -38,3 +41,18 @@ def nvidia_codecs() -> dict[str, list[str]]:
     codecs = av.codecs_available
     return {"nvenc": sorted(c for c in codecs if c.endswith("_nvenc")),
             "nvdec": sorted(c for c in codecs if c.endswith("_cuvid"))}
+
+
+def muxer_for(dst: Path) -> str:
+    """The FFmpeg muxer name FFmpeg guesses from ``dst``'s suffix (``matroska`` for ``.mkv``).
+
+    Raises:
+        MediaError: no muxer claims the suffix.
+    """
+    import av
+
+    try:  # PyAV opens the file only when writing starts: this path is never created
+        with av.open(f"/nonexistent-vsr-dir/x{dst.suffix}", "w") as probe:
+            return probe.format.name
+    except (ValueError, av.error.FFmpegError) as e:
+        raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}") from e

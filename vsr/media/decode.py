@@ -18,7 +18,7 @@ from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.source import SourceInfo
 
-__all__ = ["Decoder", "first_video_stream", "open_input", "to_yuv_frame"]
+__all__ = ["Decoder", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,33 @@ log = logging.getLogger(__name__)
 _INTERLACED_ORDERS = {2, 3, 4, 5}
 
 
-def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.InputContainer:
-    """Open a media file for reading, with errors a user can act on.
+def is_url(path: str | Path) -> bool:
+    """Whether ``path`` names an FFmpeg protocol URL (``http://``, ``tcp://``, ``rtsp://`` ...)."""
+    scheme, sep, _ = str(path).partition("://")
+    return bool(sep) and scheme.isalnum() and not Path(path).exists()
+
+
+def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, str] | None = None,
+               timeout: float | None = None) -> av.container.InputContainer:
+    """Open a media file, ``-`` (stdin) or a URL FFmpeg's protocols read, with errors a user can act on.
+
+    Args:
+        options: FFmpeg format/protocol options (``{"rtsp_transport": "tcp"}``).
+        timeout: seconds without data before opening or reading gives up (None: wait forever).
 
     Raises:
-        MediaError: missing, empty, unreadable, or not a media file.
+        MediaError: missing, empty, unreadable, or not a media file; a URL that does not answer.
     """
     p = Path(path)
+    if str(path) == "-" or is_url(path):  # stdin through FFmpeg's pipe protocol, or a network source
+        name = "stdin" if str(path) == "-" else str(path)
+        try:
+            return av.open("pipe:0" if str(path) == "-" else str(path), "r", options=dict(options or {}),
+                           timeout=timeout)
+        except av.error.FFmpegError as e:
+            if timeout is not None and isinstance(e, av.error.ExitError):
+                raise MediaError(f"{name}: no data for {timeout:g} s; the source stopped (--timeout)") from e
+            raise MediaError(f"{name}: cannot read as video ({e})") from e
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if p.is_dir():
@@ -51,7 +71,7 @@ def open_input(path: str | Path, hwaccel: str | None = None) -> av.container.Inp
             raise MediaError(f"--hwdec {kind}: {why}; decode on the CPU instead (leave out --hwdec)")
         kwargs["hwaccel"] = HWAccel(device_type=kind, device=index or None, allow_software_fallback=True)
     try:
-        return av.open(str(p), "r", **kwargs)
+        return av.open(str(p), "r", options=dict(options or {}), timeout=timeout, **kwargs)
     except av.error.FFmpegError as e:
         raise MediaError(f"{p}: cannot read as video ({_why(e, p)})") from e
 
@@ -140,9 +160,12 @@ class Decoder:
         MediaError: the file cannot be read or has no video stream.
     """
 
-    def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0):
+    def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0,
+                 options: dict[str, str] | None = None, timeout: float | None = None):
         self.path = Path(path)
-        self.container = open_input(path, hwaccel)
+        self.name = "stdin" if str(path) == "-" else str(path) if is_url(path) else self.path.name
+        self.timeout = timeout
+        self.container = open_input(path, hwaccel, options, timeout)
         stream = first_video_stream(self.container)
         if stream is None:
             self.container.close()
@@ -242,7 +265,7 @@ class Decoder:
         Packets that fail to decode are skipped with a warning (counted in ``stats``); frames
         decoded with concealed errors are kept and counted.
         """
-        for packet in self.container.demux():
+        for packet in self._demux():
             if packet.stream is not self.stream:
                 if packets is not None and (packet.dts is not None or packet.pts is not None):
                     packets(packet)
@@ -270,6 +293,21 @@ class Decoder:
             self._graph.push(None)
             out += self._pull()
         yield from self._emit(out)
+
+    def _demux(self) -> Iterator[av.Packet]:
+        """``container.demux()`` with a read error or timeout as one MediaError."""
+        it = self.container.demux()
+        while True:
+            try:
+                packet = next(it)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                if self.timeout is not None and isinstance(e, av.error.ExitError):
+                    raise MediaError(f"{self.name}: no data for {self.timeout:g} s; the source stopped "
+                                     "(--timeout)") from e
+                raise MediaError(f"{self.name}: reading the input failed ({e})") from e
+            yield packet
 
     def close(self) -> None:
         self.container.close()
