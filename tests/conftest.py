@@ -40,6 +40,19 @@ def rng(request: pytest.FixtureRequest):
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
+@pytest.fixture
+def torch_seed(request: pytest.FixtureRequest) -> int:
+    """Seeds PyTorch's global generator (network initialisation, ``torch.rand``) from the test's
+    id, like :func:`rng`; returns the seed."""
+    import zlib
+
+    import torch
+
+    seed = zlib.crc32(request.node.nodeid.encode())
+    torch.manual_seed(seed)
+    return seed
+
+
 # --- generated media (see tests/media.py) ------------------------------------------------
 
 

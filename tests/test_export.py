@@ -110,8 +110,7 @@ def test_fsrcnn_exports_subpixel_form(scale):
     assert isinstance(model.deconv, torch.nn.ConvTranspose2d), "export must not modify the caller's model"
 
 
-def test_inference_form_is_exact():
-    torch.manual_seed(3)
+def test_inference_form_is_exact(torch_seed):
     model = _model("fsrcnn", 3, False)
     x = torch.rand(1, 1, 13, 11)
     with torch.no_grad():
