@@ -210,6 +210,7 @@ class Encoder:
     def close(self) -> None:
         """Flush the encoder and finish the file."""
         self._mux_video(self.stream.encode(None))
+        self.passthrough.flush()
         self.output.close()
 
     def abort(self) -> None:

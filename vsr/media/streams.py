@@ -2,7 +2,8 @@
 
 When the output container cannot hold a stream as it is, text subtitles are
 converted cheaply between SubRip, ASS and mov_text (only the packet payload
-changes); anything else is dropped with a warning. A timecode track is rewritten from
+changes); audio is re-encoded (AAC, Opus for WebM: :mod:`vsr.media.transcode`); anything
+else is dropped with a warning. A timecode track is rewritten from
 the video's ``timecode`` tag (see :func:`source_timecode`); other data tracks (KLV
 metadata of surveillance and aerial footage, ID3) are copied into MPEG-TS outputs and
 dropped with a warning elsewhere.
@@ -17,6 +18,8 @@ from typing import Callable
 
 import av
 
+from vsr.media.transcode import AudioTranscode
+
 __all__ = ["Passthrough", "source_timecode"]
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,10 @@ log = logging.getLogger(__name__)
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 # preferred text subtitle codec per output container family
 _TARGET_SUB = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm": "webvtt"}
+# codecs the MPEG-TS muxer gives a stream type; it writes anything else as a "private data"
+# stream that no demuxer reads back as what it was (DVD and PGS subtitles, WMA, AMR...)
+_TS_CODECS = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
+              "dvb_subtitle", "dvb_teletext", "arib_caption"}
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -56,6 +63,20 @@ def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
     out.disposition = src.disposition
 
 
+def _codec_id_name(s: av.stream.Stream) -> str:
+    """The codec's canonical name (``dvd_subtitle``, not the decoder's ``dvdsub``), or ``?``."""
+    cc = s.codec_context
+    return cc.codec.canonical_name if cc is not None and cc.codec is not None else (s.name or "?")
+
+
+def _container_holds(output: av.container.OutputContainer, s: av.stream.Stream) -> bool:
+    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data;
+    data streams have their own rule)."""
+    if s.type in ("audio", "subtitle") and "mpegts" in output.format.name.split(","):
+        return _codec_id_name(s) in _TS_CODECS
+    return True
+
+
 def source_timecode(container: av.container.InputContainer, video: av.stream.Stream) -> str | None:
     """The start timecode (``HH:MM:SS:FF``) of a source: the video stream's tag, else a
     timecode track's, else the container's; None if it has none."""
@@ -77,6 +98,7 @@ class Passthrough:
     def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
         self.output = output
         self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
+        self._transcode: dict[int, AudioTranscode] = {}
         family = next((f for f in _TARGET_SUB if f in output.format.name.split(",")), None)
         for s in streams:
             if s.discard == av.stream.Discard.all:
@@ -88,6 +110,9 @@ class Passthrough:
                 # a timecode track (tmcd) comes back from the video stream's "timecode" tag, which
                 # the MOV/MP4 muxers turn into a new track
                 log.info("stream %d (timecode track): kept as the video's timecode tag", s.index)
+                continue
+            if s.type == "data" and s.name == "dvd_nav_packet":
+                log.info("stream %d (DVD navigation packets) dropped: menus and seeking data of the disc", s.index)
                 continue
             if s.type == "data" and not (s.name not in (None, "none") and "mpegts" in output.format.name):
                 # MPEG-TS carries data streams FFmpeg knows (KLV, ID3, SCTE-35); MP4/MOV refuse them
@@ -101,13 +126,16 @@ class Passthrough:
                             s.metadata.get("filename", "?"))
                 continue
             try:
-                out = output.add_stream_from_template(s)
-                _copy_tags(s, out)
-                self._map[s.index] = (out, None)
-                continue
+                if _container_holds(output, s):
+                    out = output.add_stream_from_template(s)
+                    _copy_tags(s, out)
+                    self._map[s.index] = (out, None)
+                    continue
             except (ValueError, av.error.FFmpegError):
                 pass
             src = s.codec_context.name if s.codec_context else "?"
+            if s.type == "audio" and self._reencode(s, src):
+                continue
             if s.type == "subtitle" and src in _TEXT_SUBS and family:
                 target = _TARGET_SUB[family]
                 try:
@@ -128,11 +156,33 @@ class Passthrough:
             log.warning("stream %d (%s %s) dropped: the %s container cannot hold it", s.index, s.type, src,
                         output.format.name.split(",")[0])
 
+    def _reencode(self, s: av.stream.Stream, src: str) -> bool:
+        """Keep an audio stream the container cannot hold by encoding it again; False if even that fails."""
+        try:
+            t = AudioTranscode(self.output, s)
+        except (ValueError, av.error.FFmpegError) as e:
+            log.debug("stream %d: no re-encoding either (%s)", s.index, e)
+            return False
+        _copy_tags(s, t.stream)
+        self._transcode[s.index] = t
+        log.warning("stream %d (audio %s) re-encoded to %s: the %s container cannot hold it as it is", s.index,
+                    src, t.codec, self.output.format.name.split(",")[0])
+        return True
+
     def __contains__(self, index: int) -> bool:
-        return index in self._map
+        return index in self._map or index in self._transcode
+
+    def flush(self) -> None:
+        """Write what re-encoded streams still hold (before the output is closed)."""
+        for t in self._transcode.values():
+            t.flush()
 
     def mux(self, packet: av.Packet) -> None:
         """Write one input packet to its output stream (ignored if its stream was dropped)."""
+        if packet.stream.index in self._transcode:
+            if packet.size:
+                self._transcode[packet.stream.index].mux(packet)
+            return
         entry = self._map.get(packet.stream.index)
         if entry is None or packet.size == 0:
             return

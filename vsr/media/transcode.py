@@ -1,0 +1,84 @@
+"""Audio that the output container cannot hold as it is, decoded and encoded again.
+
+Copying is always preferred (see :mod:`vsr.media.streams`); this is the fallback that keeps
+the sound of, say, WMA from an ASF file, AMR from a 3GP phone clip or DV's PCM when the
+output is MKV or MP4: AAC (Opus for WebM and Ogg) at the source's sample rate and channels,
+with the source's timestamps, language, title and disposition.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import av
+
+__all__ = ["AudioTranscode", "audio_target"]
+
+log = logging.getLogger(__name__)
+
+# encoder per output container family; anything else gets AAC
+_TARGET = {"webm": "libopus", "ogg": "libopus"}
+
+_STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def audio_target(output: av.container.OutputContainer) -> str:
+    """The audio encoder a re-encoded track gets in ``output``'s container."""
+    names = output.format.name.split(",")
+    return next((codec for family, codec in _TARGET.items() if family in names), "aac")
+
+
+class AudioTranscode:
+    """One input audio stream decoded and encoded into a new stream of ``output``.
+
+    Args:
+        output: the output container (before its header is written).
+        src: the input audio stream (its packets are given to :meth:`mux`).
+
+    Raises:
+        ValueError, av.error.FFmpegError: no encoder or the container refuses the target too.
+    """
+
+    def __init__(self, output: av.container.OutputContainer, src: av.audio.stream.AudioStream) -> None:
+        self.output = output
+        self._decoder = src.codec_context
+        name = audio_target(output)
+        rate = 48000 if name == "libopus" else self._decoder.sample_rate or 48000
+        self.stream = output.add_stream(name, rate=rate)
+        layout = self._decoder.layout
+        if layout is None or not layout.nb_channels or layout.name.endswith("channels"):
+            # channels of unknown order (WMA says "2 channels"), which encoders refuse: the standard layout
+            layout = _STANDARD_LAYOUTS.get(layout.nb_channels if layout else 2, "stereo")
+        self.stream.layout = layout
+        self.stream.time_base = Fraction(1, rate)
+        self.stream.codec_context.open()  # fail here, where dropping the track is still possible
+        self.codec = name
+
+    def mux(self, packet: av.Packet) -> None:
+        """Decode one input packet and write what the encoder gives back."""
+        try:
+            frames = self._decoder.decode(packet)
+        except av.error.FFmpegError as e:
+            log.warning("skipped an undecodable audio packet at pts %s (%s)", packet.pts, e)
+            return
+        self._encode(frames)
+
+    def flush(self) -> None:
+        """Drain the decoder and the encoder (call once, before the output is closed)."""
+        try:
+            frames = self._decoder.decode(None)
+        except av.error.FFmpegError:
+            frames = []
+        self._encode(frames)
+        for p in self.stream.encode(None):
+            self.output.mux(p)
+
+    def _encode(self, frames: list[av.AudioFrame]) -> None:
+        for f in frames:
+            if f.pts is not None and f.time_base and f.sample_rate:
+                # in samples, so the encoder's resampler keeps the time of every frame
+                f.pts = round(Fraction(f.pts) * f.time_base * f.sample_rate)
+                f.time_base = Fraction(1, f.sample_rate)
+            for p in self.stream.encode(f):
+                self.output.mux(p)
