@@ -25,9 +25,6 @@ from media import video_frame
 __all__ = ["Track", "Sub", "Written", "write_media", "dvd_packet", "dvb_packet", "pgs_packet", "bitmap_rects",
            "stream_table", "first_times"]
 
-SUB_CODECS = ("dvd_subtitle", "dvb_subtitle", "hdmv_pgs_subtitle")
-
-
 @dataclass(frozen=True)
 class Track:
     """An audio track to encode: a tone, as long as the video.
@@ -73,6 +70,7 @@ class Written:
         frames: video frames.
         size: coded ``(width, height)``.
         video_start: presentation time of the first frame, seconds.
+        sub_payloads: per subtitle track, the bytes of each packet written.
     """
 
     path: Path
