@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from media import read_video
@@ -55,14 +56,29 @@ def display_aspect(path: Path) -> Fraction:
 
 def audio_span(path: Path, index: int = 0) -> tuple[Fraction, Fraction, int]:
     """``(first decoded sample's time, seconds decoded, channels)`` of audio stream ``index``."""
+    first, seconds, channels, _ = _audio(path, index)
+    return first, seconds, channels
+
+
+def audio_rms(path: Path, index: int = 0) -> float:
+    """Root mean square of the decoded samples (the test tone's is 0.2 / sqrt(2))."""
+    return _audio(path, index)[3]
+
+
+def _audio(path: Path, index: int) -> tuple[Fraction, Fraction, int, float]:
     with av.open(str(path)) as c:
         s = c.streams.audio[index]
-        first, samples = None, 0
+        first, samples, energy = None, 0, 0.0
         for f in c.decode(s):
             if first is None:
                 first = Fraction(f.pts) * f.time_base
+            x = f.to_ndarray().astype(np.float64)
+            if f.format.name.startswith("s16"):
+                x /= 32768
+            energy += float(np.sum(x * x)) / len(f.layout.channels)
             samples += f.samples
-        return first, Fraction(samples, s.codec_context.sample_rate), s.codec_context.channels
+        rate = s.codec_context.sample_rate
+        return first, Fraction(samples, rate), s.codec_context.channels, (energy / max(samples, 1)) ** 0.5
 
 
 def kinds(path: Path) -> list[tuple[str, str]]:
@@ -150,6 +166,7 @@ def test_container_formats(case: str, tmp_path: Path) -> None:
     # track's first packet carries its new encoder's priming, up to 1024 samples, for the old one's)
     assert abs(s1 - s0) <= Fraction(1, 100) + (Fraction(1024, 48000) if reencoded else 0)
     assert abs(n1 - n0) <= Fraction(3, 10) if reencoded else n1 == n0
+    assert audio_rms(dst) == pytest.approx(audio_rms(src), rel=0.15)  # the same tone, not silence
 
 
 def test_real_vp9_opus_webm_keeps_six_channels(shared_data: Path, tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ class AudioTranscode:
         self.stream.time_base = Fraction(1, rate)
         self.stream.codec_context.open()  # fail here, where dropping the track is still possible
         self.codec = name
+        self._failed = False
 
     def mux(self, packet: av.Packet) -> None:
         """Decode one input packet and write what the encoder gives back."""
@@ -70,15 +71,23 @@ class AudioTranscode:
             frames = self._decoder.decode(None)
         except av.error.FFmpegError:
             frames = []
-        self._encode(frames)
-        for p in self.stream.encode(None):
-            self.output.mux(p)
+        self._encode(frames, last=True)
 
-    def _encode(self, frames: list[av.AudioFrame]) -> None:
-        for f in frames:
-            if f.pts is not None and f.time_base and f.sample_rate:
-                # in samples, so the encoder's resampler keeps the time of every frame
-                f.pts = round(Fraction(f.pts) * f.time_base * f.sample_rate)
-                f.time_base = Fraction(1, f.sample_rate)
-            for p in self.stream.encode(f):
-                self.output.mux(p)
+    def _encode(self, frames: list[av.AudioFrame], last: bool = False) -> None:
+        if self._failed:
+            return
+        try:
+            for f in frames:
+                if f.pts is not None and f.time_base and f.sample_rate:
+                    # in samples, so the encoder's resampler keeps the time of every frame
+                    f.pts = round(Fraction(f.pts) * f.time_base * f.sample_rate)
+                    f.time_base = Fraction(1, f.sample_rate)
+                for p in self.stream.encode(f):
+                    self.output.mux(p)
+            if last:
+                for p in self.stream.encode(None):
+                    self.output.mux(p)
+        except (ValueError, av.error.FFmpegError) as e:
+            # sound that changes format mid-stream, say: the track ends here, the video goes on
+            self._failed = True
+            log.warning("re-encoded audio track ends early: %s", e)
