@@ -89,29 +89,37 @@ def kinds(path: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def vob(tmp_path_factory) -> Path:
-    """A DVD program stream: navigation packets, anamorphic MPEG-2 (16:9 display from 64x48),
-    AC-3 stereo, one DVD subtitle (the PS muxer packs several cues into one PES, which FFmpeg's
-    own demuxer then cannot split, so one cue)."""
+    """A DVD program stream: navigation packets, interlaced anamorphic MPEG-2 (16:9 display
+    from 64x48), AC-3 and LPCM stereo, one DVD subtitle (the PS muxer packs several cues into
+    one PES, which FFmpeg's own demuxer then cannot split, so one cue)."""
     path = tmp_path_factory.mktemp("dvd") / "VTS_01_1.VOB"
-    write_media(path, format="dvd", codec="mpeg2video", sar=Fraction(32, 27), frames=5,
-                audio=[Track("ac3", layout="stereo")], subs=[Sub("dvd_subtitle", cues=((0, 100),))])
+    write_media(path, format="dvd", codec="mpeg2video", sar=Fraction(32, 27), frames=6,
+                options={"flags": "+ildct+ilme"},
+                audio=[Track("ac3", layout="stereo"), Track("pcm_dvd", layout="stereo")],
+                subs=[Sub("dvd_subtitle", cues=((0, 100),))])
     return path
 
 
 @pytest.mark.parametrize("suffix", ["mkv", "mp4", "ts"])
 def test_dvd_program_stream(vob: Path, tmp_path: Path, suffix: str) -> None:
-    assert kinds(vob) == [("data", ""), ("video", "mpeg2video"), ("audio", "ac3"), ("subtitle", "dvdsub")]
+    assert kinds(vob) == [("data", ""), ("video", "mpeg2video"), ("audio", "ac3"), ("audio", "pcm_dvd"),
+                          ("subtitle", "dvdsub")]
     assert display_aspect(vob) == Fraction(16, 9)
+    assert all(read_video(vob).interlaced)
     dst = tmp_path / f"out.{suffix}"
     err = upscale(vob, dst)
-    check_video(vob, dst)
+    check_video(vob, dst)  # deinterlaced (bwdif), one frame per frame, same times and aspect
+    # no container here holds DVD LPCM: re-encoded (it would be lost otherwise)
+    assert "(audio pcm_dvd) re-encoded to aac" in err
+    audio = [("audio", "ac3"), ("audio", "aac")]
     if suffix == "ts":  # MPEG-TS has no DVD subtitle stream type: dropped, and said so
-        assert kinds(dst) == [("video", "h264"), ("audio", "ac3")]
+        assert kinds(dst) == [("video", "h264"), *audio]
         assert "dvdsub) dropped" in err
     else:  # Matroska and MP4 (as MPEG-4 'mp4s') hold DVD subtitles: copied byte for byte
-        assert kinds(dst) == [("video", "h264"), ("audio", "ac3"), ("subtitle", "dvdsub")]
-        assert bitmap_rects(dst, 2) == bitmap_rects(vob, 3) == [(32, 12)]
+        assert kinds(dst) == [("video", "h264"), *audio, ("subtitle", "dvdsub")]
+        assert bitmap_rects(dst, 3) == bitmap_rects(vob, 4) == [(32, 12)]
     assert "navigation" not in err  # the nav packets go quietly (info level)
+    assert audio_rms(dst, 1) == pytest.approx(audio_rms(vob, 1), rel=0.15)
     t0, t1 = first_times(vob), first_times(dst)  # the PS muxer's 0.5 s start is kept, in sync
     assert abs(t1["video"] - t0["video"]) <= Fraction(1, 1000)
     assert abs(t1["audio"] - t0["audio"]) <= Fraction(1, 1000)
