@@ -61,6 +61,11 @@ def test_batch_reads_urls_names_them_and_goes_on_past_a_failing_one(tmp_path: Pa
         urls = [f"{base}/a.ts", f"{base}/sub/a.ts?x=1", f"{base}/cam.mkv", f"{base}/nope.ts", dead_camera]
         args = [*urls, "-d", str(out), "--container", "mkv", "--report", str(report), "--timeout", "2",
                 "--input-option", "user_agent=vsr-batch-test", *FAST]
+        plan = _batch(*args, "--dry-run")
+        assert plan.returncode == 1, plan.stderr  # the plan already knows two will fail
+        lines = plan.stdout.splitlines()
+        assert f"{urls[1]}: 48x32" in lines[1] and lines[1].split(" -> ")[-1] == str(out / "a-2.mkv"), lines
+        assert not out.exists() or not any(out.iterdir())
         r = _batch(*args)
         assert r.returncode == 1, r.stderr  # some failed, the rest done
         files = _report(report)

@@ -389,7 +389,7 @@ def describe(item: BatchItem) -> str:
         what = f"{info.width}x{info.height}"
         if shown != (info.width, info.height):
             what += f" (shown {shown[0]}x{shown[1]})"
-        what += f", {info.frames or '?'} frames, {_bytes(info.size_bytes)}"
+        what += f", {info.frames or '?'} frames" + ("" if item.source.url else f", {_bytes(info.size_bytes)}")
         parts.append(what)
     if item.action == "upscale":
         w, h = item.output_size
