@@ -47,12 +47,13 @@ def serve_folder(folder: Path, requests: list[tuple[str, str]] | None = None) ->
 
 
 @contextlib.contextmanager
-def tcp_feeder(data: bytes, before_send: Callable[[int], None] = lambda i: None) -> Iterator[str]:
+def tcp_feeder(data: bytes, before_send: Callable[[int], bytes | None] = lambda i: None) -> Iterator[str]:
     """A TCP server on 127.0.0.1 that writes ``data`` to each client, then closes the connection.
 
     Args:
         before_send: called with the connection's index (0, 1, ...) once a client has
-            connected and before anything is sent; it may block (the client then waits).
+            connected and before anything is sent; it may block (the client then waits),
+            and it may return bytes to send to this client instead of ``data``.
 
     Yields:
         ``tcp://127.0.0.1:PORT``.
@@ -74,10 +75,10 @@ def tcp_feeder(data: bytes, before_send: Callable[[int], None] = lambda i: None)
                 return
             conn.settimeout(None)
             with conn:
-                before_send(index)
+                payload = before_send(index)
                 index += 1
                 with contextlib.suppress(OSError):  # a prober may hang up after the first frame
-                    conn.sendall(data)
+                    conn.sendall(data if payload is None else payload)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

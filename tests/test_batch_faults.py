@@ -56,7 +56,7 @@ def test_batch_reads_urls_names_them_and_goes_on_past_a_failing_one(tmp_path: Pa
     write_clip(web / "cam.mkv", 32, 32, frames=4, codec="ffv1")
     out, report, requests = tmp_path / "out", tmp_path / "report.json", []
     silent = threading.Event()
-    with serve_folder(web, requests) as base, tcp_feeder(b"", lambda i: silent.wait(120)) as dead_camera:
+    with serve_folder(web, requests) as base, tcp_feeder(b"", lambda i: silent.wait(120) and None) as dead_camera:
         # the dead camera: its connection opens, then nothing ever arrives
         urls = [f"{base}/a.ts", f"{base}/sub/a.ts?x=1", f"{base}/cam.mkv", f"{base}/nope.ts", dead_camera]
         args = [*urls, "-d", str(out), "--container", "mkv", "--report", str(report), "--timeout", "2",
@@ -107,6 +107,7 @@ def test_second_batch_on_the_same_outdir_refuses_and_the_first_completes(tmp_pat
         if index == 1:
             inside.set()
             release.wait(120)
+        return None
 
     with tcp_feeder(stream, hold) as url:
         first = subprocess.Popen(VSR + ["batch", url, *map(str, clips), "-d", str(out), *FAST],
@@ -141,6 +142,7 @@ def test_input_deleted_after_planning_is_failed_and_the_batch_goes_on(tmp_path: 
     def delete_b(index: int) -> None:
         if index == 1:  # the batch is in its first job: b.mkv was probed and planned
             b.unlink()
+        return None
 
     with tcp_feeder(stream, delete_b) as url:
         r = _batch(url, str(b), str(c), "-d", str(out), "--report", str(report), *FAST)
@@ -153,3 +155,20 @@ def test_input_deleted_after_planning_is_failed_and_the_batch_goes_on(tmp_path: 
     assert _no_partials(out)
     failed = [rec for rec in _journal(out) if rec["event"] == "failed"]
     assert [rec["input"] for rec in failed] == [str(b)]
+
+
+def test_url_that_breaks_between_plan_and_job_is_failed_and_the_batch_goes_on(tmp_path: Path) -> None:
+    c = write_clip(tmp_path / "in" / "c.mkv", 48, 32, frames=5, codec="ffv1")
+    stream = write_clip(tmp_path / "web" / "cam.ts", 32, 32, frames=4).read_bytes()
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    # the plan's probe gets the stream; the job's connection gets a few bytes of nonsense
+    with tcp_feeder(stream, lambda i: b"not a stream" if i >= 1 else None) as url:
+        r = _batch(url, str(c), "-d", str(out), "--report", str(report), "--timeout", "5", *FAST)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    files = _report(report)
+    assert files[url]["status"] == "failed" and files[url]["reason"]
+    assert files[str(c)]["status"] == "done" and frame_count(out / "c.mkv") == 5
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["c.mkv"]
+    assert _no_partials(out)
+    assert [rec["input"] for rec in _journal(out) if rec["event"] == "failed"] == [url]

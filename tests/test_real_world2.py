@@ -192,6 +192,24 @@ def test_mpegts_size_change_is_scaled_to_the_first_size(tmp_path: Path) -> None:
     assert psnr(want.astype(np.float64), got, 255, border=2) > 25
 
 
+def test_mpegts_pixel_format_change_is_converted_to_the_first(tmp_path: Path) -> None:
+    a = write_video(tmp_path / "a.ts", frames=5, container_format="mpegts")
+    b = write_video(tmp_path / "b.ts", frames=5, container_format="mpegts", pix_fmt="yuv422p", pts=range(7, 12))
+    src = tmp_path / "switch.ts"
+    src.write_bytes(a.path.read_bytes() + b.path.read_bytes())
+    before = read_video(src)
+    with av.open(str(src)) as c:
+        assert [f.format.name for f in c.decode(video=0)] == ["yuv420p"] * 5 + ["yuv422p"] * 5
+    dst = tmp_path / "out.mkv"
+    r = _upscale(src, dst)
+    assert "pixel format changes from yuv420p to yuv422p at frame 5" in r.stderr
+    info = read_video(dst)
+    assert info.pix_fmt == "yuv420p" and (info.width, info.height) == (128, 96) and info.times == before.times
+    for i in (2, 7):  # both parts: the luma survives
+        got = _halve(info.planes[i][0].astype(np.float64)[..., None])[..., 0]
+        assert psnr(before.planes[i][0].astype(np.float64), got, 255, border=2) > 30
+
+
 @pytest.mark.parametrize("size", [(2, 1000), (1000, 2)])
 def test_tall_and_narrow_frames(size: tuple[int, int], tmp_path: Path) -> None:
     src = write_video(tmp_path / "thin.mkv", size=size, frames=3).path

@@ -17,7 +17,9 @@ middle of the stream. The decoder hands every decoded frame through :class:`Fram
 - **A size change mid-stream** (an MPEG-TS broadcast that switches 1080i to 576i, a
   camera that changes resolution) is scaled back to the first frame's size with swscale's
   bicubic filter, before deinterlacing and upscaling: the output keeps one size, every
-  frame and every timestamp. One warning names the frame where the size changed.
+  frame and every timestamp. One warning names the frame where the size changed. A change
+  of pixel format (4:2:0 to 4:2:2, 8 to 10 bits) is converted back to the first format the
+  same way.
 """
 
 from __future__ import annotations
@@ -84,8 +86,9 @@ class FrameNormalizer:
     def __init__(self, name: str, stream: av.video.stream.VideoStream) -> None:
         self.name = name
         self.size: tuple[int, int] | None = None
+        self.format: str | None = None
         self.index = 0
-        self._size_warned = False
+        self._size_warned = self._format_warned = False
         self._alpha_checked = False
         if stream.codec_context.name in ("vp8", "vp9") and stream.metadata.get("alpha_mode") == "1":
             self._alpha_checked = True
@@ -102,19 +105,25 @@ class FrameNormalizer:
             if not _opaque(frame):
                 log.warning("%s: the video has transparent pixels; vsr drops the alpha channel (the output is "
                             "opaque)", self.name)
-        size = (frame.width, frame.height)
+        size, fmt = (frame.width, frame.height), frame.format.name
         index, self.index = self.index, self.index + 1
         if self.size is None:
-            self.size = size
+            self.size, self.format = size, fmt
             return frame
-        if size == self.size:
+        if size == self.size and fmt == self.format:
             return frame
-        if not self._size_warned:
+        if size != self.size and not self._size_warned:
             self._size_warned = True
             log.warning("%s: the picture size changes from %dx%d to %dx%d at frame %d; such frames are scaled "
                         "to %dx%d (the first size)", self.name, *self.size, *size, index, *self.size)
-        out = frame.reformat(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
+        if fmt != self.format and not self._format_warned:
+            self._format_warned = True
+            log.warning("%s: the pixel format changes from %s to %s at frame %d; such frames are converted to %s",
+                        self.name, self.format, fmt, index, self.format)
+        out = frame.reformat(width=self.size[0], height=self.size[1], format=self.format, interpolation="BICUBIC")
         out.pts, out.time_base = frame.pts, frame.time_base
+        for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+            setattr(out, attr, getattr(frame, attr))
         return out
 
 
