@@ -140,6 +140,8 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
     Returns:
         The sources and how many files in folders were passed over as not video.
     """
+    from vsr.media.decode import is_url
+
     out: list[Source] = []
     seen: set[Path] = set()
     seen_urls: set[str] = set()
@@ -152,7 +154,7 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
             out.append(src)
 
     for arg in inputs:
-        if _is_url(str(arg)):
+        if is_url(str(arg)):
             if str(arg) not in seen_urls:
                 seen_urls.add(str(arg))
                 name = url_name(str(arg))
@@ -179,13 +181,6 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
         else:
             out.append(Source(p, Path(p.name), error="no such file or folder"))
     return _unique_url_names(out), ignored
-
-
-def _is_url(arg: str) -> bool:
-    """An FFmpeg protocol URL (``scheme://...``) that is not also a path on disk (as
-    :func:`vsr.media.decode.is_url`, without importing PyAV)."""
-    scheme, sep, _ = arg.partition("://")
-    return bool(sep) and scheme.isalnum() and not Path(arg).exists()
 
 
 _UNSAFE = re.compile(r"[^\w.\-]+")

@@ -37,7 +37,9 @@ def file_stamp(path: Path) -> dict[str, int]:
 def input_stamp(src: str | Path) -> dict[str, Any]:
     """What the journal records of an input: :func:`file_stamp` of a file, ``{"url": URL}``
     of a URL (whose content cannot be stamped: a URL's output is redone only with --overwrite)."""
-    if isinstance(src, str) and "://" in src and not Path(src).exists():
+    from vsr.media.decode import is_url
+
+    if isinstance(src, str) and is_url(src):
         return {"url": src}
     return file_stamp(Path(src))
 
