@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import socket
 import subprocess
 import sys
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from servers import serve_folder
 from media import read_video, write_video
 
 VSR = [sys.executable, "-m", "vsr"]
@@ -25,15 +24,9 @@ def ts_clip(tmp_path_factory):
 
 @pytest.fixture
 def http_root(ts_clip):
-    """``http://127.0.0.1:PORT/`` serving the clip's folder, from a thread."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(ts_clip.path.parent))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """``http://127.0.0.1:PORT`` serving the clip's folder, from a thread."""
+    with serve_folder(ts_clip.path.parent) as url:
+        yield url
 
 
 def _sender(data: bytes, stall: bool):

@@ -124,8 +124,14 @@ def choose_tile(n: int, h: int, w: int, radius: int, tile: int = 0, memory_budge
 
 
 def _quantise(x: np.ndarray, maxv: float, dtype: np.dtype) -> np.ndarray:
-    """[0, 1] floats -> code values ``round(x * maxv)`` clamped to ``[0, maxv]``."""
-    return np.clip(np.rint(x * np.float32(maxv)), 0, maxv).astype(dtype)
+    """[0, 1] floats -> code values ``round(x * maxv)`` clamped to ``[0, maxv]``.
+
+    One float temporary, rounded and clamped in place: at 8K x2 each full-size float
+    plane is 0.5 GiB, and this keeps the peak at one of them."""
+    y = np.multiply(x, np.float32(maxv))
+    np.rint(y, out=y)
+    np.clip(y, 0, maxv, out=y)
+    return y.astype(dtype)
 
 
 @dataclass

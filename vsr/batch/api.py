@@ -98,8 +98,9 @@ def plan_batch(
             else:
                 info = item.info
                 expected = info.frames if info is not None and info.frames_exact else None
-                complete, why = check_complete(item.source.path, item.dst, expected, journal,
-                                               copy=item.action == "copy")
+                complete, why = check_complete(item.source.input, item.dst, expected, journal,
+                                               copy=item.action == "copy", options=dict(cfg.input_options),
+                                               timeout=cfg.timeout)
                 if complete:
                     item = replace(item, action="skip", reason=why, done_before=True)
                 else:
@@ -129,8 +130,9 @@ def upscale_batch(
     """Upscale many videos into ``outdir``; resumable, one bad file never stops the rest.
 
     Args:
-        inputs: files, folders (searched recursively; videos recognised by probing) and
-            glob patterns. Outputs mirror the folder layout under ``outdir``.
+        inputs: files, folders (searched recursively; videos recognised by probing), glob
+            patterns and URLs (``http://``, ``rtsp://`` ...: one output each, named from the URL,
+            see :func:`vsr.batch.plan.url_name`). Outputs mirror the folder layout under ``outdir``.
         outdir: where outputs, the journal and the lock go.
         config: as for :func:`vsr.upscale_video`; keyword ``options`` override its fields
             (``model``, ``scale``, ``backend``, ``device``, ``codec``, ``crf``, ``overwrite`` ...).

@@ -68,7 +68,7 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
             result.reason = item.reason and f"copied: {item.reason}"
         elif item.action == "upscale":
             view, radius = pool.get(item.config)
-            stats = upscale_video(item.source.path, item.dst, item.config, progress=progress,
+            stats = upscale_video(item.source.input, item.dst, item.config, progress=progress,
                                   backend=(view, radius), cancel=cancel)
             result.frames = stats.frames
             result.output_size = list(stats.output_size)

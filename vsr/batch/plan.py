@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import string
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # PyAV is imported when a file is probed, not when the CLI is
     from vsr.media.probe import VideoInfo
 
 __all__ = ["Source", "BatchItem", "find_sources", "plan_items", "apply_target", "render_name", "check_template",
-           "describe", "VIDEO_SUFFIXES", "CONTAINERS", "DEFAULT_TEMPLATE"]
+           "describe", "url_name", "VIDEO_SUFFIXES", "CONTAINERS", "DEFAULT_TEMPLATE"]
 
 DEFAULT_TEMPLATE = "{stem}.{ext}"
 
@@ -48,12 +49,20 @@ class Source:
             (just its name for a file argument); outputs mirror ``rel.parent``.
         root: name of the folder argument it was found under ("" otherwise).
         error: why this argument names no file (the path then is the argument itself).
+        url: the URL this source reads (``http://``, ``rtsp://``, ``tcp://`` ...); ``path`` and
+            ``rel`` are then the name made from it (see :func:`url_name`), not a file.
     """
 
     path: Path
     rel: Path
     root: str = ""
     error: str | None = None
+    url: str | None = None
+
+    @property
+    def input(self) -> str | Path:
+        """What to open: the URL, or the file."""
+        return self.url if self.url is not None else self.path
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,8 @@ class BatchItem:
 
     @property
     def name(self) -> str:
-        """The input as people should read it in reports."""
-        return str(self.source.path)
+        """The input as people should read it in reports (a URL as given)."""
+        return self.source.url or str(self.source.path)
 
 
 def _walk(folder: Path, skip: Path | None) -> Iterable[Path]:
@@ -131,8 +140,11 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
     Returns:
         The sources and how many files in folders were passed over as not video.
     """
+    from vsr.media.decode import is_url
+
     out: list[Source] = []
     seen: set[Path] = set()
+    seen_urls: set[str] = set()
     ignored = 0
 
     def add(src: Source) -> None:
@@ -142,6 +154,12 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
             out.append(src)
 
     for arg in inputs:
+        if is_url(str(arg)):
+            if str(arg) not in seen_urls:
+                seen_urls.add(str(arg))
+                name = url_name(str(arg))
+                out.append(Source(Path(name), Path(name), url=str(arg)))
+            continue
         p = Path(arg)
         if p.is_file():
             add(Source(p, Path(p.name)))
@@ -162,7 +180,49 @@ def find_sources(inputs: Iterable[str | Path], outdir: Path | None = None) -> tu
                 add(Source(f, f.relative_to(base) if _inside(f, base) else Path(f.name)))
         else:
             out.append(Source(p, Path(p.name), error="no such file or folder"))
-    return out, ignored
+    return _unique_url_names(out), ignored
+
+
+_UNSAFE = re.compile(r"[^\w.\-]+")
+
+
+def url_name(url: str) -> str:
+    """A file name for a URL's output: its last path component (query and fragment left
+    out), else its host and port (``cam1_554``; dots in the host become dashes), made safe:
+    characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``, and no
+    leading dot or dash. The suffix stays (the container rule replaces it later).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    name = unquote(parts.path.rstrip("/").rpartition("/")[2])
+    if not name:
+        host = (parts.hostname or "").replace(".", "-")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        name = "_".join(str(x) for x in (host or parts.scheme, port) if x)
+    name = _UNSAFE.sub("_", name).lstrip(".-_")[:120]
+    return name or parts.scheme or "stream"
+
+
+def _unique_url_names(sources: list[Source]) -> list[Source]:
+    """URL sources renamed ``NAME-2``, ``NAME-3`` ... where their stem is already taken (by a
+    file at the top of OUTDIR or an earlier URL), so that each URL gets its own output."""
+    taken = {s.path.stem.lower() for s in sources if s.url is None and s.rel.parent == Path(".")}
+    out = []
+    for s in sources:
+        if s.url is not None:
+            stem, suffix, n = s.path.stem, s.path.suffix, 1
+            while (stem if n == 1 else f"{stem}-{n}").lower() in taken:
+                n += 1
+            if n > 1:
+                name = f"{stem}-{n}{suffix}"
+                s = replace(s, path=Path(name), rel=Path(name))
+            taken.add(s.path.stem.lower())
+        out.append(s)
+    return out
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -241,7 +301,7 @@ def plan_items(
             if key in taken:
                 item = replace(item, action="fail",
                                reason=f"same output as {taken[key].name}; choose a --template that tells them apart")
-            elif _same(item.dst, src.path):
+            elif src.url is None and _same(item.dst, src.path):
                 item = replace(item, action="fail", reason="the output would overwrite the input; choose another -d")
             else:
                 taken[key] = item
@@ -282,7 +342,7 @@ def _plan_one(src: Source, outdir: Path, config: UpscaleConfig, target: Target |
     if src.error:
         return BatchItem(src, None, "fail", src.error)
     try:
-        info = probe(src.path)
+        info = probe(src.input, dict(config.input_options), config.timeout)
     except VsrError as e:
         dst = outdir / render_name(template, src, _container_ext(src.path, container), config, None, target)
         return BatchItem(src, dst, "fail", str(e))
@@ -296,7 +356,9 @@ def _plan_one(src: Source, outdir: Path, config: UpscaleConfig, target: Target |
         cfg, plan, reason = apply_target(info, config, target, scales)
         size = plan.size
         if plan.at_target:
-            action = "copy" if at_target == "copy" else "skip"
+            action = "copy" if at_target == "copy" and src.url is None else "skip"
+            if src.url is not None and at_target == "copy":
+                reason += " (a URL is not copied)"
             size = (info.width, info.height)
     ext = src.path.suffix.lower().lstrip(".") if action == "copy" else _container_ext(src.path, container)
     dst = outdir / render_name(template, src, ext, cfg, size, target)
@@ -322,7 +384,7 @@ def describe(item: BatchItem) -> str:
         what = f"{info.width}x{info.height}"
         if shown != (info.width, info.height):
             what += f" (shown {shown[0]}x{shown[1]})"
-        what += f", {info.frames or '?'} frames, {_bytes(info.size_bytes)}"
+        what += f", {info.frames or '?'} frames" + ("" if item.source.url else f", {_bytes(info.size_bytes)}")
         parts.append(what)
     if item.action == "upscale":
         w, h = item.output_size

@@ -85,7 +85,7 @@ def _task(item: BatchItem, index: int = 0, sink: Any = None, interval: float = 1
 
 def _absolute(item: BatchItem) -> BatchItem:
     """The item with absolute paths (workers do not run in the driver's working directory)."""
-    src = replace(item.source, path=Path(item.source.path).resolve())
+    src = item.source if item.source.url else replace(item.source, path=Path(item.source.path).resolve())
     return replace(item, source=src, dst=Path(item.dst).resolve() if item.dst is not None else None)
 
 

@@ -28,7 +28,7 @@ from vsr.batch.plan import BatchItem
 from vsr.batch.pool import BackendPool
 from vsr.batch.progress import BatchReporter, NullReporter
 from vsr.batch.report import FileResult, write_report
-from vsr.batch.state import JOURNAL_NAME, Journal, OutdirLock, file_stamp, remove_stale_partials
+from vsr.batch.state import JOURNAL_NAME, Journal, OutdirLock, file_stamp, input_stamp, remove_stale_partials
 from vsr.errors import UsageError
 
 __all__ = ["run_batch"]
@@ -52,12 +52,12 @@ class _Recorder:
             # line was written): journal it so later runs need not open it again
             try:
                 self.journal.append("done", **fields, output_stamp=file_stamp(item.dst),
-                                    input_stamp=file_stamp(item.source.path), verified=True)
+                                    input_stamp=input_stamp(item.source.input), verified=True)
             except OSError:
                 pass
         if result.status == "done":
             try:
-                fields.update(output_stamp=file_stamp(item.dst), input_stamp=file_stamp(item.source.path),
+                fields.update(output_stamp=file_stamp(item.dst), input_stamp=input_stamp(item.source.input),
                               frames=result.frames)
             except OSError as e:  # the output vanished under us: not done after all
                 result.status, result.reason = "failed", f"output missing after the job ({e})"

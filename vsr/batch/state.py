@@ -22,7 +22,7 @@ from vsr.errors import UsageError, VsrError
 from vsr.output import PARTIAL_TAG
 
 __all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal", "remove_stale_partials",
-           "check_complete", "file_stamp"]
+           "check_complete", "file_stamp", "input_stamp"]
 
 JOURNAL_NAME = ".vsr-batch.jsonl"
 LOCK_NAME = ".vsr-batch.lock"
@@ -32,6 +32,16 @@ def file_stamp(path: Path) -> dict[str, int]:
     """``{"bytes": size, "mtime_ns": mtime}`` of a file."""
     st = path.stat()
     return {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def input_stamp(src: str | Path) -> dict[str, Any]:
+    """What the journal records of an input: :func:`file_stamp` of a file, ``{"url": URL}``
+    of a URL (whose content cannot be stamped: a URL's output is redone only with --overwrite)."""
+    from vsr.media.decode import is_url
+
+    if isinstance(src, str) and is_url(src):
+        return {"url": src}
+    return file_stamp(Path(src))
 
 
 class Journal:
@@ -167,14 +177,16 @@ def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -
     return removed
 
 
-def check_complete(src: Path, dst: Path, expected_frames: int | None, journal: dict[str, dict[str, Any]],
-                   copy: bool = False) -> tuple[bool, str]:
+def check_complete(src: str | Path, dst: Path, expected_frames: int | None, journal: dict[str, dict[str, Any]],
+                   copy: bool = False, options: dict[str, str] | None = None,
+                   timeout: float | None = None) -> tuple[bool, str]:
     """Whether ``dst`` is a complete output of ``src``.
 
     First the journal: a ``done`` record for ``dst`` whose output size and mtime still
     match, for the same input size and mtime. Otherwise the file itself: a copy must
     have the input's size; a video must open and hold as many video frames as the
-    input (within 0.2%, at least 2 frames).
+    input (within 0.2%, at least 2 frames). ``src`` may be a URL (``options`` and
+    ``timeout`` then open it when its frames must be counted).
 
     Returns:
         ``(complete, why)``: ``why`` says how it was decided or what is wrong.
@@ -183,7 +195,7 @@ def check_complete(src: Path, dst: Path, expected_frames: int | None, journal: d
 
     rec = journal.get(str(dst.resolve()))
     try:
-        out_stamp, in_stamp = file_stamp(dst), file_stamp(src)
+        out_stamp, in_stamp = file_stamp(dst), input_stamp(src)
     except OSError as e:
         return False, f"cannot stat ({e})"
     if rec and rec.get("output_stamp") == out_stamp and rec.get("input_stamp") == in_stamp:
@@ -193,8 +205,8 @@ def check_complete(src: Path, dst: Path, expected_frames: int | None, journal: d
         return same, "copied in an earlier run" if same else "differs in size from the input"
     try:
         if expected_frames is None:
-            info = probe(src)
-            expected_frames = info.frames if info.frames_exact else count_frames(src)
+            info = probe(src, options, timeout)
+            expected_frames = info.frames if info.frames_exact else count_frames(src, options, timeout)
         got = count_frames(dst)
     except VsrError as e:
         return False, f"does not read as a complete video ({e})"

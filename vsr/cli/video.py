@@ -162,7 +162,8 @@ def _target_config(args: argparse.Namespace, cfg):
 
     if args.scale:
         raise UsageError("--target and --scale exclude each other: give one")
-    new, plan, note = apply_target(probe(args.input), cfg, args.target, available_scales(cfg.model.name))
+    info = probe(args.input, dict(cfg.input_options), cfg.timeout)
+    new, plan, note = apply_target(info, cfg, args.target, available_scales(cfg.model.name))
     return (None, note) if plan.at_target else (new, note)
 
 
@@ -177,9 +178,11 @@ def add_batch(sub) -> None:
                     "1 some failed, 2 usage error. See docs/batch.md.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video files, folders (searched recursively, videos recognised by probing) or quoted "
-                        "glob patterns such as 'shows/**/*.mkv'")
+                   help="video files, folders (searched recursively, videos recognised by probing), quoted "
+                        "glob patterns such as 'shows/**/*.mkv', or URLs (http://, rtsp://, ...: one output "
+                        "each, named from the URL's last path component, else its host and port)")
     p.add_argument("-d", "--outdir", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    _add_input_args(p)
     _add_model_args(p)
     _add_target_args(p)
     p.add_argument("--at-target", choices=("skip", "copy"), default="skip",

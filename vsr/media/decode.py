@@ -16,6 +16,7 @@ from vsr.errors import MediaError
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
+from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 
 __all__ = ["Decoder", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
@@ -129,12 +130,16 @@ def to_yuv_frame(frame: av.VideoFrame, index: int, pts: int | None, time_base: F
     converted with swscale to the planar format of the same subsampling and depth.
     """
     fmt: PlanarFormat = planar_format(frame.format.name)
-    if frame.format.name != fmt.name and not (fmt.full_range and frame.format.name == "yuvj" + fmt.name[3:]):
-        frame = frame.reformat(format=fmt.name)
+    if is_rgb_format(frame.format.name):  # once to YUV 4:4:4 with a stated matrix (vsr.media.normalize)
+        frame, tags = rgb_to_yuv(frame, fmt)
+        color = ColorTags(*tags)
+    else:
+        if frame.format.name != fmt.name and not (fmt.full_range and frame.format.name == "yuvj" + fmt.name[3:]):
+            frame = frame.reformat(format=fmt.name)
+        rng = frame.color_range or (2 if fmt.full_range else 0)
+        color = ColorTags(rng, frame.colorspace, frame.color_primaries, frame.color_trc, read_hdr10(frame))
     n = 1 if fmt.gray else 3
     planes = tuple(_plane_array(frame.planes[i], np.dtype(fmt.dtype)) for i in range(n))
-    rng = frame.color_range or (2 if fmt.full_range else 0)
-    color = ColorTags(rng, frame.colorspace, frame.color_primaries, frame.color_trc, read_hdr10(frame))
     return YuvFrame(planes, fmt.bit_depth, fmt.log2_chroma, pts, time_base, color, index)
 
 
@@ -179,6 +184,7 @@ class Decoder:
         self._graph = None
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
+        self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
 
     @property
     def time_base(self) -> Fraction:
@@ -245,7 +251,7 @@ class Decoder:
         sar = s.sample_aspect_ratio or cc.sample_aspect_ratio
         return SourceInfo(
             name=self.path.name, format=self.container.format.name,
-            rate=s.guessed_rate or s.average_rate or None, coded_size=(cc.width, cc.height),
+            rate=s.guessed_rate or s.average_rate or None, coded_size=self.normalizer.size or (cc.width, cc.height),
             sample_aspect_ratio=Fraction(sar) if sar else Fraction(1), sar_tagged=bool(s.sample_aspect_ratio),
             rotation=self.rotation,
             video_tags={k: s.metadata[k] for k in ("language", "title", "handler_name") if k in s.metadata},
@@ -279,7 +285,7 @@ class Decoder:
             if frames and self.stats.frames == 0 and self._last_pts is None:
                 self.rotation = frames[0].rotation
             self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
-            yield from self._emit([g for f in frames for g in self._filter(f)])
+            yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
         except av.error.EOFError:  # demux already sent the flush packet
@@ -288,7 +294,7 @@ class Decoder:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
         self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
-        out = [g for f in frames for g in self._filter(f)]
+        out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
             out += self._pull()

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import MediaError
-from vsr.media.decode import first_video_stream, open_input
+from vsr.media.decode import first_video_stream, is_url, open_input
 from vsr.media.formats import planar_format
 
 __all__ = ["VideoInfo", "probe", "is_video", "count_frames", "estimate_frames"]
@@ -29,7 +29,7 @@ class VideoInfo:
     """A media file's first video stream and what else the file holds.
 
     Attributes:
-        path: the file.
+        path: the file (a URL as a Path: for its name only, not to open).
         format: FFmpeg demuxer name, e.g. ``"matroska,webm"``.
         codec: video decoder name, e.g. ``"h264"``.
         width, height: stored (coded) frame size.
@@ -102,15 +102,20 @@ def is_video(path: str | Path) -> bool:
         return False
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, options: dict[str, str] | None = None, timeout: float | None = None) -> VideoInfo:
     """Describe the first video stream of ``path`` (decodes its first frame).
+
+    Args:
+        path: a file, or a URL FFmpeg's protocols read (its ``size_bytes`` is then 0).
+        options, timeout: as for :func:`vsr.media.decode.open_input`.
 
     Raises:
         MediaError: missing or empty file, not a media file, no video stream, or no
-            frame can be decoded (a truncated or corrupt file).
+            frame can be decoded (a truncated or corrupt file); a URL that does not answer.
     """
-    p = Path(path)
-    container = open_input(p)
+    url = is_url(path)
+    p = str(path) if url else Path(path)
+    container = open_input(p, options=options, timeout=timeout)
     try:
         stream = first_video_stream(container)
         if stream is None:
@@ -129,7 +134,7 @@ def probe(path: str | Path) -> VideoInfo:
         frames, exact, duration, rate = estimate_frames(stream, container)
         sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio or Fraction(1)
         return VideoInfo(
-            path=p,
+            path=Path(p),
             format=container.format.name,
             codec=cc.name,
             width=first.width,
@@ -146,7 +151,7 @@ def probe(path: str | Path) -> VideoInfo:
             frames_exact=exact,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
-            size_bytes=p.stat().st_size,
+            size_bytes=0 if url else p.stat().st_size,
         )
     finally:
         container.close()
@@ -168,7 +173,7 @@ def estimate_frames(stream, container) -> tuple[int, bool, float | None, Fractio
     return (round(duration * rate) if duration and rate else 0), False, duration, rate
 
 
-def count_frames(path: str | Path) -> int:
+def count_frames(path: str | Path, options: dict[str, str] | None = None, timeout: float | None = None) -> int:
     """Video packets in ``path``, counted by demuxing the whole file (no decoding).
 
     For the intra/inter codecs vsr writes one packet is one frame, so this is the
@@ -177,8 +182,8 @@ def count_frames(path: str | Path) -> int:
     Raises:
         MediaError: the file cannot be opened, has no video, or breaks off while demuxing.
     """
-    p = Path(path)
-    container = open_input(p)
+    p = str(path) if is_url(path) else Path(path)
+    container = open_input(p, options=options, timeout=timeout)
     try:
         stream = first_video_stream(container)
         if stream is None:
