@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,11 +27,21 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["OpenVinoBackend", "native_bf16", "PRECISIONS"]
+__all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "PRECISIONS"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "f32", "bf16")
+
+# OpenVINO's Python binding (2026.4) initialises function-local statics on its NumPy path (the
+# first ``tensor.data`` / ``infer`` of a process) while holding the GIL, and the initialiser
+# releases the GIL inside pybind11's call-once for NumPy's C API: a second thread arriving then
+# holds the GIL and waits on the static's guard, the first waits for the GIL, and the process
+# hangs for good (seen as stalled vsr processes with two inference workers; py-spy shows one
+# thread in ``__cxa_guard_acquire``, the other in ``gil_safe_call_once_and_store<npy_api>``).
+# The first inference of a process therefore runs alone; every later one runs in parallel.
+_FIRST_CALL = threading.Lock()
+_warmed = False
 
 
 def unavailable(device: str) -> str | None:
@@ -43,11 +54,21 @@ def unavailable(device: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True when OpenVINO's CPU plugin computes bf16 natively here (AVX512_BF16 or AMX)."""
     import openvino as ov
 
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def auto_rank(kind: str, model: str) -> int | None:
+    """``--backend auto``: OpenVINO is the fastest CPU backend measured for both networks where
+    it computes in bf16, and for FSRCNN in f32 too; ESPCN in f32 runs about 7 % slower than on
+    ONNX Runtime (docs/performance.md), so there ONNX Runtime is preferred."""
+    if kind == "cpu" and model == "espcn" and not native_bf16():
+        return 15  # below ONNX Runtime's 20
+    return None
 
 
 def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
@@ -119,8 +140,15 @@ class OpenVinoBackend:
 
     def run(self, y: np.ndarray) -> np.ndarray:
         """``(N, 1, H, W)`` float32 in [0, 1] -> ``(N, 1, sH, sW)`` float32 (NumPy, host)."""
+        global _warmed
         x = np.ascontiguousarray(y, dtype=np.float32)
-        res = self._request(tuple(x.shape)).infer({0: x})[0]
+        request = self._request(tuple(x.shape))
+        if _warmed:
+            res = request.infer({0: x})[0]
+        else:
+            with _FIRST_CALL:  # see _FIRST_CALL
+                res = request.infer({0: x})[0]
+                _warmed = True
         return _pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale)
 
     def fork(self) -> "OpenVinoBackend":
