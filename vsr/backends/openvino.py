@@ -44,11 +44,31 @@ _FIRST_CALL = threading.Lock()
 _warmed = False
 
 
+def _openvino():
+    """``import openvino`` without its model converter: the package's ``__init__`` imports
+    ``openvino.tools.ovc`` (and with it telemetry, urllib, multiprocessing), 0.3-0.5 s of a
+    one-frame job here, for ``convert_model``, which vsr never uses. The converter stays
+    importable by name afterwards (``from openvino.tools.ovc import convert_model``)."""
+    import sys
+
+    if "openvino" not in sys.modules and "openvino.tools.ovc" not in sys.modules:
+        sys.modules["openvino.tools.ovc"] = None  # the package __init__ skips it on ImportError
+        try:
+            import openvino
+        finally:
+            if sys.modules.get("openvino.tools.ovc", 0) is None:
+                del sys.modules["openvino.tools.ovc"]
+        return openvino
+    import openvino
+
+    return openvino
+
+
 def unavailable(device: str) -> str | None:
     if parse_device(device)[0] != "cpu":
         return "vsr runs OpenVINO on the CPU only (use --backend torch or tensorrt on a GPU)"
     try:
-        import openvino  # noqa: F401
+        _openvino()
     except ImportError:
         return "openvino is not installed (pip install openvino)"
     return None
@@ -57,8 +77,7 @@ def unavailable(device: str) -> str | None:
 @lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True when OpenVINO's CPU plugin computes bf16 natively here (AVX512_BF16 or AMX)."""
-    import openvino as ov
-
+    ov = _openvino()
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
@@ -101,8 +120,7 @@ class OpenVinoBackend:
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
                  cache_dir: str | None = None) -> None:
-        import openvino as ov
-
+        ov = _openvino()
         if precision not in PRECISIONS:
             raise BackendError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         native = native_bf16()
