@@ -29,8 +29,8 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.models.weights import get_spec, create_model  # noqa: E402
 
 
-def fps(backend, y: torch.Tensor, repeat: int, warmup: int = 3) -> float:
-    if y.device.type == "cuda":  # a stream of its own, as in the pipeline (not the legacy default stream)
+def fps(backend, y, repeat: int, warmup: int = 3) -> float:
+    if isinstance(y, torch.Tensor) and y.device.type == "cuda":  # a stream of its own, as in the pipeline (not the legacy default stream)
         stream = torch.cuda.Stream(y.device)
         stream.wait_stream(torch.cuda.current_stream(y.device))
         with torch.cuda.stream(stream):
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"| {name} x{args.scale} | {b} {precision} | - | - | unavailable: {e} |")
                     continue
                 y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
+                if backend.host:  # OpenVINO, ONNX Runtime: NumPy in and out, as the pipeline calls them
+                    y = y.numpy()
                 kind = getattr(backend, "precision", str(backend.dtype).replace("torch.", ""))
                 f = fps(backend, y, args.repeat)
                 print(f"| {name} x{args.scale} | {b} ({kind}) | {args.batch}x{w}x{h} | "
