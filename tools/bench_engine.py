@@ -81,10 +81,11 @@ def main(argv: list[str] | None = None) -> None:
                 except VsrError as e:
                     print(f"| {name} x{args.scale} | {b} {precision} | - | - | unavailable: {e} |")
                     continue
-                y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
                 if backend.host:  # OpenVINO, ONNX Runtime: NumPy in and out, as the pipeline calls them
-                    y = y.numpy()
-                kind = getattr(backend, "precision", str(backend.dtype).replace("torch.", ""))
+                    y = torch.rand(args.batch, 1, h, w).numpy()
+                else:
+                    y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
+                kind = getattr(backend, "precision", "f32" if backend.host else str(backend.dtype).replace("torch.", ""))
                 f = fps(backend, y, args.repeat)
                 print(f"| {name} x{args.scale} | {b} ({kind}) | {args.batch}x{w}x{h} | "
                       f"{1000 * args.batch / f:.1f} | {f:.1f} |")
