@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         net, spec = create_model(name, args.scale), get_spec(name, args.scale)
         for b in args.backend:
             for precision in args.precision if b == "openvino" else ["auto"]:
-                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, max_size=(w, h),
+                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, workers=1, max_size=(w, h),
                                     cuda_graphs=args.cuda_graphs, precision=precision)
                 try:
                     backend = create_backend(net, spec, cfg)
