@@ -5,6 +5,7 @@ Example::
 
     python tools/bench.py ../shared/data/video/bikes.mp4 --repeat 3
     python tools/bench.py clip.mp4 --backend torch --device cuda --codec h264_nvenc
+    python tools/bench.py clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
 
 Every figure is the median of ``--repeat`` runs made in this one invocation; ratios are
 taken between those medians. The hand-scripted baseline needs an ``ffmpeg`` binary (PATH,
@@ -208,10 +209,50 @@ def peak_rss_mb(clip: Path, dst: Path, cfg: UpscaleConfig) -> float:
     return int(res.stdout.strip().splitlines()[-1]) / 1024
 
 
+def one_frame_job(clip: Path, work: Path, cfg: UpscaleConfig, repeat: int) -> dict:
+    """Wall time of a whole ``vsr upscale`` process on a one-frame clip cut from ``clip``: the
+    first run (cold: nothing in the OS page cache from vsr yet, compile cache as it is) and the
+    median of ``repeat`` more, plus the import time of the modules it loads (``-X importtime``)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from bench_clip import make_clip
+
+    import av
+
+    with av.open(str(clip)) as c:
+        v = c.streams.video[0]
+        w, h = v.codec_context.width, v.codec_context.height
+    one = work / "one.mp4"
+    make_clip(clip, one, 1, w, h)
+    cmd = [sys.executable, "-m", "vsr", "upscale", str(one), "-o", str(work / "one_x.mp4"), "--overwrite",
+           "--progress", "none", "--model", cfg.model.name, "--scale", str(cfg.model.scale), "--backend",
+           cfg.backend.name, "--device", cfg.backend.device, "--codec", cfg.encode.codec or "libx264",
+           "--crf", str(cfg.encode.crf), "--preset", cfg.encode.preset or "medium"]
+    # as installed: bytecode written once (this sandbox sets PYTHONDONTWRITEBYTECODE, which would
+    # make every run compile vsr's sources again, ~0.08 s)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONPATH": str(REPO)}
+    times = []
+    for _ in range(repeat + 1):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env)
+        times.append(time.perf_counter() - t)
+    res = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True,
+                         check=True)
+    top: dict[str, float] = {}
+    for line in res.stderr.splitlines():  # "import time: self [us] | cumulative | imported package"
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2].strip()
+            if "." not in name:  # top-level packages, cumulative
+                top[name] = top.get(name, 0.0) + int(parts[1]) / 1e6
+    heavy = dict(sorted(((k, round(v, 3)) for k, v in top.items() if v >= 0.02), key=lambda kv: -kv[1]))
+    return {"one_frame_first_s": times[0], "one_frame_s": statistics.median(times[1:]), "one_frame_imports_s": heavy}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("clip", type=Path)
-    ap.add_argument("--model", default="espcn")
+    ap.add_argument("--model", nargs="+", default=["espcn"],
+                    help="one or more models, each measured; the hand-scripted pipe runs the first")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--device", default="cpu")
@@ -225,24 +266,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ffmpeg", help="ffmpeg binary for the hand-scripted baseline")
     ap.add_argument("--skip-hand", action="store_true")
+    ap.add_argument("--one-frame", action="store_true",
+                    help="also time a whole `vsr upscale` process on a one-frame clip cut from CLIP")
     ap.add_argument("--rss", action="store_true", help="also measure peak RSS for 100 vs 1500 frames")
     ap.add_argument("--rss-width", type=int, default=0, help="width of the RSS clips (0: the clip's own)")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
     args = ap.parse_args(argv)
 
-    cfg = UpscaleConfig(
-        model=ModelConfig(args.model, args.scale),
-        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads,
-                              workers=args.workers),
-        encode=EncodeConfig(args.codec, args.crf, args.preset),
-    )
-    res: dict = {"clip": args.clip.name, "model": f"{args.model} x{args.scale}", "backend": args.backend,
+    def config(model: str) -> UpscaleConfig:
+        return UpscaleConfig(
+            model=ModelConfig(model, args.scale),
+            backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, workers=args.workers),
+            encode=EncodeConfig(args.codec, args.crf, args.preset),
+        )
+
+    cfg = config(args.model[0])
+    res: dict = {"clip": args.clip.name, "model": f"{args.model[0]} x{args.scale}", "backend": args.backend,
                  "device": args.device, "codec": f"{args.codec} crf {args.crf} preset {args.preset}",
                  "cpus": os.cpu_count(), "repeat": args.repeat}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         try:
             res.update(bench_stages(args.clip, cfg, args.repeat, work))
+            others = {m: bench_stages(args.clip, config(m), args.repeat, work) for m in args.model[1:]}
         except VsrError as e:  # no GPU, no NVENC on this GPU...: say so, as vsr itself would
             sys.exit(f"bench: {e}")
         ffmpeg = None if args.skip_hand else find_ffmpeg(args.ffmpeg)
@@ -259,6 +305,12 @@ def main(argv: list[str] | None = None) -> None:
 
             res["hand_fps"] = res["frames"] / median_time(hand, args.repeat)
             res["speedup_vs_hand"] = res["pipeline_fps"] / res["hand_fps"]
+            for stats in others.values():  # against the same hand-scripted pipe (the first model's)
+                stats["speedup_vs_hand"] = stats["pipeline_fps"] / res["hand_fps"]
+        for m, stats in others.items():
+            res.update({f"{m}.{k}": v for k, v in stats.items() if k not in ("frames", "size")})
+        if args.one_frame:
+            res.update(one_frame_job(args.clip, work, cfg, args.repeat))
         if args.rss:
             short, long = work / "short.mp4", work / "long.mp4"
             make_loop_clip(args.clip, short, 100, args.rss_width)
@@ -267,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
             res["rss_1500_mb"] = peak_rss_mb(long, work / "o2.mp4", cfg)
             res["rss_ratio"] = res["rss_1500_mb"] / res["rss_100_mb"]
     for k, v in res.items():
-        print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")
+        print(f"{k:>28}: {v:.3f}" if isinstance(v, float) else f"{k:>28}: {v}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
 

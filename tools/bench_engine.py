@@ -29,8 +29,8 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.models.weights import get_spec, create_model  # noqa: E402
 
 
-def fps(backend, y: torch.Tensor, repeat: int, warmup: int = 3) -> float:
-    if y.device.type == "cuda":  # a stream of its own, as in the pipeline (not the legacy default stream)
+def fps(backend, y, repeat: int, warmup: int = 3) -> float:
+    if isinstance(y, torch.Tensor) and y.device.type == "cuda":  # a stream of its own, as in the pipeline (not the legacy default stream)
         stream = torch.cuda.Stream(y.device)
         stream.wait_stream(torch.cuda.current_stream(y.device))
         with torch.cuda.stream(stream):
@@ -74,15 +74,18 @@ def main(argv: list[str] | None = None) -> None:
         net, spec = create_model(name, args.scale), get_spec(name, args.scale)
         for b in args.backend:
             for precision in args.precision if b == "openvino" else ["auto"]:
-                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, max_size=(w, h),
+                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, workers=1, max_size=(w, h),
                                     cuda_graphs=args.cuda_graphs, precision=precision)
                 try:
                     backend = create_backend(net, spec, cfg)
                 except VsrError as e:
                     print(f"| {name} x{args.scale} | {b} {precision} | - | - | unavailable: {e} |")
                     continue
-                y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
-                kind = getattr(backend, "precision", str(backend.dtype).replace("torch.", ""))
+                if backend.host:  # OpenVINO, ONNX Runtime: NumPy in and out, as the pipeline calls them
+                    y = torch.rand(args.batch, 1, h, w).numpy()
+                else:
+                    y = torch.rand(args.batch, 1, h, w, device=backend.device).to(backend.dtype)
+                kind = getattr(backend, "precision", "f32" if backend.host else str(backend.dtype).replace("torch.", ""))
                 f = fps(backend, y, args.repeat)
                 print(f"| {name} x{args.scale} | {b} ({kind}) | {args.batch}x{w}x{h} | "
                       f"{1000 * args.batch / f:.1f} | {f:.1f} |")

@@ -26,9 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit("train.py needs PyTorch: pip install 'vsr[torch]'")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

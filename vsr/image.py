@@ -13,16 +13,15 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
+from vsr import host
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
-from vsr.upscaler import choose_tile, run_tiled
-from vsr.quality import rgb_to_ycbcr, upscale_bicubic, ycbcr_to_rgb
+from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
 
@@ -72,23 +71,24 @@ def upscale_image(
     spec = get_spec(model, scale)
     runner = create_backend(None, spec, BackendConfig(name=backend, device=device))
     log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
+    ycc = rgb_to_ycbcr(rgb).transpose(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
+    y = (ycc[:, :1] / 255.0).astype(np.float32)
+    radius = spec.radius
     try:
-        ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
-        radius = spec.radius
-        if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime)
-            from vsr import host
-
-            y = (ycc[:, :1] / 255.0).numpy().astype(np.float32)
-            tile = host.choose_tile(1, h, w, radius)  # large pictures go through in exact tiles
-            y_sr = torch.from_numpy(host.run_tiled(runner, y, tile, radius)).clamp(0.0, 1.0) * 255.0
+        if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime): PyTorch is never imported
+            y_sr = host.run_tiled(runner, y, host.choose_tile(1, h, w, radius), radius)  # exact tiles if large
         else:
-            y = (ycc[:, :1] / 255.0).to(runner.device, runner.dtype).contiguous()
-            tile = choose_tile(runner, 1, h, w, radius)  # large pictures go through in exact tiles
-            y_sr = run_tiled(runner, y, tile, radius).float().clamp(0.0, 1.0).cpu() * 255.0  # (1, 1, sH, sW)
+            import torch
+
+            from vsr.upscaler import choose_tile, run_tiled
+
+            yt = torch.from_numpy(y).to(runner.device, runner.dtype).contiguous()
+            y_sr = run_tiled(runner, yt, choose_tile(runner, 1, h, w, radius), radius).float().cpu().numpy()
     finally:
         runner.close()
-    c_sr = upscale_bicubic(ycc[:, 1:], (scale * h, scale * w))  # (1, 2, sH, sW) float64
-    out = torch.cat([y_sr.double(), c_sr], dim=1)[0].permute(1, 2, 0).numpy()
+    y_sr = np.clip(y_sr, 0.0, 1.0).astype(np.float64) * 255.0  # (1, 1, sH, sW)
+    c_sr = host.resize(ycc[:, 1:].astype(np.float32), scale * h, scale * w)  # (1, 2, sH, sW) bicubic
+    out = np.concatenate([y_sr, c_sr.astype(np.float64)], axis=1)[0].transpose(1, 2, 0)
     return ycbcr_to_rgb(out)
 
 

@@ -7,10 +7,13 @@ SSIM on the MATLAB ``rgb2ycbcr`` luma (values in [16, 235]) with ``scale`` pixel
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "modcrop", "downscale", "upscale_bicubic", "psnr", "ssim"]
 
@@ -54,6 +57,8 @@ def upscale_bicubic(plane: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     Returns a tensor of the same dtype and device of spatial ``size`` (not clamped).
     """
+    import torch.nn.functional as F
+
     return F.interpolate(plane, size=size, mode="bicubic", align_corners=False)
 
 
@@ -66,6 +71,9 @@ def psnr(a: np.ndarray, b: np.ndarray, border: int = 0, peak: float = 255.0) -> 
 
 def ssim(a: np.ndarray, b: np.ndarray, border: int = 0, peak: float = 255.0) -> float:
     """Mean SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, 'valid' filtering) of two planes."""
+    import torch
+    import torch.nn.functional as F
+
     a = torch.from_numpy(_shave(a, border).astype(np.float64))[None, None]
     b = torch.from_numpy(_shave(b, border).astype(np.float64))[None, None]
     g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5) ** 2) / (2 * 1.5**2))

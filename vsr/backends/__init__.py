@@ -2,7 +2,8 @@
 
 A registration names the module, the devices it runs on with its ``--backend auto`` rank
 there, and a summary line; the module defines ``unavailable(device)`` and ``create(model,
-spec, config)`` and is imported only when that backend is asked about.
+spec, config)`` (and may define ``auto_rank(kind, model)`` to rank itself lower for some
+networks) and is imported only when that backend is asked about.
 """
 
 from vsr.backends.base import (Backend, BackendEntry, LoadedBackend, backend_names, create_backend, list_backends,
@@ -15,9 +16,9 @@ register_backend("tensorrt", "vsr.backends.tensorrt", rank={"cuda": 30},
                  summary="TensorRT FP16 engines, built once per GPU and cached (NVIDIA GPUs)")
 register_backend("torch", "vsr.backends.torch", rank={"cuda": 20, "cpu": 10},
                  summary="PyTorch: FP16 on CUDA GPUs (optionally CUDA graphs), FP32 on the CPU")
-# OpenVINO measures fastest on the CPU (docs/performance.md) but is not yet auto's choice: vsr
-# processes running it stalled in some orders of the test suite (not yet understood; see README)
-register_backend("openvino", "vsr.backends.openvino", rank={"cpu": 15},
+# OpenVINO: the fastest CPU backend measured (docs/performance.md); its auto_rank() puts ESPCN
+# on ONNX Runtime where the CPU has no native bf16 (there ESPCN in f32 is faster on ONNX Runtime)
+register_backend("openvino", "vsr.backends.openvino", rank={"cpu": 25},
                  summary="OpenVINO on the CPU: bf16 where the CPU has it natively (AVX512_BF16, AMX)")
 register_backend("onnxruntime", "vsr.backends.onnxruntime", rank={"cpu": 20},
                  summary="ONNX Runtime on the CPU, FP32")

@@ -113,10 +113,24 @@ class BackendEntry:
     def unavailable(self, device: str) -> str | None:
         """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
         module's own words: it says which devices it runs on, and what to use instead)."""
-        return self._impl().unavailable(device)
+        try:
+            impl = self._impl()
+        except ImportError as e:  # PyTorch is an extra: the backends built on it say so
+            if (e.name or "").partition(".")[0] == "torch":
+                return "it needs PyTorch, which is not installed (pip install 'vsr[torch]')"
+            raise
+        return impl.unavailable(device)
 
     def create(self, model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
         return self._impl().create(model, spec, config)  # model may be None
+
+    def rank_for(self, kind: str, model: str | None) -> int:
+        """Its ``--backend auto`` rank on ``kind`` for ``model``: the registered rank, unless the
+        module's optional ``auto_rank(kind, model) -> int | None`` puts it lower (a backend whose
+        speed against the others depends on the network or the CPU)."""
+        hook = getattr(self._impl(), "auto_rank", None) if model is not None else None
+        rank = hook(kind, model) if hook is not None else None
+        return self.rank[kind] if rank is None else min(rank, self.rank[kind])  # never above the registered one
 
 
 _BACKENDS: dict[str, BackendEntry] = {}
@@ -141,21 +155,28 @@ def backend_names() -> list[str]:
     return ["auto", *sorted(_BACKENDS)]
 
 
-def resolve_name(name: str, device: str) -> str:
-    """The backend ``name`` means on ``device``: ``auto`` picks the best available.
+def resolve_name(name: str, device: str, model: str | None = None) -> str:
+    """The backend ``name`` means on ``device``: ``auto`` picks the best available (for
+    ``model``, e.g. ``"espcn"``, where a backend ranks itself per network).
 
     Raises:
         BackendError: unknown name, or the named backend cannot run on ``device``.
     """
     if name == "auto":
         kind = parse_device(device)[0]
-        ranked = sorted((e for e in _BACKENDS.values() if kind in e.rank), key=lambda e: -e.rank[kind])
-        why = []
-        for entry in ranked:
+        why, best, best_rank = [], None, None
+        for entry in sorted((e for e in _BACKENDS.values() if kind in e.rank), key=lambda e: -e.rank[kind]):
+            if best is not None and entry.rank[kind] <= best_rank:
+                break  # nothing further down can beat it: those modules are never imported
             reason = entry.unavailable(device)
-            if reason is None:
-                return entry.name
-            why.append(f"{entry.name}: {reason}")
+            if reason is not None:
+                why.append(f"{entry.name}: {reason}")
+                continue
+            rank = entry.rank_for(kind, model)
+            if best is None or rank > best_rank:
+                best, best_rank = entry, rank
+        if best is not None:
+            return best.name
         raise BackendError(f"no backend can run on {device} ({'; '.join(why)})")
     if name not in _BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose auto or one of: {', '.join(sorted(_BACKENDS))}")
@@ -175,5 +196,5 @@ def create_backend(model: "nn.Module | None", spec: "ModelSpec", config: "Backen
     from dataclasses import replace
 
     config = replace(config, device=resolve_device(config.device))
-    name = resolve_name(config.name, config.device)
+    name = resolve_name(config.name, config.device, spec.name if spec is not None else None)
     return _BACKENDS[name].create(model, spec, config)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,28 +27,68 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["OpenVinoBackend", "native_bf16", "PRECISIONS"]
+__all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "PRECISIONS"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "f32", "bf16")
+
+# OpenVINO's Python binding (2026.4) initialises function-local statics on its NumPy path (the
+# first ``tensor.data`` / ``infer`` of a process) while holding the GIL, and the initialiser
+# releases the GIL inside pybind11's call-once for NumPy's C API: a second thread arriving then
+# holds the GIL and waits on the static's guard, the first waits for the GIL, and the process
+# hangs for good (seen as stalled vsr processes with two inference workers; py-spy shows one
+# thread in ``__cxa_guard_acquire``, the other in ``gil_safe_call_once_and_store<npy_api>``).
+# The first inference of a process therefore runs alone; every later one runs in parallel.
+_FIRST_CALL = threading.Lock()
+_warmed = False
+
+
+def _openvino():
+    """``import openvino`` without its model converter: the package's ``__init__`` imports
+    ``openvino.tools.ovc`` (and with it telemetry, urllib, multiprocessing), 0.3-0.5 s of a
+    one-frame job here, for ``convert_model``, which vsr never uses. The converter stays
+    importable by name afterwards (``from openvino.tools.ovc import convert_model``)."""
+    import sys
+
+    if "openvino" not in sys.modules and "openvino.tools.ovc" not in sys.modules:
+        sys.modules["openvino.tools.ovc"] = None  # the package __init__ skips it on ImportError
+        try:
+            import openvino
+        finally:
+            if sys.modules.get("openvino.tools.ovc", 0) is None:
+                del sys.modules["openvino.tools.ovc"]
+        return openvino
+    import openvino
+
+    return openvino
 
 
 def unavailable(device: str) -> str | None:
     if parse_device(device)[0] != "cpu":
         return "vsr runs OpenVINO on the CPU only (use --backend torch or tensorrt on a GPU)"
     try:
-        import openvino  # noqa: F401
+        _openvino()
     except ImportError:
         return "openvino is not installed (pip install openvino)"
     return None
 
 
+@lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True when OpenVINO's CPU plugin computes bf16 natively here (AVX512_BF16 or AMX)."""
-    import openvino as ov
-
+    ov = _openvino()
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def auto_rank(kind: str, model: str) -> int | None:
+    """``--backend auto``: OpenVINO is the fastest CPU backend measured for both networks where
+    it computes in bf16, and for FSRCNN in f32 too; ESPCN in f32 is slower on OpenVINO than on
+    ONNX Runtime (53 vs 42 ms per 480x360 frame on an AMD Zen 4, docs/performance.md), so on a
+    CPU without native bf16 ONNX Runtime is preferred for it."""
+    if kind == "cpu" and model == "espcn" and not native_bf16():
+        return 15  # below ONNX Runtime's 20
+    return None
 
 
 def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
@@ -63,6 +104,10 @@ class OpenVinoBackend:
         graph: the residual ONNX graph (``y`` ``(N, 1, H, W)`` -> ``(N, r*r, H, W)``, float32).
         scale: its upscaling factor r.
         threads: inference threads per call (0: OpenVINO's default).
+        streams: calls that run at once, each on ``threads`` threads (the pipeline's frames in
+            flight). One OpenVINO stream runs one inference at a time, so with one stream two
+            worker threads' calls queue behind each other: measured on 2 cores (ESPCN x2,
+            480x360, bf16), 2 workers on 1 stream of 1 thread 21 fps, on 2 streams 40 fps.
         precision: ``auto`` (bf16 where native, else f32), ``f32`` or ``bf16``.
         cache_dir: OpenVINO's compiled-model cache folder, or None for none.
 
@@ -79,9 +124,8 @@ class OpenVinoBackend:
     cuda_graphs = False
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
-                 cache_dir: str | None = None) -> None:
-        import openvino as ov
-
+                 cache_dir: str | None = None, streams: int = 1) -> None:
+        ov = _openvino()
         if precision not in PRECISIONS:
             raise BackendError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         native = native_bf16()
@@ -94,9 +138,9 @@ class OpenVinoBackend:
             self._core.set_property({"CACHE_DIR": str(cache_dir)})
         self._graph = self._core.read_model(graph)
         self._config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
-                        "NUM_STREAMS": "1"}
+                        "NUM_STREAMS": str(max(1, streams))}
         if threads:
-            self._config["INFERENCE_NUM_THREADS"] = str(threads)
+            self._config["INFERENCE_NUM_THREADS"] = str(threads * max(1, streams))  # the total, split per stream
         self._compiled: dict[tuple[int, ...], object] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -119,8 +163,15 @@ class OpenVinoBackend:
 
     def run(self, y: np.ndarray) -> np.ndarray:
         """``(N, 1, H, W)`` float32 in [0, 1] -> ``(N, 1, sH, sW)`` float32 (NumPy, host)."""
+        global _warmed
         x = np.ascontiguousarray(y, dtype=np.float32)
-        res = self._request(tuple(x.shape)).infer({0: x})[0]
+        request = self._request(tuple(x.shape))
+        if _warmed:
+            res = request.infer({0: x})[0]
+        else:
+            with _FIRST_CALL:  # see _FIRST_CALL
+                res = request.infer({0: x})[0]
+                _warmed = True
         return _pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale)
 
     def fork(self) -> "OpenVinoBackend":
@@ -157,5 +208,10 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
         from vsr.models.weights import create_model
 
         graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), residual=True)
+    streams = 1
+    if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
+        from vsr.devices import cpu_parallelism
+
+        streams = cpu_parallelism(config.workers, config.threads)[0]
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
-                           config.precision, _cache_dir())
+                           config.precision, _cache_dir(), streams)

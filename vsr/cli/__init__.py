@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an unexpected library error: still one line unless -v
         if args.verbose:
             raise
+        if isinstance(e, ImportError) and (e.name or "").partition(".")[0] == "torch":  # an extra
+            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr[torch]'",
+                  file=sys.stderr)
+            return 1
         print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
         return 1
     finally:

@@ -146,9 +146,21 @@ def add_models(sub) -> None:
     p.set_defaults(func=_cmd_models)
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
+def _flops(spec) -> float:
+    """FLOPs per input pixel of the trained form: counted on the shipped ONNX graph (no PyTorch
+    needed), else on the network built in PyTorch."""
+    graph = spec.graph("direct")
+    if graph is not None:
+        from vsr.models.graph_cost import graph_flops_per_pixel
+
+        return graph_flops_per_pixel(graph)
     from vsr.models import build_model
     from vsr.models.flops import flops_per_pixel
+
+    return flops_per_pixel(build_model(spec.name, spec.scale), form="trained")
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
     from vsr.models.weights import list_models
 
     specs = list_models()
@@ -160,7 +172,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         measured = s.provenance.get("set5_psnr")
         bicubic = _SET5_BICUBIC_PSNR.get(s.scale)
         rows.append((
-            s.name, f"x{s.scale}", f"{s.params:,}", f"{flops_per_pixel(build_model(s.name, s.scale), form='trained') / 1e3:.1f}k",
+            s.name, f"x{s.scale}", f"{s.params:,}", f"{_flops(s) / 1e3:.1f}k",
             "-" if measured is None else f"{measured:.2f} dB",
             "-" if bicubic is None else f"{bicubic:.2f} dB",
         ))
