@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import math
 import os
@@ -61,6 +62,57 @@ def load_pairs(folder: Path, scale: int, jitter: tuple[float, ...]) -> list[tupl
     return pairs
 
 
+class CacheSampler:
+    """Random patches of the degraded cache (``tools/degrade.py``), with the 8 flips/rotations.
+
+    The last ``holdout`` pairs are kept out of training for :func:`validate_cache`.
+    """
+
+    def __init__(self, cache: dict[str, np.ndarray], scale: int, patch: int, rng: np.random.Generator,
+                 holdout: int = 256) -> None:
+        self.lr, self.hr = cache["lr"], cache["hr"]
+        self.n = len(self.lr) - holdout
+        self.scale, self.patch, self.rng = scale, patch, rng
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(n,1,p,p)`` LR and ``(n,1,rp,rp)`` HR float32 tensors in [0, 1]."""
+        p, r, size = self.patch, self.scale, self.lr.shape[1]
+        lrs = np.empty((n, p, p), np.float32)
+        hrs = np.empty((n, p * r, p * r), np.float32)
+        for i, k in enumerate(self.rng.integers(0, self.n, n)):
+            y, x = self.rng.integers(0, size - p + 1, 2)
+            lrs[i] = self.lr[k, y : y + p, x : x + p]
+            hrs[i] = self.hr[k, y * r : (y + p) * r, x * r : (x + p) * r]
+        return augment(lrs / 255, hrs / 255, self.rng)
+
+
+def augment(lrs: np.ndarray, hrs: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair flipped/rotated by one of the 8 symmetries; ``(n,1,p,p)``, ``(n,1,rp,rp)`` tensors."""
+    t = rng.integers(0, 8, len(lrs))
+    flip = t & 1 == 1
+    lrs[flip], hrs[flip] = lrs[flip, :, ::-1], hrs[flip, :, ::-1]
+    rot = t >> 1
+    for k in (1, 2, 3):
+        m = rot == k
+        lrs[m] = np.rot90(lrs[m], k, axes=(1, 2))
+        hrs[m] = np.rot90(hrs[m], k, axes=(1, 2))
+    return torch.from_numpy(np.ascontiguousarray(lrs[:, None], np.float32)), \
+        torch.from_numpy(np.ascontiguousarray(hrs[:, None], np.float32))
+
+
+@torch.no_grad()
+def validate_cache(model: torch.nn.Module, cache: dict[str, np.ndarray], scale: int, holdout: int = 256) -> float:
+    """Luma PSNR (dB, ``scale`` px shaved, one MSE) on the cache's held-out degraded pairs."""
+    model.eval()
+    lr = torch.from_numpy(np.asarray(cache["lr"][-holdout:], np.float32) / 255)[:, None]
+    hr = np.asarray(cache["hr"][-holdout:], np.float64)
+    sr = np.rint(model(lr).clamp(0, 1)[:, 0].numpy().astype(np.float64) * 255)
+    model.train()
+    s = scale
+    mse = np.mean((sr[:, s:-s, s:-s] - hr[:, s:-s, s:-s]) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
 class PatchSampler:
     """Random aligned LR/HR patches with the 8 flips/rotations, drawn by image area."""
 
@@ -81,15 +133,7 @@ class PatchSampler:
             x = self.rng.integers(0, lr.shape[1] - p + 1)
             lrs[i] = lr[y : y + p, x : x + p]
             hrs[i] = hr[y * r : (y + p) * r, x * r : (x + p) * r]
-        t = self.rng.integers(0, 8, n)
-        flip = t & 1 == 1
-        lrs[flip], hrs[flip] = lrs[flip, :, ::-1], hrs[flip, :, ::-1]
-        rot = t >> 1
-        for k in (1, 2, 3):
-            m = rot == k
-            lrs[m] = np.rot90(lrs[m], k, axes=(1, 2))
-            hrs[m] = np.rot90(hrs[m], k, axes=(1, 2))
-        return torch.from_numpy(lrs[:, None]), torch.from_numpy(hrs[:, None])
+        return augment(lrs, hrs, self.rng)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int = 500, floor: float = 0.01) -> float:
@@ -154,6 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=int, required=True)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/train")
     ap.add_argument("--val", type=Path, default=REPO.parent / "shared/data/val/Set5")
+    ap.add_argument("--degradation", choices=["bicubic", "codec"], default="bicubic",
+                    help="LR of the pairs: clean bicubic (the 'clean' weight set) or the codec-degraded cache "
+                    "of tools/degrade.py (the 'compressed' set)")
+    ap.add_argument("--cache", type=Path, help="degraded cache folder (default ~/.cache/vsr/degraded/xSCALE)")
     ap.add_argument("--steps", type=int, default=40000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--patch", type=int, default=24, help="LR patch size")
@@ -202,6 +250,12 @@ def main(argv: list[str] | None = None) -> None:
         config["init"] = str(args.init)
         log.info("initialised %d of %d tensors from %s", len(same), len(own), args.init)
 
+    codec = config.get("degradation", "bicubic") == "codec"
+    cache = None
+    if codec:
+        cache_dir = Path(config["cache"]) if config.get("cache") not in (None, "None") else None
+        cache_dir = cache_dir or _degrade().CACHE / f"x{args.scale}"
+        cache = _degrade().load_cache(cache_dir)
     if args.export:
         if not ckpt_path.exists():
             raise SystemExit(f"no checkpoint at {ckpt_path}")
@@ -209,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         prov = {
             "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
-            f"--seed {config['seed']}",
+            f"--seed {config['seed']}" + (" --degradation codec" if codec else ""),
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
             "schedule_changes": config.get("schedule_changes", []),
@@ -217,16 +271,29 @@ def main(argv: list[str] | None = None) -> None:
             "set5_psnr": round(val, 3),
         }
         prov.update(_earlier_stages(args.model, args.scale, config.get("init"), prov["command"]))
+        if codec:
+            meta = json.loads((cache_dir / "meta.json").read_text())
+            prov["data"] = (f"codec-degraded cache of tools/degrade.py (python tools/degrade.py --scale {args.scale} "
+                            f"--count {meta['sequences']} --seed {meta['seed']}: {meta['pairs']} pairs of "
+                            f"{meta['size']} px LR from the 291 stills and frames of {', '.join(meta['train_clips'])})")
+            prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
+            prov["hardware"] = prov.get("hardware", "") + (
+                "; codec fine-tune: 2 shared CPU cores (AMD EPYC Zen 4), one thread, PyTorch CPU")
         prov["checkpoint"] = os.path.relpath(ckpt_path, REPO)
-        path = save_weights(args.model, args.scale, model.state_dict(), prov)
+        path = save_weights(args.model, args.scale, model.state_dict(), prov,
+                            weights="compressed" if codec else "clean")
         print(f"wrote {path} (Set5 {val:.3f} dB after {step} steps)")
         return
 
     rng = np.random.default_rng(args.seed + step)
     torch.manual_seed(args.seed + step)
-    sampler = PatchSampler(
-        load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale, args.patch, rng
-    )
+    if codec:
+        sampler = CacheSampler(cache, args.scale, args.patch, rng)
+        log.info("codec-degraded cache: %d training pairs", sampler.n)
+    else:
+        sampler = PatchSampler(
+            load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale,
+            args.patch, rng)
     model.train()
     t0, seen, running = time.time(), 0, 0.0
     while step < args.steps:
@@ -249,10 +316,22 @@ def main(argv: list[str] | None = None) -> None:
             val = validate(model, args.val, args.scale)
             history.append((step, round(val, 3)))
             log.info("step %d: %s PSNR %.3f dB", step, args.val.name, val)
+            if codec:
+                cval = validate_cache(model, cache, args.scale)
+                config.setdefault("cache_history", []).append((step, round(cval, 3)))
+                log.info("step %d: degraded held-out PSNR %.3f dB", step, cval)
         if step % args.ckpt_every == 0 or step == args.steps:
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                          "history": history, "config": config}, ckpt_path)
     log.info("done: %d steps; history %s", step, history)
+
+
+def _degrade():
+    """tools/degrade.py as a module (loaded on demand: it needs PyAV)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import degrade
+
+    return degrade
 
 
 def argv_has(argv: list[str] | None, flag: str) -> bool:

@@ -146,21 +146,22 @@ def create_model(name: str, scale: int):
     return model.eval()
 
 
-def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, Any]) -> Path:
+def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, Any], weights: str = "clean") -> Path:
     """Write a weights file and its manifest entry (used by ``tools/train.py --export``)."""
     import torch
 
     from vsr.output import atomic_write
 
-    path = WEIGHTS_DIR / f"{name}_x{scale}.pt"
+    key = f"{name}_x{scale}" if weights == "clean" else f"{name}_x{scale}_{weights}"
+    path = WEIGHTS_DIR / f"{key}.pt"
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, buf)
     atomic_write(path, buf.getvalue())
     entries = _manifest()
     params = sum(v.numel() for v in state_dict.values())
     # new weights: the graphs of the old ones no longer apply (tools/export_onnx.py remakes them)
-    entries[f"{name}_x{scale}"] = {"name": name, "scale": scale, "file": path.name, "sha256": sha256_file(path),
-                                   "params": params, "provenance": provenance}
+    entries[key] = {"name": name, "scale": scale, "weights": weights, "file": path.name, "sha256": sha256_file(path),
+                    "params": params, "provenance": provenance}
     _write_manifest(entries)
     return path
 
