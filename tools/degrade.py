@@ -132,7 +132,8 @@ def draw(rng: np.random.Generator) -> tuple[str, dict[str, str], int, int]:
         return kind, {"crf": str(crf), "preset": str(rng.choice(X264_PRESETS))}, crf, length
     if kind == "libx265":
         crf = int(rng.integers(18, 39))
-        return kind, {"crf": str(crf), "preset": str(rng.choice(X265_PRESETS)), "x265-params": "log-level=none"}, crf, length
+        opts = {"crf": str(crf), "preset": str(rng.choice(X265_PRESETS)), "x265-params": "log-level=none"}
+        return kind, opts, crf, length
     if kind in ("mpeg2video", "mpeg4"):
         q = int(rng.integers(2, 21))
         return kind, {"bf": str(rng.choice([0, 2])), "g": "12"}, q, length

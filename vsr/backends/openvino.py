@@ -156,6 +156,7 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
         from vsr.models.export import export_onnx
         from vsr.models.weights import create_model
 
-        graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), residual=True)
+        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
+        graph = export_onnx(net, residual=True)
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
                            config.precision, _cache_dir())
