@@ -176,15 +176,19 @@ def make_sample(src: np.ndarray, scale: int, size: int, rng: np.random.Generator
     return [lr[t][:size] for t in keep], [hr[t] for t in keep], KINDS.index(kind), quality
 
 
-def build_cache(out: Path, scale: int, count: int, seed: int = 0, size: int | None = None) -> Path:
+def build_cache(out: Path, scale: int, count: int, seed: int = 0, size: int | None = None,
+                sources: list[np.ndarray] | None = None) -> Path:
     """Make ``count`` degraded sequences and write the cache folder ``out`` atomically.
+
+    Args:
+        sources: HR yuv420p arrays (default :func:`load_sources`).
 
     Returns:
         ``out``, holding ``lr.npy``, ``hr.npy``, ``kind.npy``, ``quality.npy``, ``meta.json``.
     """
     size = size or SIZE[scale]
     rng = np.random.default_rng(seed)
-    sources = load_sources()
+    sources = load_sources() if sources is None else sources
     lrs, hrs, kinds, quals = [], [], [], []
     t0 = time.time()
     done = 0
