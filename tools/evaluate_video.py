@@ -68,6 +68,7 @@ def read_hr(path: Path, frames: int, scale: int) -> tuple[list[av.VideoFrame], f
 def write_lr(hr: list[av.VideoFrame], scale: int, crf: str, rate: fractions.Fraction, path: Path) -> None:
     """LR = swscale bicubic 1/scale of HR, stored as FFV1 (``crf == "lossless"``) or libx264 medium CRF."""
     w, h = hr[0].width // scale, hr[0].height // scale
+    rate = fractions.Fraction(rate)
     with av.open(str(path), "w") as out:
         if crf == "lossless":
             st = out.add_stream("ffv1", rate=rate)
