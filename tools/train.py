@@ -65,12 +65,18 @@ def load_pairs(folder: Path, scale: int, jitter: tuple[float, ...]) -> list[tupl
 class CacheSampler:
     """Random patches of the degraded cache (``tools/degrade.py``), with the 8 flips/rotations.
 
-    The last ``holdout`` pairs are kept out of training for :func:`validate_cache`.
+    The last ``holdout`` pairs are kept out of training for :func:`validate_cache`. With
+    ``levels``, half the pairs get a random gain (0.8-1.2 about code 128) and offset (+-16
+    codes), the same on LR and HR: the cache's HR luma never leaves [16, 235] (stills are
+    converted to limited range), while codec undershoot puts LR below 16 near black, so
+    without it the network learns to lift everything under 16 -- real clips with sub-black
+    content (phone video) then lose up to several dB.
     """
 
     def __init__(self, cache: dict[str, np.ndarray], scale: int, patch: int, rng: np.random.Generator,
-                 holdout: int = 256) -> None:
+                 holdout: int = 256, levels: bool = True) -> None:
         self.lr, self.hr = cache["lr"], cache["hr"]
+        self.levels = levels
         self.n = len(self.lr) - holdout
         self.scale, self.patch, self.rng = scale, patch, rng
 
@@ -83,6 +89,13 @@ class CacheSampler:
             y, x = self.rng.integers(0, size - p + 1, 2)
             lrs[i] = self.lr[k, y : y + p, x : x + p]
             hrs[i] = self.hr[k, y * r : (y + p) * r, x * r : (x + p) * r]
+        if self.levels:  # the same random gain and offset on LR and HR, clipped to 8 bits
+            g = self.rng.uniform(0.8, 1.2, (n, 1, 1)).astype(np.float32)
+            o = self.rng.uniform(-16, 16, (n, 1, 1)).astype(np.float32)
+            keep = self.rng.random(n) < 0.5
+            g[keep], o[keep] = 1, 0
+            lrs = np.clip((lrs - 128) * g + 128 + o, 0, 255)
+            hrs = np.clip((hrs - 128) * g + 128 + o, 0, 255)
         return augment(lrs / 255, hrs / 255, self.rng)
 
 
@@ -277,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
                             f"--count {meta['sequences']} --seed {meta['seed']}: {meta['pairs']} pairs of "
                             f"{meta['size']} px LR from the 291 stills and frames of {', '.join(meta['train_clips'])})")
             prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
+            if config.get("levels_from_step") is not None:
+                prov["levels_augmentation_from_step"] = config["levels_from_step"]
             prov["hardware"] = prov.get("hardware", "") + (
                 "; codec fine-tune: 2 shared CPU cores (AMD EPYC Zen 4), one thread, PyTorch CPU")
         prov["checkpoint"] = os.path.relpath(ckpt_path, REPO)
@@ -288,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed + step)
     torch.manual_seed(args.seed + step)
     if codec:
+        config.setdefault("levels_from_step", step)  # runs before it trained without the levels augmentation
         sampler = CacheSampler(cache, args.scale, args.patch, rng)
         log.info("codec-degraded cache: %d training pairs", sampler.n)
     else:
