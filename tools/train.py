@@ -65,7 +65,7 @@ def load_pairs(folder: Path, scale: int, jitter: tuple[float, ...]) -> list[tupl
 class CacheSampler:
     """Random patches of the degraded cache (``tools/degrade.py``), with the 8 flips/rotations.
 
-    The last ``holdout`` pairs are kept out of training for :func:`validate_cache`. With
+    The last :func:`holdout` pairs are kept out of training for :func:`validate_cache`. With
     ``levels``, half the pairs get a random gain (0.8-1.2 about code 128) and offset (+-16
     codes), the same on LR and HR: the cache's HR luma never leaves [16, 235] (stills are
     converted to limited range), while codec undershoot puts LR below 16 near black, so
@@ -74,10 +74,10 @@ class CacheSampler:
     """
 
     def __init__(self, cache: dict[str, np.ndarray], scale: int, patch: int, rng: np.random.Generator,
-                 holdout: int = 256, levels: bool = True) -> None:
+                 levels: bool = True) -> None:
         self.lr, self.hr = cache["lr"], cache["hr"]
         self.levels = levels
-        self.n = len(self.lr) - holdout
+        self.n = len(self.lr) - holdout(cache)
         self.scale, self.patch, self.rng = scale, patch, rng
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,12 +113,17 @@ def augment(lrs: np.ndarray, hrs: np.ndarray, rng: np.random.Generator) -> tuple
         torch.from_numpy(np.ascontiguousarray(hrs[:, None], np.float32))
 
 
+def holdout(cache: dict[str, np.ndarray]) -> int:
+    """How many pairs at the end of the cache are kept for validation: 256, at most an eighth."""
+    return min(256, len(cache["lr"]) // 8)
+
+
 @torch.no_grad()
-def validate_cache(model: torch.nn.Module, cache: dict[str, np.ndarray], scale: int, holdout: int = 256) -> float:
+def validate_cache(model: torch.nn.Module, cache: dict[str, np.ndarray], scale: int) -> float:
     """Luma PSNR (dB, ``scale`` px shaved, one MSE) on the cache's held-out degraded pairs."""
     model.eval()
-    lr = torch.from_numpy(np.asarray(cache["lr"][-holdout:], np.float32) / 255)[:, None]
-    hr = np.asarray(cache["hr"][-holdout:], np.float64)
+    lr = torch.from_numpy(np.asarray(cache["lr"][-holdout(cache):], np.float32) / 255)[:, None]
+    hr = np.asarray(cache["hr"][-holdout(cache):], np.float64)
     sr = np.rint(model(lr).clamp(0, 1)[:, 0].numpy().astype(np.float64) * 255)
     model.train()
     s = scale
