@@ -20,7 +20,7 @@ smeared motion that bicubic LR never has. This module makes (degraded LR, HR) lu
 Build (a couple of minutes of one CPU core)::
 
     python tools/degrade.py --scale 2            # ~/.cache/vsr/degraded/x2
-    python tools/degrade.py --scale 3 --count 4000
+    python tools/degrade.py --scale 3 --count 5000
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ KIND_PROB = np.array([0.2, 0.32, 0.16, 0.10, 0.10, 0.12])
 X264_PRESETS = ("ultrafast", "veryfast", "faster", "fast", "medium", "medium", "medium", "slow")
 X265_PRESETS = ("ultrafast", "veryfast", "fast", "medium")
 DECODER = {"libx264": "h264", "libx265": "hevc"}
-SIZE = {2: 64, 3: 48, 4: 48}  # LR patch side per scale
+SIZE = 64  # LR patch side (a multiple of 32: libx265 through PyAV 18 corrupts the heap on 48x48 frames)
 
 log = logging.getLogger("degrade")
 
@@ -186,7 +186,9 @@ def build_cache(out: Path, scale: int, count: int, seed: int = 0, size: int | No
     Returns:
         ``out``, holding ``lr.npy``, ``hr.npy``, ``kind.npy``, ``quality.npy``, ``meta.json``.
     """
-    size = size or SIZE[scale]
+    size = size or SIZE
+    if size % 32:
+        raise SystemExit(f"--size {size}: must be a multiple of 32")
     rng = np.random.default_rng(seed)
     sources = load_sources() if sources is None else sources
     lrs, hrs, kinds, quals = [], [], [], []
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     ap.add_argument("--count", type=int, default=6000, help="degraded sequences (each stores 1-2 pairs)")
-    ap.add_argument("--size", type=int, help="LR patch side (default 64 at x2, 48 at x3/x4)")
+    ap.add_argument("--size", type=int, help="LR patch side, a multiple of 32 (default 64)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=CACHE, help="cache root; the set goes to OUT/x{scale}")
     args = ap.parse_args(argv)
