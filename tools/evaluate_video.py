@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ssim-every", type=int, default=4, help="SSIM on every k-th frame (PSNR uses all)")
     ap.add_argument("--json", type=Path, help="write the rows and summary as JSON here")
     ap.add_argument("--markdown", type=Path, help="write the tables as Markdown here")
+    ap.add_argument("--record", action="store_true",
+                    help="store each shipped set's mean and worst gain per LR in its manifest provenance "
+                         "(video_gain_crf30 is what 'vsr models' shows)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("vsr").setLevel(logging.WARNING)
@@ -221,7 +224,25 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"rows": rows, "summary": summary(rows)}, indent=1) + "\n")
     if args.markdown:
         args.markdown.write_text(text)
+    if args.record:
+        record(summary(rows), args.clips, args.frames)
     return 0
+
+
+def record(summary_rows: list[dict], clips: str, frames: int) -> None:
+    """Write the summary into the manifest: ``video_gains`` per LR and ``video_gain_crf30``."""
+    from vsr.models.weights import get_spec, record_figures
+
+    for s in summary_rows:
+        if s["weights"] == "auto":
+            continue
+        spec = get_spec(s["model"], s["scale"], s["weights"])
+        gains = dict(spec.provenance.get("video_gains", {}))
+        gains[s["crf"]] = {"mean": s["mean_gain"], "worst": s["worst_gain"], "clips": s["clips"]}
+        figures = {"video_gains": gains, "video_protocol": f"tools/evaluate_video.py, {frames} frames of {clips}"}
+        if s["crf"] == "30":
+            figures["video_gain_crf30"] = s["mean_gain"]
+        record_figures(spec, figures)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from vsr.errors import ModelError, WeightsError
 from vsr.models.registry import build_model, check_architecture
 
 __all__ = ["ModelSpec", "WEIGHTS_DIR", "WEIGHT_SETS", "list_models", "get_spec", "create_model", "save_weights",
-           "save_graphs"]
+           "save_graphs", "record_figures"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -209,6 +209,14 @@ def save_graphs(spec: ModelSpec, graphs: dict[str, bytes], radius: int) -> None:
         recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
     entries[spec.key]["graphs"] = recorded
     entries[spec.key]["receptive_radius"] = radius
+    _write_manifest(entries)
+
+
+def record_figures(spec: ModelSpec, figures: dict[str, Any]) -> None:
+    """Add measured figures to ``spec``'s provenance in the manifest (used by
+    ``tools/evaluate_video.py --record``; the weights and their checksum are untouched)."""
+    entries = _manifest()
+    entries[spec.key]["provenance"].update(figures)
     _write_manifest(entries)
 
 
