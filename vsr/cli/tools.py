@@ -18,6 +18,8 @@ def add_export(sub) -> None:
     )
     p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+                   help="weight set (default: clean; see 'vsr models')")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--fp16", action="store_true",
                    help="FP16 weights, activations, input and output (what strongly typed TensorRT builds from)")
@@ -33,7 +35,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    data = export_onnx(create_model(args.model, args.scale), fp16=args.fp16)
+    data = export_onnx(create_model(args.model, args.scale, args.weights), fp16=args.fp16)
     atomic_write(args.output, data)
     print(f"wrote {args.output}: {args.model} x{args.scale}, {'fp16' if args.fp16 else 'fp32'}, "
           f"{len(data) / 1024:.0f} KiB")
@@ -52,6 +54,8 @@ def add_engine(sub) -> None:
                                        "'--backend tensorrt' with the same options uses.")
     b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     b.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    b.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+                   help="weight set (default: clean; see 'vsr models')")
     b.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="largest input frame (luma) the engine accepts (default: 1920x1088)")
     b.add_argument("--batch", type=positive_int, default=1, help="frames per call (default: 1)")
@@ -69,10 +73,10 @@ def _cmd_engine_build(args: argparse.Namespace) -> int:
     from vsr.models.weights import get_spec, create_model
 
     resolve_name("tensorrt", args.device)  # fail in one line before loading anything
-    spec = get_spec(args.model, args.scale)
+    spec = get_spec(args.model, args.scale, args.weights)
     config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch, max_size=args.max_size)
     start = time.perf_counter()
-    backend = create_backend(create_model(args.model, args.scale), spec, config)
+    backend = create_backend(create_model(args.model, args.scale, args.weights), spec, config)
     try:
         max_w, max_h = backend.max_size
         what = "built" if backend.built else "found"
