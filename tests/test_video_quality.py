@@ -124,3 +124,17 @@ def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data):
     assert code != 0 and len(err) == 1 and "no compressed weights shipped" in err[0], err
     assert not out.exists()
     assert get_spec(name, scale, "clean").weights == "clean"
+
+
+def test_batch_auto_picks_a_set_per_file(ev, shared_data, tmp_path, capsys):
+    """``vsr batch --dry-run`` shows the set ``auto`` chose for each file from its codec and rate."""
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = ev.read_hr(shared_data / "video" / "bikes.mp4", 4, 2)[0]
+    ev.write_lr(frames, 2, "lossless", 25, src / "master.mkv")
+    ev.write_lr(frames, 2, "30", 25, src / "web.mkv")
+    assert main(["batch", str(src), "-d", str(tmp_path / "out"), "--dry-run"]) == 0
+    lines = {line.split(":")[0].rsplit("/", 1)[-1]: line for line in capsys.readouterr().out.splitlines()}
+    want = "compressed" if "espcn" in COMPRESSED_X2 else "clean"
+    assert lines["master.mkv"].endswith("[clean weights]"), lines
+    assert lines["web.mkv"].endswith(f"[{want} weights]"), lines
