@@ -15,14 +15,14 @@ from vsr.backends import backend_names, list_backends, resolve_name
 from vsr.config import BackendConfig
 from vsr.models.weights import create_model, get_spec, list_models
 
-SHIPPED = [(s.name, s.scale) for s in list_models()]
+SHIPPED = [pytest.param(s.name, s.scale, s.weights, id=s.key) for s in list_models()]  # every weight set
 ON_CPU = [e.name for e in list_backends() if e.unavailable("cpu") is None]
 ON_CPU_HOST = [n for n in ON_CPU if n in ("onnxruntime", "openvino")]  # the backends on NumPy arrays
 
 
-def _backend(name: str, model: str, scale: int, **config):
+def _backend(name: str, model: str, scale: int, weights: str = "clean", **config):
     entry = {e.name: e for e in list_backends()}[name]
-    return entry.create(None, get_spec(model, scale), BackendConfig(name, "cpu", **config))
+    return entry.create(None, get_spec(model, scale, weights), BackendConfig(name, "cpu", **config))
 
 
 def _run(backend, y: torch.Tensor) -> torch.Tensor:
@@ -35,13 +35,13 @@ def _run(backend, y: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("backend", ON_CPU)
-@pytest.mark.parametrize("model,scale", SHIPPED)
-def test_every_available_backend_matches_the_reference_network(backend, model, scale, rng):
+@pytest.mark.parametrize("model,scale,weights", SHIPPED)
+def test_every_available_backend_matches_the_reference_network(backend, model, scale, weights, rng):
     """Each backend that runs here gives the PyTorch FP32 network's output (``precision=f32``
     for OpenVINO; its bf16 is bounded separately below), with the shape and dtype it declares."""
     y = torch.from_numpy(rng.random((2, 1, 23, 31), dtype=np.float32))
-    want = create_model(model, scale)(y).detach()
-    b = _backend(backend, model, scale, precision="f32")
+    want = create_model(model, scale, weights)(y).detach()
+    b = _backend(backend, model, scale, weights, precision="f32")
     try:
         got = _run(b, y)
     finally:
@@ -188,19 +188,19 @@ def test_vsr_info_reports_backends_cpu_and_cache():
 # --- shipped ONNX graphs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model,scale", SHIPPED)
-def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scale, rng):
+@pytest.mark.parametrize("model,scale,weights", SHIPPED)
+def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scale, weights, rng):
     """tools/export_onnx.py's graphs ship for every weight set; they are what exporting the
     shipped weights gives today (no stale graph after retraining) and compute the network."""
     import onnxruntime as ort
 
     from media import load_tool
 
-    spec = get_spec(model, scale)
+    spec = get_spec(model, scale, weights)
     assert set(spec.graphs) == {"direct", "residual"}
-    fresh = load_tool("export_onnx").graphs_for(model, scale)
+    fresh = load_tool("export_onnx").graphs_for(model, scale, weights)
     y = rng.random((1, 1, 17, 21), dtype=np.float32)
-    net = create_model(model, scale)
+    net = create_model(model, scale, weights)
     want = net(torch.from_numpy(y)).detach().numpy()
     residual = torch.nn.functional.pixel_unshuffle(torch.from_numpy(want), scale).numpy() - y
     for form, expected in (("direct", want), ("residual", residual)):

@@ -172,9 +172,14 @@ def test_cli_models(capsys) -> None:
     if not specs:
         assert "no shipped models" in lines[0]
         return
-    assert lines[0].split() == ["model", "scale", "params", "FLOPs/px", "Set5", "PSNR", "bicubic"]
+    assert lines[0].split() == ["model", "scale", "weights", "params", "FLOPs/px", "Set5", "PSNR", "bicubic",
+                                "CRF", "30", "gain"]
     assert len(lines) == 1 + len(specs)
-    for line, spec in zip(lines[1:], specs):
+    assert {s.weights for s in specs} <= {"clean", "compressed"} and "clean" in {s.weights for s in specs}
+    for line, spec in zip(lines[1:], specs):  # every weight set, each with its figures
         cells = line.split()
-        assert cells[:3] == [spec.name, f"x{spec.scale}", f"{spec.params:,}"]
-        assert cells[-2:] == [{2: "33.66", 3: "30.39", 4: "28.42"}[spec.scale], "dB"]
+        assert cells[:4] == [spec.name, f"x{spec.scale}", spec.weights, f"{spec.params:,}"]
+        assert cells[5:7] == [f"{spec.provenance['set5_psnr']:.2f}", "dB"]
+        assert cells[7:9] == [{2: "33.66", 3: "30.39", 4: "28.42"}[spec.scale], "dB"]
+        gain = spec.provenance.get("video_gain_crf30")
+        assert cells[9:] == (["-"] if gain is None else [f"{gain:+.2f}", "dB"])

@@ -21,11 +21,11 @@ from vsr.models.weights import list_models, create_model, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHS = [(name, scale) for name in list_architectures() for scale in SCALES]
-SHIPPED = [(s.name, s.scale) for s in list_models()]
+SHIPPED = [(s.name, s.scale, s.weights) for s in list_models()]  # every weight set
 
 
 def _ids(pairs):
-    return [f"{n}_x{s}" for n, s in pairs]
+    return [f"{n}_x{s}" + (f"_{w[0]}" if w and w[0] != "clean" else "") for n, s, *w in pairs]
 
 
 # --- every registered architecture ------------------------------------------------------
@@ -106,42 +106,45 @@ def test_unknown_model_or_scale() -> None:
 # --- every shipped weights file ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "scale"), SHIPPED, ids=_ids(SHIPPED))
-def test_shipped_weights_load(name: str, scale: int) -> None:
-    spec = weights_mod.get_spec(name, scale)
+@pytest.mark.parametrize(("name", "scale", "weights"), SHIPPED, ids=_ids(SHIPPED))
+def test_shipped_weights_load(name: str, scale: int, weights: str) -> None:
+    spec = weights_mod.get_spec(name, scale, weights)
+    assert spec.weights == weights and spec.key.endswith("" if weights == "clean" else "_" + weights)
     assert sha256_file(spec.path) == spec.sha256
-    net = create_model(name, scale)
+    net = create_model(name, scale, weights)
     assert not net.training
     assert sum(p.numel() for p in net.state_dict().values()) == spec.params
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in net.parameters())
 
 
-@pytest.mark.parametrize(("name", "scale"), SHIPPED, ids=_ids(SHIPPED))
-def test_tampered_weights_are_refused(name: str, scale: int, tmp_path: Path, monkeypatch) -> None:
-    spec = weights_mod.get_spec(name, scale)
+@pytest.mark.parametrize(("name", "scale", "weights"), SHIPPED, ids=_ids(SHIPPED))
+def test_tampered_weights_are_refused(name: str, scale: int, weights: str, tmp_path: Path, monkeypatch) -> None:
+    spec = weights_mod.get_spec(name, scale, weights)
     copy = tmp_path / spec.file
     shutil.copyfile(spec.path, copy)
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({spec.key: json.loads(weights_mod.MANIFEST.read_text())[spec.key]}))
     monkeypatch.setattr(weights_mod, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(weights_mod, "MANIFEST", manifest)
-    create_model(name, scale)  # the intact copy loads
+    create_model(name, scale, weights)  # the intact copy loads
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="checksum") as broken:
-        create_model(name, scale)
+        create_model(name, scale, weights)
     assert broken.value.exit_code == 1  # a broken install, not a usage error (2)
     copy.unlink()
     with pytest.raises(WeightsError, match="missing"):
-        create_model(name, scale)
+        create_model(name, scale, weights)
 
 
-@pytest.mark.parametrize(("name", "scale"), SHIPPED, ids=_ids(SHIPPED))
-def test_shipped_model_beats_bicubic(name: str, scale: int, shared_data: Path) -> None:
+@pytest.mark.parametrize(("name", "scale", "weights"), SHIPPED, ids=_ids(SHIPPED))
+def test_shipped_model_beats_bicubic(name: str, scale: int, weights: str, shared_data: Path) -> None:
+    """Both sets beat bicubic on clean LR (the compressed one by less: it was fine-tuned to
+    leave codec artifacts alone)."""
     evaluate = load_tool("evaluate")
     hr = evaluate.load_hr(shared_data / "val" / "Set5" / "butterfly.png")
-    net_psnr, net_ssim = evaluate.score_image(hr, scale, create_model(name, scale))
+    net_psnr, net_ssim = evaluate.score_image(hr, scale, create_model(name, scale, weights))
     bic_psnr, bic_ssim = evaluate.score_image(hr, scale, None)
     margin = 0.5 if scale == 2 else 0.3
     assert net_psnr >= bic_psnr + margin, f"{name} x{scale}: {net_psnr:.2f} dB vs bicubic {bic_psnr:.2f} dB"

@@ -94,3 +94,43 @@ def test_export_of_a_continuation_keeps_the_earlier_stages(train):
         assert carried["hardware"] == spec.provenance["hardware"]
     assert train._earlier_stages("espcn", 2, None, "cmd") == {}
     assert train._earlier_stages("espcn", 2, str(REPO / "tools/checkpoints/espcn_x3/checkpoint.pt"), "cmd") == {}
+
+
+def test_codec_degradation_trains_on_the_cache_and_exports_a_compressed_set(train, tmp_path, monkeypatch,
+                                                                            shared_data):
+    """--degradation codec: patches come from tools/degrade.py's cache, the held-out degraded
+    pairs are validated, and --export writes the ``compressed`` set next to the clean one."""
+    import av
+    from PIL import Image
+
+    from media import load_tool
+    from vsr.models import weights as weights_mod
+
+    degrade = load_tool("degrade")
+    rgb = np.asarray(Image.open(shared_data / "val" / "Set5" / "butterfly.png").convert("RGB"))
+    src = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+    cache = degrade.build_cache(tmp_path / "x2", 2, 60, sources=[src.to_ndarray()])
+    val = tmp_path / "val"
+    val.mkdir()
+    Image.fromarray(rgb[:64, :64]).save(val / "crop.png")
+    run = tmp_path / "run"
+    common = ["--model", "espcn", "--scale", "2", "--degradation", "codec", "--cache", str(cache),
+              "--val", str(val), "--run-dir", str(run), "--batch", "8", "--patch", "16",
+              "--lr", "0.01", "--device", "cpu", "--ckpt-every", "10", "--val-every", "10", "--steps", "20"]
+    torch.manual_seed(0)
+    train.main(common)
+    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert ck["step"] == 20 and ck["config"]["degradation"] == "codec"
+    hist = ck["config"]["cache_history"]
+    assert [s for s, _ in hist] == [10, 20] and all(20 < db < 60 for _, db in hist)
+
+    manifest = tmp_path / "weights" / "manifest.json"
+    manifest.parent.mkdir()
+    manifest.write_text(weights_mod.MANIFEST.read_text())
+    monkeypatch.setattr(weights_mod, "WEIGHTS_DIR", manifest.parent)
+    monkeypatch.setattr(weights_mod, "MANIFEST", manifest)
+    train.main([*common, "--export"])
+    spec = weights_mod.get_spec("espcn", 2, "compressed")
+    assert spec.file == "espcn_x2_compressed.pt" and spec.path.is_file()
+    assert "--degradation codec" in spec.provenance["command"] and "degrade.py" in spec.provenance["data"]
+    assert weights_mod.get_spec("espcn", 2).sha256 == weights_mod.get_spec("espcn", 2, "clean").sha256

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    models = args.model or [s.name for s in list_models() if s.scale == args.scale]
+    models = args.model or [s.name for s in list_models("clean") if s.scale == args.scale]
     if not models:
         raise SystemExit(f"no shipped models at x{args.scale} (see vsr models)")
     img = read_image(args.image)

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"], help="folders under --val")
     ap.add_argument("--val", type=Path, default=DEFAULT_VAL, help="folder holding the image sets")
     ap.add_argument("--checkpoint", type=Path, help="evaluate this training checkpoint instead of shipped weights")
+    ap.add_argument("--weights", default="clean", choices=("clean", "compressed"), help="weight set (default clean)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--out", type=Path, help="also write the markdown table to this file")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -131,11 +132,12 @@ def main(argv: list[str] | None = None) -> str:
         name, scale, net, label = load_checkpoint(args.checkpoint)
         jobs = [(label, scale, lambda net=net: net)]
     else:
-        specs = [s for s in list_models()
+        specs = [s for s in list_models(args.weights)
                  if (not args.model or s.name in args.model) and (not args.scale or s.scale in args.scale)]
         if not specs:
             raise SystemExit("no shipped weights match --model/--scale (see vsr models)")
-        jobs = [(s.name, s.scale, lambda s=s: create_model(s.name, s.scale)) for s in specs]
+        label = "" if args.weights == "clean" else f" ({args.weights})"
+        jobs = [(s.name + label, s.scale, lambda s=s: create_model(s.name, s.scale, s.weights)) for s in specs]
 
     bicubic: dict[tuple[int, str], Score] = {}
     rows = []

@@ -2,7 +2,7 @@
 manifest (run after ``tools/train.py --export``; the CPU backends load these instead of
 exporting from PyTorch at every start).
 
-    python tools/export_onnx.py            # every shipped (model, scale)
+    python tools/export_onnx.py            # every shipped (model, scale, weight set)
     python tools/export_onnx.py --check    # exit 1 if a shipped graph is missing or stale
 """
 
@@ -22,9 +22,9 @@ from vsr.models.weights import create_model, list_models, save_graphs  # noqa: E
 FORMS = {"direct": {"subpixel": False}, "residual": {"residual": True}}
 
 
-def graphs_for(name: str, scale: int) -> dict[str, bytes]:
+def graphs_for(name: str, scale: int, weights: str = "clean") -> dict[str, bytes]:
     """Both forms' ONNX bytes for the shipped weights (deterministic for the same weights)."""
-    model = create_model(name, scale)
+    model = create_model(name, scale, weights)
     return {form: export_onnx(model, **kw) for form, kw in FORMS.items()}
 
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     stale = []
     for spec in list_models():
-        graphs = graphs_for(spec.name, spec.scale)
+        graphs = graphs_for(spec.name, spec.scale, spec.weights)
         radius = receptive_radius(build_model(spec.name, spec.scale))
         if args.check:
             if any(spec.graph(form) != data for form, data in graphs.items()) or spec.receptive_radius != radius:

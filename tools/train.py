@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import math
 import os
@@ -65,6 +66,75 @@ def load_pairs(folder: Path, scale: int, jitter: tuple[float, ...]) -> list[tupl
     return pairs
 
 
+class CacheSampler:
+    """Random patches of the degraded cache (``tools/degrade.py``), with the 8 flips/rotations.
+
+    The last :func:`holdout` pairs are kept out of training for :func:`validate_cache`. With
+    ``levels``, half the pairs get a random gain (0.8-1.2 about code 128) and offset (+-16
+    codes), the same on LR and HR: the cache's HR luma never leaves [16, 235] (stills are
+    converted to limited range), while codec undershoot puts LR below 16 near black, so
+    without it the network learns to lift everything under 16 -- real clips with sub-black
+    content (phone video) then lose up to several dB.
+    """
+
+    def __init__(self, cache: dict[str, np.ndarray], scale: int, patch: int, rng: np.random.Generator,
+                 levels: bool = True) -> None:
+        self.lr, self.hr = cache["lr"], cache["hr"]
+        self.levels = levels
+        self.n = len(self.lr) - holdout(cache)
+        self.scale, self.patch, self.rng = scale, patch, rng
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(n,1,p,p)`` LR and ``(n,1,rp,rp)`` HR float32 tensors in [0, 1]."""
+        p, r, size = self.patch, self.scale, self.lr.shape[1]
+        lrs = np.empty((n, p, p), np.float32)
+        hrs = np.empty((n, p * r, p * r), np.float32)
+        for i, k in enumerate(self.rng.integers(0, self.n, n)):
+            y, x = self.rng.integers(0, size - p + 1, 2)
+            lrs[i] = self.lr[k, y : y + p, x : x + p]
+            hrs[i] = self.hr[k, y * r : (y + p) * r, x * r : (x + p) * r]
+        if self.levels:  # the same random gain and offset on LR and HR, clipped to 8 bits
+            g = self.rng.uniform(0.8, 1.2, (n, 1, 1)).astype(np.float32)
+            o = self.rng.uniform(-16, 16, (n, 1, 1)).astype(np.float32)
+            keep = self.rng.random(n) < 0.5
+            g[keep], o[keep] = 1, 0
+            lrs = np.clip((lrs - 128) * g + 128 + o, 0, 255)
+            hrs = np.clip((hrs - 128) * g + 128 + o, 0, 255)
+        return augment(lrs / 255, hrs / 255, self.rng)
+
+
+def augment(lrs: np.ndarray, hrs: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair flipped/rotated by one of the 8 symmetries; ``(n,1,p,p)``, ``(n,1,rp,rp)`` tensors."""
+    t = rng.integers(0, 8, len(lrs))
+    flip = t & 1 == 1
+    lrs[flip], hrs[flip] = lrs[flip, :, ::-1], hrs[flip, :, ::-1]
+    rot = t >> 1
+    for k in (1, 2, 3):
+        m = rot == k
+        lrs[m] = np.rot90(lrs[m], k, axes=(1, 2))
+        hrs[m] = np.rot90(hrs[m], k, axes=(1, 2))
+    return torch.from_numpy(np.ascontiguousarray(lrs[:, None], np.float32)), \
+        torch.from_numpy(np.ascontiguousarray(hrs[:, None], np.float32))
+
+
+def holdout(cache: dict[str, np.ndarray]) -> int:
+    """How many pairs at the end of the cache are kept for validation: 256, at most an eighth."""
+    return min(256, len(cache["lr"]) // 8)
+
+
+@torch.no_grad()
+def validate_cache(model: torch.nn.Module, cache: dict[str, np.ndarray], scale: int) -> float:
+    """Luma PSNR (dB, ``scale`` px shaved, one MSE) on the cache's held-out degraded pairs."""
+    model.eval()
+    lr = torch.from_numpy(np.asarray(cache["lr"][-holdout(cache):], np.float32) / 255)[:, None]
+    hr = np.asarray(cache["hr"][-holdout(cache):], np.float64)
+    sr = np.rint(model(lr).clamp(0, 1)[:, 0].numpy().astype(np.float64) * 255)
+    model.train()
+    s = scale
+    mse = np.mean((sr[:, s:-s, s:-s] - hr[:, s:-s, s:-s]) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
 class PatchSampler:
     """Random aligned LR/HR patches with the 8 flips/rotations, drawn by image area."""
 
@@ -85,15 +155,7 @@ class PatchSampler:
             x = self.rng.integers(0, lr.shape[1] - p + 1)
             lrs[i] = lr[y : y + p, x : x + p]
             hrs[i] = hr[y * r : (y + p) * r, x * r : (x + p) * r]
-        t = self.rng.integers(0, 8, n)
-        flip = t & 1 == 1
-        lrs[flip], hrs[flip] = lrs[flip, :, ::-1], hrs[flip, :, ::-1]
-        rot = t >> 1
-        for k in (1, 2, 3):
-            m = rot == k
-            lrs[m] = np.rot90(lrs[m], k, axes=(1, 2))
-            hrs[m] = np.rot90(hrs[m], k, axes=(1, 2))
-        return torch.from_numpy(lrs[:, None]), torch.from_numpy(hrs[:, None])
+        return augment(lrs, hrs, self.rng)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int = 500, floor: float = 0.01) -> float:
@@ -158,6 +220,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=int, required=True)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/train")
     ap.add_argument("--val", type=Path, default=REPO.parent / "shared/data/val/Set5")
+    ap.add_argument("--degradation", choices=["bicubic", "codec"], default="bicubic",
+                    help="LR of the pairs: clean bicubic (the 'clean' weight set) or the codec-degraded cache "
+                    "of tools/degrade.py (the 'compressed' set)")
+    ap.add_argument("--cache", type=Path, help="degraded cache folder (default ~/.cache/vsr/degraded/xSCALE)")
     ap.add_argument("--steps", type=int, default=40000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--patch", type=int, default=24, help="LR patch size")
@@ -206,6 +272,12 @@ def main(argv: list[str] | None = None) -> None:
         config["init"] = str(args.init)
         log.info("initialised %d of %d tensors from %s", len(same), len(own), args.init)
 
+    codec = config.get("degradation", "bicubic") == "codec"
+    cache = None
+    if codec:
+        cache_dir = Path(config["cache"]) if config.get("cache") not in (None, "None") else None
+        cache_dir = cache_dir or _degrade().CACHE / f"x{args.scale}"
+        cache = _degrade().load_cache(cache_dir)
     if args.export:
         if not ckpt_path.exists():
             raise SystemExit(f"no checkpoint at {ckpt_path}")
@@ -213,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         prov = {
             "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
-            f"--seed {config['seed']}",
+            f"--seed {config['seed']}" + (" --degradation codec" if codec else ""),
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
             "schedule_changes": config.get("schedule_changes", []),
@@ -221,16 +293,32 @@ def main(argv: list[str] | None = None) -> None:
             "set5_psnr": round(val, 3),
         }
         prov.update(_earlier_stages(args.model, args.scale, config.get("init"), prov["command"]))
+        if codec:
+            meta = json.loads((cache_dir / "meta.json").read_text())
+            prov["data"] = (f"codec-degraded cache of tools/degrade.py (python tools/degrade.py --scale {args.scale} "
+                            f"--count {meta['sequences']} --seed {meta['seed']}: {meta['pairs']} pairs of "
+                            f"{meta['size']} px LR from the 291 stills and frames of {', '.join(meta['train_clips'])})")
+            prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
+            if config.get("levels_from_step") is not None:
+                prov["levels_augmentation_from_step"] = config["levels_from_step"]
+            prov["hardware"] = prov.get("hardware", "") + (
+                "; codec fine-tune: 2 shared CPU cores (AMD EPYC Zen 4), one thread, PyTorch CPU")
         prov["checkpoint"] = os.path.relpath(ckpt_path, REPO)
-        path = save_weights(args.model, args.scale, model.state_dict(), prov)
+        path = save_weights(args.model, args.scale, model.state_dict(), prov,
+                            weights="compressed" if codec else "clean")
         print(f"wrote {path} (Set5 {val:.3f} dB after {step} steps)")
         return
 
     rng = np.random.default_rng(args.seed + step)
     torch.manual_seed(args.seed + step)
-    sampler = PatchSampler(
-        load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale, args.patch, rng
-    )
+    if codec:
+        config.setdefault("levels_from_step", step)  # runs before it trained without the levels augmentation
+        sampler = CacheSampler(cache, args.scale, args.patch, rng)
+        log.info("codec-degraded cache: %d training pairs", sampler.n)
+    else:
+        sampler = PatchSampler(
+            load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale,
+            args.patch, rng)
     model.train()
     t0, seen, running = time.time(), 0, 0.0
     while step < args.steps:
@@ -253,10 +341,22 @@ def main(argv: list[str] | None = None) -> None:
             val = validate(model, args.val, args.scale)
             history.append((step, round(val, 3)))
             log.info("step %d: %s PSNR %.3f dB", step, args.val.name, val)
+            if codec:
+                cval = validate_cache(model, cache, args.scale)
+                config.setdefault("cache_history", []).append((step, round(cval, 3)))
+                log.info("step %d: degraded held-out PSNR %.3f dB", step, cval)
         if step % args.ckpt_every == 0 or step == args.steps:
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                          "history": history, "config": config}, ckpt_path)
     log.info("done: %d steps; history %s", step, history)
+
+
+def _degrade():
+    """tools/degrade.py as a module (loaded on demand: it needs PyAV)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import degrade
+
+    return degrade
 
 
 def argv_has(argv: list[str] | None, flag: str) -> bool:

@@ -9,10 +9,19 @@ __all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "UpscaleConfig"]
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which network: a registered architecture and an upscaling factor."""
+    """Which network: a registered architecture, an upscaling factor and a weight set.
+
+    Attributes:
+        name: architecture, e.g. ``espcn``.
+        scale: upscaling factor.
+        weights: ``clean`` (trained on bicubic LR), ``compressed`` (fine-tuned on codec-degraded
+            LR) or ``auto`` (chosen per input from its bits per pixel, see
+            :func:`vsr.models.choice.choose_weights`).
+    """
 
     name: str = "espcn"
     scale: int = 2
+    weights: str = "auto"
 
 
 @dataclass(frozen=True)

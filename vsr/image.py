@@ -47,7 +47,8 @@ def _check_image(rgb: object) -> np.ndarray:
 
 
 def upscale_image(
-    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto"
+    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto",
+    weights: str = "clean",
 ) -> np.ndarray:
     """Super-resolve one image.
 
@@ -57,6 +58,7 @@ def upscale_image(
         scale: upscaling factor with shipped weights (2, 3 or 4).
         backend: ``"auto"`` or a registered backend name (``"onnxruntime"``, ``"torch"``, ...).
         device: ``"auto"`` (a CUDA GPU if PyTorch sees one), ``"cpu"`` or ``"cuda[:N]"``.
+        weights: weight set, ``"clean"`` (default) or ``"compressed"`` (see ``vsr models``).
 
     Returns:
         ``(scale*H, scale*W, 3)`` uint8 RGB on the host.
@@ -68,7 +70,7 @@ def upscale_image(
     """
     rgb = _check_image(rgb)
     h, w = rgb.shape[:2]
-    spec = get_spec(model, scale)
+    spec = get_spec(model, scale, weights)
     runner = create_backend(None, spec, BackendConfig(name=backend, device=device))
     log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
     ycc = rgb_to_ycbcr(rgb).transpose(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]

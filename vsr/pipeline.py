@@ -90,7 +90,7 @@ def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
     from vsr.devices import cpu_parallelism, parse_device
     from vsr.models.weights import get_spec
 
-    spec = get_spec(model.name, model.scale)
+    spec = get_spec(model.name, model.scale, "clean" if model.weights == "auto" else model.weights)
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     built = create_backend(None, spec, backend)  # each backend creates what it runs from the spec
@@ -185,7 +185,7 @@ def upscale_video(
         src: input video (any container/codec FFmpeg reads).
         dst: output file; its suffix picks the container.
         config: full configuration; keyword ``options`` override its fields:
-            ``model``, ``scale``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
+            ``model``, ``scale``, ``weights``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
             ``workers``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
             ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
         progress: called from the encode thread after each frame.
@@ -226,6 +226,11 @@ def upscale_video(
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
                       timeout=cfg.timeout)
     try:
+        if cfg.model.weights == "auto" and backend is None:
+            from vsr.models.choice import choose_weights
+
+            chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", *decoder.bits_per_pixel())
+            cfg = replace(cfg, model=replace(cfg.model, weights=chosen))
         net, radius = backend or load_backend(cfg.model, cfg.backend)
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
@@ -259,7 +264,7 @@ def upscale_video(
 
 # keyword options of upscale_video / upscale_batch -> (config group, field)
 _GROUPED_OPTIONS = {
-    "model": ("model", "name"), "scale": ("model", "scale"),
+    "model": ("model", "name"), "scale": ("model", "scale"), "weights": ("model", "weights"),
     "backend": ("backend", "name"), "device": ("backend", "device"), "tile": ("backend", "tile"),
     "batch": ("backend", "batch"), "threads": ("backend", "threads"), "workers": ("backend", "workers"),
     "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),

@@ -78,5 +78,6 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
         from vsr.models.export import export_onnx
         from vsr.models.weights import create_model
 
-        graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), subpixel=False)
+        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
+        graph = export_onnx(net, subpixel=False)
     return OnnxRuntimeBackend(graph, spec.scale if spec is not None else model.scale, config.threads)

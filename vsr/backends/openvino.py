@@ -207,7 +207,8 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
         from vsr.models.export import export_onnx
         from vsr.models.weights import create_model
 
-        graph = export_onnx(model if model is not None else create_model(spec.name, spec.scale), residual=True)
+        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
+        graph = export_onnx(net, residual=True)
     streams = 1
     if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
         from vsr.devices import cpu_parallelism

@@ -360,7 +360,7 @@ def create(model: "nn.Module | None", spec: "ModelSpec | None", config: "Backend
     if model is None:
         from vsr.models.weights import create_model
 
-        model = create_model(spec.name, spec.scale)
+        model = create_model(spec.name, spec.scale, spec.weights)
     profile = ShapeProfile.for_frames(config.max_size, max(1, config.batch))
     return TensorRTBackend(
         model, config.device, profile,

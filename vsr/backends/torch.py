@@ -125,5 +125,5 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
     if model is None:
         from vsr.models.weights import create_model
 
-        model = create_model(spec.name, spec.scale)
+        model = create_model(spec.name, spec.scale, spec.weights)
     return TorchBackend(model, config.device, config.threads, config.cuda_graphs)

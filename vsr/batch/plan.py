@@ -360,6 +360,11 @@ def _plan_one(src: Source, outdir: Path, config: UpscaleConfig, target: Target |
             if src.url is not None and at_target == "copy":
                 reason += " (a URL is not copied)"
             size = (info.width, info.height)
+    if action == "upscale" and cfg.model.weights == "auto":  # one weight set per file, from its rate
+        from vsr.models.choice import choose_weights, file_bits_per_pixel
+
+        weights = choose_weights(cfg.model.name, cfg.model.scale, "auto", info.codec, file_bits_per_pixel(info))
+        cfg = replace(cfg, model=replace(cfg.model, weights=weights))
     ext = src.path.suffix.lower().lstrip(".") if action == "copy" else _container_ext(src.path, container)
     dst = outdir / render_name(template, src, ext, cfg, size, target)
     if action == "copy" and dst.suffix.lower() != src.path.suffix.lower():
@@ -389,7 +394,7 @@ def describe(item: BatchItem) -> str:
     if item.action == "upscale":
         w, h = item.output_size
         cfg = item.config
-        parts.append(f"{cfg.model.name} x{cfg.model.scale} -> {w}x{h} -> {item.dst}")
+        parts.append(f"{cfg.model.name} x{cfg.model.scale} -> {w}x{h} -> {item.dst}  [{cfg.model.weights} weights]")
     elif item.action == "copy":
         parts.append(f"copy -> {item.dst}")
     elif item.action == "skip":

@@ -18,6 +18,8 @@ def add_export(sub) -> None:
     )
     p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+                   help="weight set (default: clean; see 'vsr models')")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--fp16", action="store_true",
                    help="FP16 weights, activations, input and output (what strongly typed TensorRT builds from)")
@@ -33,7 +35,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.overwrite:
         raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
-    data = export_onnx(create_model(args.model, args.scale), fp16=args.fp16)
+    data = export_onnx(create_model(args.model, args.scale, args.weights), fp16=args.fp16)
     atomic_write(args.output, data)
     print(f"wrote {args.output}: {args.model} x{args.scale}, {'fp16' if args.fp16 else 'fp32'}, "
           f"{len(data) / 1024:.0f} KiB")
@@ -52,6 +54,8 @@ def add_engine(sub) -> None:
                                        "'--backend tensorrt' with the same options uses.")
     b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     b.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    b.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+                   help="weight set (default: clean; see 'vsr models')")
     b.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="largest input frame (luma) the engine accepts (default: 1920x1088)")
     b.add_argument("--batch", type=positive_int, default=1, help="frames per call (default: 1)")
@@ -69,10 +73,10 @@ def _cmd_engine_build(args: argparse.Namespace) -> int:
     from vsr.models.weights import get_spec, create_model
 
     resolve_name("tensorrt", args.device)  # fail in one line before loading anything
-    spec = get_spec(args.model, args.scale)
+    spec = get_spec(args.model, args.scale, args.weights)
     config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch, max_size=args.max_size)
     start = time.perf_counter()
-    backend = create_backend(create_model(args.model, args.scale), spec, config)
+    backend = create_backend(create_model(args.model, args.scale, args.weights), spec, config)
     try:
         max_w, max_h = backend.max_size
         what = "built" if backend.built else "found"
@@ -113,6 +117,8 @@ def add_image(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="image to write")
     p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+                   help="weight set (default: clean; compressed for JPEG-damaged pictures)")
     p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -126,10 +132,11 @@ def _cmd_image(args: argparse.Namespace) -> int:
     check_paths(args.input, args.output, args.overwrite)  # fail before the work, not after
     image_format(args.output)
     img = read_image(args.input)
-    out = upscale_image(img, model=args.model, scale=args.scale, backend=args.backend, device=args.device)
+    out = upscale_image(img, model=args.model, scale=args.scale, backend=args.backend, device=args.device,
+                        weights=args.weights)
     write_image(args.output, out, overwrite=args.overwrite)
     print(f"wrote {args.output}: {img.shape[1]}x{img.shape[0]} -> {out.shape[1]}x{out.shape[0]} "
-          f"({args.model} x{args.scale})")
+          f"({args.model} x{args.scale}, {args.weights} weights)")
     return 0
 
 
@@ -140,8 +147,9 @@ _SET5_BICUBIC_PSNR = {2: 33.66, 3: 30.39, 4: 28.42}
 def add_models(sub) -> None:
     p = sub.add_parser(
         "models", help="list shipped models with their size, cost and quality",
-        description="Shipped (model, scale) pairs: parameters, FLOPs per input pixel (inference form), "
-                    "Set5 luma PSNR measured when the weights were exported, and bicubic for reference.",
+        description="Shipped (model, scale, weight set): parameters, FLOPs per input pixel (inference form), "
+                    "Set5 luma PSNR measured when the weights were exported, bicubic for reference, and for "
+                    "video the mean luma PSNR gain over bicubic on H.264 CRF 30 LR (tools/evaluate_video.py).",
     )
     p.set_defaults(func=_cmd_models)
 
@@ -167,18 +175,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not specs:
         print("no shipped models (vsr/models/weights/manifest.json is missing or empty)")
         return 0
-    rows = [("model", "scale", "params", "FLOPs/px", "Set5 PSNR", "bicubic")]
+    rows = [("model", "scale", "weights", "params", "FLOPs/px", "Set5 PSNR", "bicubic", "CRF 30 gain")]
     for s in specs:
         measured = s.provenance.get("set5_psnr")
         bicubic = _SET5_BICUBIC_PSNR.get(s.scale)
+        video = s.provenance.get("video_gain_crf30")
         rows.append((
-            s.name, f"x{s.scale}", f"{s.params:,}", f"{_flops(s) / 1e3:.1f}k",
+            s.name, f"x{s.scale}", s.weights, f"{s.params:,}", f"{_flops(s) / 1e3:.1f}k",
             "-" if measured is None else f"{measured:.2f} dB",
             "-" if bicubic is None else f"{bicubic:.2f} dB",
+            "-" if video is None else f"{video:+.2f} dB",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return 0
 
 

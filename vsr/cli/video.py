@@ -15,6 +15,9 @@ __all__ = ["add_upscale", "add_batch"]
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
+    p.add_argument("--weights", choices=("auto", "clean", "compressed"), default="auto",
+                   help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
+                        "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
     p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
                    help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
@@ -56,7 +59,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
 
     return UpscaleConfig(
-        model=ModelConfig(args.model, scale),
+        model=ModelConfig(args.model, scale, args.weights),
         backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
                               args.cuda_graphs, args.workers, args.precision),
         encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option),

@@ -242,6 +242,18 @@ class Decoder:
             return None
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
+    def bits_per_pixel(self) -> tuple[str, float | None]:
+        """``(decoder name, bits per pixel per frame)`` of the video stream: its bit rate (the
+        stream's, else the container's less the other streams', else size / duration) over
+        width * height * frame rate; None where a figure is unknown (live input)."""
+        s, cc = self.stream, self.stream.codec_context
+        rate = s.guessed_rate or s.average_rate
+        bits = s.bit_rate or cc.bit_rate or 0
+        if not bits and self.container.bit_rate:
+            bits = self.container.bit_rate - sum(x.bit_rate or 0 for x in self.container.streams if x is not s)
+        pixels = (cc.width or 0) * (cc.height or 0) * float(rate or 0)
+        return cc.name, (bits / pixels if bits > 0 and pixels > 0 else None)
+
     def source_info(self) -> SourceInfo:
         """What the encoder needs of this input (call it once the first frame is decoded, so
         the rotation is known)."""

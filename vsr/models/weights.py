@@ -12,19 +12,24 @@ from typing import Any
 from vsr.errors import ModelError, WeightsError
 from vsr.models.registry import build_model, check_architecture
 
-__all__ = ["ModelSpec", "WEIGHTS_DIR", "list_models", "get_spec", "create_model", "save_weights", "save_graphs"]
+__all__ = ["ModelSpec", "WEIGHTS_DIR", "WEIGHT_SETS", "list_models", "get_spec", "create_model", "save_weights",
+           "save_graphs", "record_figures"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
+# weight sets: ``clean`` trained on bicubic LR (images, lossless video), ``compressed`` fine-tuned on
+# codec-degraded LR (tools/degrade.py) for compressed video
+WEIGHT_SETS = ("clean", "compressed")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One shipped (architecture, scale) pair.
+    """One shipped (architecture, scale, weight set).
 
     Attributes:
         name: architecture, e.g. ``"espcn"``.
         scale: upscaling factor.
+        weights: weight set, one of :data:`WEIGHT_SETS`.
         file: weights file name inside :data:`WEIGHTS_DIR`.
         sha256: checksum of that file.
         params: number of parameters.
@@ -44,10 +49,12 @@ class ModelSpec:
     provenance: dict[str, Any]
     graphs: dict[str, dict[str, str]] = field(default_factory=dict, hash=False, compare=False)
     receptive_radius: int = 0
+    weights: str = "clean"
 
     @property
     def key(self) -> str:
-        return f"{self.name}_x{self.scale}"
+        """Manifest key and file stem: ``espcn_x2`` (clean), ``espcn_x2_compressed``."""
+        return weights_key(self.name, self.scale, self.weights)
 
     @property
     def path(self) -> Path:
@@ -96,23 +103,45 @@ def _manifest() -> dict[str, dict[str, Any]]:
     return json.loads(MANIFEST.read_text())
 
 
-def list_models() -> list[ModelSpec]:
-    """Every shipped (model, scale), sorted by name then scale."""
+def weights_key(name: str, scale: int, weights: str = "clean") -> str:
+    """``espcn_x2`` for the clean set (the keys predating weight sets), ``espcn_x2_compressed`` else."""
+    return f"{name}_x{scale}" if weights == "clean" else f"{name}_x{scale}_{weights}"
+
+
+def list_models(weights: str | None = None) -> list[ModelSpec]:
+    """Every shipped (model, scale, weight set), or those of one set; sorted by name, scale, then
+    set in :data:`WEIGHT_SETS` order (clean first)."""
     out = [ModelSpec(**entry) for entry in _manifest().values()]
-    return sorted(out, key=lambda s: (s.name, s.scale))
+    out = [s for s in out if weights is None or s.weights == weights]
+    return sorted(out, key=lambda s: (s.name, s.scale, WEIGHT_SETS.index(s.weights)))
 
 
-def get_spec(name: str, scale: int) -> ModelSpec:
-    """The shipped spec for ``name`` at ``scale``.
+def check_weights(weights: str) -> None:
+    """The one place an unknown weight-set name is refused.
 
     Raises:
-        ModelError: unknown name, or no shipped weights for that scale.
+        ModelError: ``weights`` is not in :data:`WEIGHT_SETS`.
     """
+    if weights not in WEIGHT_SETS:
+        raise ModelError(f"unknown weight set {weights!r}; choose one of: {', '.join(WEIGHT_SETS)}")
+
+
+def get_spec(name: str, scale: int, weights: str = "clean") -> ModelSpec:
+    """The shipped spec for ``name`` at ``scale`` in weight set ``weights``.
+
+    Raises:
+        ModelError: unknown name or set, or no shipped weights for that scale in that set.
+    """
+    check_weights(weights)
     for spec in list_models():
-        if spec.name == name and spec.scale == scale:
+        if spec.name == name and spec.scale == scale and spec.weights == weights:
             return spec
     check_architecture(name)
-    have = sorted(s.scale for s in list_models() if s.name == name)
+    sets = [s.weights for s in list_models() if s.name == name and s.scale == scale]
+    if sets:
+        raise ModelError(f"no {weights} weights shipped for {name} x{scale}; shipped: {', '.join(sets)} "
+                         f"(choose with --weights)")
+    have = sorted({s.scale for s in list_models() if s.name == name})
     raise ModelError(f"no shipped weights for {name} x{scale}; available scales: {have or 'none'}")
 
 
@@ -124,9 +153,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def create_model(name: str, scale: int):
-    """The one factory of trained networks: ``name`` at ``scale`` with its shipped weights,
-    on the CPU, in eval mode, float32 (its :class:`ModelSpec` is :func:`get_spec`).
+def create_model(name: str, scale: int, weights: str = "clean"):
+    """The one factory of trained networks: ``name`` at ``scale`` with its shipped weights of set
+    ``weights``, on the CPU, in eval mode, float32 (its :class:`ModelSpec` is :func:`get_spec`).
 
     The weights file is verified against its recorded SHA-256 and loaded with
     ``torch.load(weights_only=True)`` (no pickled code runs).
@@ -136,7 +165,7 @@ def create_model(name: str, scale: int):
     """
     import torch
 
-    spec = get_spec(name, scale)
+    spec = get_spec(name, scale, weights)
     if not spec.path.exists():
         raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr")
     if sha256_file(spec.path) != spec.sha256:
@@ -146,21 +175,23 @@ def create_model(name: str, scale: int):
     return model.eval()
 
 
-def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, Any]) -> Path:
+def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, Any], weights: str = "clean") -> Path:
     """Write a weights file and its manifest entry (used by ``tools/train.py --export``)."""
     import torch
 
     from vsr.output import atomic_write
 
-    path = WEIGHTS_DIR / f"{name}_x{scale}.pt"
+    check_weights(weights)
+    key = weights_key(name, scale, weights)
+    path = WEIGHTS_DIR / f"{key}.pt"
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, buf)
     atomic_write(path, buf.getvalue())
     entries = _manifest()
     params = sum(v.numel() for v in state_dict.values())
     # new weights: the graphs of the old ones no longer apply (tools/export_onnx.py remakes them)
-    entries[f"{name}_x{scale}"] = {"name": name, "scale": scale, "file": path.name, "sha256": sha256_file(path),
-                                   "params": params, "provenance": provenance}
+    entries[key] = {"name": name, "scale": scale, "weights": weights, "file": path.name, "sha256": sha256_file(path),
+                    "params": params, "provenance": provenance}
     _write_manifest(entries)
     return path
 
@@ -178,6 +209,14 @@ def save_graphs(spec: ModelSpec, graphs: dict[str, bytes], radius: int) -> None:
         recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
     entries[spec.key]["graphs"] = recorded
     entries[spec.key]["receptive_radius"] = radius
+    _write_manifest(entries)
+
+
+def record_figures(spec: ModelSpec, figures: dict[str, Any]) -> None:
+    """Add measured figures to ``spec``'s provenance in the manifest (used by
+    ``tools/evaluate_video.py --record``; the weights and their checksum are untouched)."""
+    entries = _manifest()
+    entries[spec.key]["provenance"].update(figures)
     _write_manifest(entries)
 
 
