@@ -78,9 +78,11 @@ def test_image_without_torch_matches_the_torch_path(tmp_path, rng):
 def test_models_and_info_without_torch():
     proc = vsr_without_torch("models")
     assert proc.returncode == 0, proc.stderr
-    rows = {tuple(line.split()[:2]): line.split() for line in proc.stdout.splitlines()[1:]}
-    assert ("espcn", "x2") in rows and ("fsrcnn", "x4") in rows
-    assert rows[("espcn", "x2")][3] == "42.4k"  # FLOPs per input pixel, counted on the shipped graph
+    rows = {tuple(line.split()[:3]): line.split() for line in proc.stdout.splitlines()[1:]}
+    assert ("espcn", "x2", "clean") in rows and ("fsrcnn", "x4", "clean") in rows
+    assert ("espcn", "x2", "compressed") in rows
+    # FLOPs per input pixel, counted on the shipped graph (the same network in either weight set)
+    assert rows[("espcn", "x2", "clean")][4] == rows[("espcn", "x2", "compressed")][4] == "42.4k"
     proc = vsr_without_torch("info", "--json")
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
