@@ -250,7 +250,8 @@ class Decoder:
         rate = s.guessed_rate or s.average_rate
         bits = s.bit_rate or cc.bit_rate or 0
         if not bits and self.container.bit_rate:
-            bits = self.container.bit_rate - sum(x.bit_rate or 0 for x in self.container.streams if x is not s)
+            bits = self.container.bit_rate - sum(getattr(x, "bit_rate", None) or 0  # data streams have none
+                                                for x in self.container.streams if x is not s)
         pixels = (cc.width or 0) * (cc.height or 0) * float(rate or 0)
         return cc.name, (bits / pixels if bits > 0 and pixels > 0 else None)
 
