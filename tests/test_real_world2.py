@@ -225,7 +225,7 @@ def test_tall_and_narrow_frames(size: tuple[int, int], tmp_path: Path) -> None:
 def test_8k_frame_is_tiled_and_memory_stays_bounded(tmp_path: Path) -> None:
     """One 7680x4320 frame, x2 to 15360x8640: untiled, ESPCN's activations alone would take
     about 24 GiB; the automatic tiles keep them under the 2 GiB activation budget, and the
-    whole process (decoder, frames, the backend's buffers, libx264) stays under 8 GiB of resident
+    whole process (decoder, frames, the backend's buffers, libx264) stays under 10 GiB of resident
     memory (4.5 GiB measured with ONNX Runtime, 7.1 GiB with OpenVINO, the CPU default since,
     which runs a tile per CPU worker at once, on the 2-core EPYC this was written on). About 50 s there: the
     network's work on 33 million pixels, which no smaller test input can stand in for."""
@@ -239,7 +239,7 @@ def test_8k_frame_is_tiled_and_memory_stays_bounded(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "tiling at" in r.stderr  # the frame was split automatically
     maxrss = int(r.stderr.rsplit("maxrss_kib", 1)[1].split()[0]) * 1024
-    assert maxrss < 8 << 30, f"{maxrss / 2**30:.2f} GiB"
+    assert maxrss < 10 << 30, f"{maxrss / 2**30:.2f} GiB"
     with av.open(str(dst)) as c:
         s = c.streams.video[0]
         assert (s.codec_context.width, s.codec_context.height) == (15360, 8640)
