@@ -4,6 +4,7 @@ laziness and declared capabilities, OpenVINO's precision, and ``vsr info``."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -136,7 +137,7 @@ def test_auto_on_a_cpu_picks_the_fastest_measured_backend_per_model():
     assert resolve_name("auto", "cpu", "espcn") == ("openvino" if native_bf16() else "onnxruntime")
 
 
-def test_first_inferences_on_many_threads_at_once_do_not_hang():
+def test_first_inferences_on_many_threads_at_once_do_not_hang(tmp_path):
     """OpenVINO's binding deadlocked when two threads made a process's first inference at the
     same time (a C++ static initialised under the GIL whose initialiser releases it: py-spy
     showed one thread in ``__cxa_guard_acquire``, the other waiting for the GIL); vsr processes
@@ -149,8 +150,12 @@ def test_first_inferences_on_many_threads_at_once_do_not_hang():
             "go = lambda: (bar.wait(), out.append(b.run(x))); "
             "ts = [threading.Thread(target=go) for _ in range(8)]; [t.start() for t in ts]; [t.join() for t in ts]; "
             "print(len(out), all(o.shape == (1, 1, 48, 64) and np.array_equal(o, out[0]) for o in out))")
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    # an empty engine folder each time: OpenVINO's on-disk cache, when it was on by default, made
+    # processes filling it at once die of SIGBUS (CI's fresh clone, 1 run in 8 here)
+    env = {**os.environ, "VSR_ENGINE_DIR": str(tmp_path)}
+    env.pop("VSR_OPENVINO_CACHE", None)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(4)]
     try:
         results = [p.communicate(timeout=60) for p in procs]
     except subprocess.TimeoutExpired:
