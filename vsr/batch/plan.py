@@ -361,9 +361,9 @@ def _plan_one(src: Source, outdir: Path, config: UpscaleConfig, target: Target |
                 reason += " (a URL is not copied)"
             size = (info.width, info.height)
     if action == "upscale" and cfg.model.weights == "auto":  # one weight set per file, from its rate
-        from vsr.models.choice import choose_weights, file_bits_per_pixel
+        from vsr.models.choice import choose_weights
 
-        weights = choose_weights(cfg.model.name, cfg.model.scale, "auto", info.codec, file_bits_per_pixel(info))
+        weights = choose_weights(cfg.model.name, cfg.model.scale, "auto", info.codec, info.bits_per_pixel)
         cfg = replace(cfg, model=replace(cfg.model, weights=weights))
     ext = src.path.suffix.lower().lstrip(".") if action == "copy" else _container_ext(src.path, container)
     dst = outdir / render_name(template, src, ext, cfg, size, target)

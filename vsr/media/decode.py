@@ -19,7 +19,7 @@ from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 
-__all__ = ["Decoder", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
+__all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,20 @@ class DecodeStats:
     corrupt_frames: int = 0  # decoded, but flagged corrupt (errors concealed)
 
 
+def bits_per_pixel(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:
+    """Bits per pixel per frame of ``stream``: its bit rate (the stream's, else the container's
+    less the other streams') over width * height * frame rate; None where a figure is unknown
+    (live input). The one estimate ``--weights auto`` decides on, for vsr upscale and the batch plan."""
+    cc = stream.codec_context
+    rate = stream.guessed_rate or stream.average_rate
+    bits = stream.bit_rate or cc.bit_rate or 0
+    if not bits and container.bit_rate:
+        bits = container.bit_rate - sum(getattr(x, "bit_rate", None) or 0  # data streams have none
+                                        for x in container.streams if x is not stream)
+    pixels = (cc.width or 0) * (cc.height or 0) * float(rate or 0)
+    return bits / pixels if bits > 0 and pixels > 0 else None
+
+
 class Decoder:
     """Reads one input: the first video stream decoded, every other stream as packets.
 
@@ -243,17 +257,9 @@ class Decoder:
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
     def bits_per_pixel(self) -> tuple[str, float | None]:
-        """``(decoder name, bits per pixel per frame)`` of the video stream: its bit rate (the
-        stream's, else the container's less the other streams', else size / duration) over
-        width * height * frame rate; None where a figure is unknown (live input)."""
-        s, cc = self.stream, self.stream.codec_context
-        rate = s.guessed_rate or s.average_rate
-        bits = s.bit_rate or cc.bit_rate or 0
-        if not bits and self.container.bit_rate:
-            bits = self.container.bit_rate - sum(getattr(x, "bit_rate", None) or 0  # data streams have none
-                                                for x in self.container.streams if x is not s)
-        pixels = (cc.width or 0) * (cc.height or 0) * float(rate or 0)
-        return cc.name, (bits / pixels if bits > 0 and pixels > 0 else None)
+        """``(decoder name, bits per pixel per frame)`` of the video stream (see
+        :func:`bits_per_pixel`)."""
+        return self.stream.codec_context.name, bits_per_pixel(self.stream, self.container)
 
     def source_info(self) -> SourceInfo:
         """What the encoder needs of this input (call it once the first frame is decoded, so

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import MediaError
-from vsr.media.decode import first_video_stream, is_url, open_input
+from vsr.media.decode import bits_per_pixel, first_video_stream, is_url, open_input
 from vsr.media.formats import planar_format
 
 __all__ = ["VideoInfo", "probe", "is_video", "count_frames", "estimate_frames"]
@@ -45,7 +45,9 @@ class VideoInfo:
             else ``duration * frame_rate`` rounded; 0 when neither is known.
         frames_exact: ``frames`` comes from the header (an MP4 index, for instance).
         audio_streams, subtitle_streams: how many of each the file also holds.
-        size_bytes: file size.
+        size_bytes: file size (0 for a URL).
+        bits_per_pixel: the video's bits per pixel per frame
+            (:func:`vsr.media.decode.bits_per_pixel`), None if unknown.
     """
 
     path: Path
@@ -66,6 +68,7 @@ class VideoInfo:
     audio_streams: int
     subtitle_streams: int
     size_bytes: int
+    bits_per_pixel: float | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -152,6 +155,7 @@ def probe(path: str | Path, options: dict[str, str] | None = None, timeout: floa
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             size_bytes=0 if url else p.stat().st_size,
+            bits_per_pixel=bits_per_pixel(stream, container),
         )
     finally:
         container.close()

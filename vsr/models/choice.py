@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["CLEAN_BPP", "LOSSLESS_CODECS", "choose_weights", "file_bits_per_pixel"]
+__all__ = ["CLEAN_BPP", "LOSSLESS_CODECS", "choose_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,3 @@ def choose_weights(name: str, scale: int, requested: str, codec: str | None = No
     log.info("weights auto: %s (input %s, %s bits per pixel)", chosen, codec or "codec unknown", bpp)
     return chosen
 
-
-def file_bits_per_pixel(info) -> float | None:
-    """Bits per pixel per frame of a probed file (``vsr.media.probe.VideoInfo``) from its size
-    and duration (audio included: an overestimate, on the clean side); None if unknown."""
-    pixels = info.width * info.height * (info.frame_rate or 0) * (info.duration or 0)
-    return info.size_bytes * 8 / pixels if pixels > 0 and info.size_bytes else None
