@@ -82,10 +82,11 @@ def test_train_learns_and_resumes(train, folders, tmp_path: Path, caplog) -> Non
 
 def test_export_of_a_continuation_keeps_the_earlier_stages(train):
     """A run started from the shipped weights' checkpoint appends itself to their stages;
-    a run from scratch (or from another checkpoint) starts a new history."""
+    a run from scratch (or from another checkpoint) starts a new history. A later stage of the
+    compressed set (started from its checkpoint) continues the compressed set's history."""
     from vsr.models.weights import get_spec
 
-    for spec in (get_spec("espcn", 2), get_spec("fsrcnn", 4)):
+    for spec in (get_spec("espcn", 2), get_spec("fsrcnn", 4), get_spec("fsrcnn", 2, "compressed")):
         shipped = spec.provenance["checkpoint"]
         assert (REPO / shipped).is_file()
         carried = train._earlier_stages(spec.name, spec.scale, str(REPO / shipped), "python tools/train.py ...")
@@ -134,3 +135,33 @@ def test_codec_degradation_trains_on_the_cache_and_exports_a_compressed_set(trai
     assert spec.file == "espcn_x2_compressed.pt" and spec.path.is_file()
     assert "--degradation codec" in spec.provenance["command"] and "degrade.py" in spec.provenance["data"]
     assert weights_mod.get_spec("espcn", 2).sha256 == weights_mod.get_spec("espcn", 2, "clean").sha256
+
+
+def test_focus_draws_its_share_from_h26x_pairs_in_the_crf_range(train, tmp_path, shared_data):
+    """--focus LO-HI:SHARE: about SHARE of the drawn pairs are x264/x265 at CRF LO-HI, the rest
+    come from the whole training part of the cache, and the held-out pairs are never drawn."""
+    import av
+    from PIL import Image
+
+    from media import load_tool
+
+    degrade = load_tool("degrade")
+    rgb = np.asarray(Image.open(shared_data / "val" / "Set5" / "butterfly.png").convert("RGB"))
+    src = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+    cache = degrade.load_cache(degrade.build_cache(tmp_path / "x2", 2, 80, sources=[src.to_ndarray()]))
+    kind, quality = np.asarray(cache["kind"]), np.asarray(cache["quality"])
+    h26x = np.isin(kind, [degrade.KINDS.index("libx264"), degrade.KINDS.index("libx265")])
+    assert list(train.H26X) == [degrade.KINDS.index("libx264"), degrade.KINDS.index("libx265")]
+    sampler = train.CacheSampler(cache, 2, 16, np.random.default_rng(0), focus=(24, 36, 0.6))
+    in_range = h26x & (quality >= 24) & (quality <= 36)
+    assert 0 < len(sampler.focus) == int(in_range[: sampler.n].sum())
+    k = sampler.indices(20000)
+    assert k.max() < sampler.n
+    base = in_range[: sampler.n].mean()  # what a draw from the whole training part hits
+    assert abs(in_range[k].mean() - (0.6 + 0.4 * base)) < 0.02
+    lr, hr = sampler.batch(4)
+    assert lr.shape == (4, 1, 16, 16) and hr.shape == (4, 1, 32, 32)
+    assert train.parse_focus("24-36:0.6") == (24, 36, 0.6) and train.parse_focus(None) is None
+    for bad in ("24:0.6", "36-24:0.5", "24-36:0", "a-b:c"):
+        with pytest.raises(SystemExit, match="--focus"):
+            train.parse_focus(bad)

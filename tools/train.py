@@ -75,21 +75,39 @@ class CacheSampler:
     converted to limited range), while codec undershoot puts LR below 16 near black, so
     without it the network learns to lift everything under 16 -- real clips with sub-black
     content (phone video) then lose up to several dB.
+
+    With ``focus = (lo, hi, share)`` (the last stage of a CASR-like schedule) a ``share`` of
+    each batch is drawn from the x264/x265 pairs at CRF ``lo``-``hi``, the rest from the whole
+    cache, so the other codecs and the clean pairs are not forgotten.
     """
 
     def __init__(self, cache: dict[str, np.ndarray], scale: int, patch: int, rng: np.random.Generator,
-                 levels: bool = True) -> None:
+                 levels: bool = True, focus: tuple[int, int, float] | None = None) -> None:
         self.lr, self.hr = cache["lr"], cache["hr"]
         self.levels = levels
         self.n = len(self.lr) - holdout(cache)
         self.scale, self.patch, self.rng = scale, patch, rng
+        self.focus, self.share = np.arange(0), 0.0
+        if focus:
+            kind, quality = np.asarray(cache["kind"][: self.n]), np.asarray(cache["quality"][: self.n])
+            h26x = (kind == H26X[0]) | (kind == H26X[1])
+            self.focus = np.flatnonzero(h26x & (quality >= focus[0]) & (quality <= focus[1]))
+            self.share = focus[2] if len(self.focus) else 0.0
+
+    def indices(self, n: int) -> np.ndarray:
+        """``n`` random training pair indices (a ``share`` of them from the focus range)."""
+        k = self.rng.integers(0, self.n, n)
+        if self.share:
+            pick = self.rng.random(n) < self.share
+            k[pick] = self.focus[self.rng.integers(0, len(self.focus), int(pick.sum()))]
+        return k
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(n,1,p,p)`` LR and ``(n,1,rp,rp)`` HR float32 tensors in [0, 1]."""
         p, r, size = self.patch, self.scale, self.lr.shape[1]
         lrs = np.empty((n, p, p), np.float32)
         hrs = np.empty((n, p * r, p * r), np.float32)
-        for i, k in enumerate(self.rng.integers(0, self.n, n)):
+        for i, k in enumerate(self.indices(n)):
             y, x = self.rng.integers(0, size - p + 1, 2)
             lrs[i] = self.lr[k, y : y + p, x : x + p]
             hrs[i] = self.hr[k, y * r : (y + p) * r, x * r : (x + p) * r]
@@ -101,6 +119,9 @@ class CacheSampler:
             lrs = np.clip((lrs - 128) * g + 128 + o, 0, 255)
             hrs = np.clip((hrs - 128) * g + 128 + o, 0, 255)
         return augment(lrs / 255, hrs / 255, self.rng)
+
+
+H26X = (1, 2)  # libx264, libx265 in tools/degrade.py's KINDS
 
 
 def augment(lrs: np.ndarray, hrs: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,23 +216,25 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def _earlier_stages(model: str, scale: int, init: str | None, command: str) -> dict:
-    """When this run continued the shipped weights' checkpoint, the shipped entry's stages
-    (and hardware) with this run appended, so the manifest keeps the whole history."""
+    """When this run continued a shipped set's checkpoint (the clean one, or the compressed one
+    for a later stage), that entry's stages (and hardware) with this run appended, so the
+    manifest keeps the whole history."""
     from vsr.errors import ModelError
     from vsr.models.weights import get_spec
 
-    try:
-        earlier = get_spec(model, scale).provenance
-    except ModelError:  # no shipped weights yet
-        return {}
-    shipped = earlier.get("checkpoint")
-    if not (init and shipped and Path(init).resolve() == (REPO / shipped).resolve()):
-        return {}
-    stages = earlier.get("stages") or [earlier["command"]]
-    carried = {"stages": [*stages, f"{command} --init {shipped}"]}
-    if "hardware" in earlier:
-        carried["hardware"] = earlier["hardware"]
-    return carried
+    for weights in ("clean", "compressed"):
+        try:
+            earlier = get_spec(model, scale, weights).provenance
+        except ModelError:  # no shipped weights in that set yet
+            continue
+        shipped = earlier.get("checkpoint")
+        if init and shipped and Path(init).resolve() == (REPO / shipped).resolve():
+            stages = earlier.get("stages") or [earlier["command"]]
+            carried = {"stages": [*stages, f"{command} --init {shipped}"]}
+            if "hardware" in earlier:
+                carried["hardware"] = earlier["hardware"]
+            return carried
+    return {}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="LR of the pairs: clean bicubic (the 'clean' weight set) or the codec-degraded cache "
                     "of tools/degrade.py (the 'compressed' set)")
     ap.add_argument("--cache", type=Path, help="degraded cache folder (default ~/.cache/vsr/degraded/xSCALE)")
+    ap.add_argument("--focus", help="LO-HI:SHARE, e.g. 24-36:0.6: that share of each batch from the cache's "
+                    "x264/x265 pairs at CRF LO-HI (a last, target-range stage)")
     ap.add_argument("--steps", type=int, default=40000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--patch", type=int, default=24, help="LR patch size")
@@ -285,7 +310,9 @@ def main(argv: list[str] | None = None) -> None:
         prov = {
             "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
-            f"--seed {config['seed']}" + (" --degradation codec" if codec else ""),
+            f"--seed {config['seed']}" + (" --degradation codec" if codec else "")
+            + (f" --cache {config['cache']}" if config.get("cache") not in (None, "None") else "")
+            + (f" --focus {config['focus']}" if config.get("focus") not in (None, "None") else ""),
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
             "schedule_changes": config.get("schedule_changes", []),
@@ -301,8 +328,9 @@ def main(argv: list[str] | None = None) -> None:
             prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
             if config.get("levels_from_step") is not None:
                 prov["levels_augmentation_from_step"] = config["levels_from_step"]
-            prov["hardware"] = prov.get("hardware", "") + (
-                "; codec fine-tune: 2 shared CPU cores (AMD EPYC Zen 4), one thread, PyTorch CPU")
+            if "codec fine-tune" not in prov.get("hardware", ""):
+                prov["hardware"] = prov.get("hardware", "") + (
+                    "; codec fine-tune: 2 CPU cores (AMD EPYC Zen 4), one thread per run, PyTorch CPU")
         prov["checkpoint"] = os.path.relpath(ckpt_path, REPO)
         path = save_weights(args.model, args.scale, model.state_dict(), prov,
                             weights="compressed" if codec else "clean")
@@ -313,8 +341,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed + step)
     if codec:
         config.setdefault("levels_from_step", step)  # runs before it trained without the levels augmentation
-        sampler = CacheSampler(cache, args.scale, args.patch, rng)
-        log.info("codec-degraded cache: %d training pairs", sampler.n)
+        focus = parse_focus(config.get("focus"))
+        sampler = CacheSampler(cache, args.scale, args.patch, rng, focus=focus)
+        log.info("codec-degraded cache: %d training pairs%s", sampler.n,
+                 f", {sampler.share:.0%} of each batch from {len(sampler.focus)} at CRF {focus[0]}-{focus[1]}"
+                 if focus else "")
     else:
         sampler = PatchSampler(
             load_pairs(args.data, args.scale, tuple(float(j) for j in args.jitter.split(","))), args.scale,
@@ -349,6 +380,21 @@ def main(argv: list[str] | None = None) -> None:
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                          "history": history, "config": config}, ckpt_path)
     log.info("done: %d steps; history %s", step, history)
+
+
+def parse_focus(text: str | None) -> tuple[int, int, float] | None:
+    """``"24-36:0.6"`` -> ``(24, 36, 0.6)``; None or "None" -> None."""
+    if text in (None, "None"):
+        return None
+    try:
+        crf, share = text.split(":")
+        lo, hi = (int(v) for v in crf.split("-"))
+        share_f = float(share)
+    except ValueError:
+        raise SystemExit(f"--focus {text}: expected LO-HI:SHARE, e.g. 24-36:0.6") from None
+    if not (0 <= lo <= hi and 0 < share_f <= 1):
+        raise SystemExit(f"--focus {text}: need 0 <= LO <= HI and 0 < SHARE <= 1")
+    return lo, hi, share_f
 
 
 def _degrade():
