@@ -43,7 +43,7 @@ def test_evaluate_video_reproduces_a_direct_bicubic_figure(ev, shared_data, tmp_
     out = tmp_path / "rows.json"
     assert ev.main(["--clips", str(clip), "--frames", "6", "--crf", "lossless,30", "--models", "espcn",
                     "--weights", "clean", "--json", str(out)]) == 0
-    rows = {r["crf"]: r for r in json.loads(out.read_text())["rows"]}
+    rows = {r["crf"]: r for r in json.loads(out.read_text())["x2"]["rows"]}
     assert set(rows) == {"lossless", "30"} and all(r["frames"] == 6 and r["size"] == "640x272" for r in rows.values())
 
     hr = []
@@ -60,6 +60,9 @@ def test_evaluate_video_reproduces_a_direct_bicubic_figure(ev, shared_data, tmp_
     assert rows["30"]["bicubic_psnr"] < direct - 1  # the codec costs more than a dB
     assert rows["lossless"]["gain"] > 0.5 and rows["lossless"]["psnr"] == pytest.approx(
         rows["lossless"]["bicubic_psnr"] + rows["lossless"]["gain"], abs=0.002)
+    ev.write_json(out, 3, {"frames": 6, "rows": []})  # another scale is added beside, not over, x2
+    merged = json.loads(out.read_text())
+    assert sorted(merged) == ["x2", "x3"] and merged["x2"]["frames"] == 6 and len(merged["x2"]["rows"]) == 2
 
 
 def _crf30_case(ev, clip: Path, tmp_path: Path, frames: int = 8, box: tuple[int, int, int, int] = (0, 0, 320, 240)):

@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="clean,compressed,auto")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--ssim-every", type=int, default=4, help="SSIM on every k-th frame (PSNR uses all)")
-    ap.add_argument("--json", type=Path, help="write the rows and summary as JSON here")
+    ap.add_argument("--json", type=Path, help="write the rows and summary as JSON here, under the key xSCALE "
+                    "(other scales already in the file are kept)")
     ap.add_argument("--markdown", type=Path, help="write the tables as Markdown here")
     ap.add_argument("--record", action="store_true",
                     help="store each shipped set's mean and worst gain per LR in its manifest provenance "
@@ -221,12 +222,27 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(rows)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "summary": summary(rows)}, indent=1) + "\n")
+        write_json(args.json, args.scale, {"frames": args.frames, "clips": args.clips, "rows": rows,
+                                           "summary": summary(rows)})
     if args.markdown:
         args.markdown.write_text(text)
     if args.record:
         record(summary(rows), args.clips, args.frames)
     return 0
+
+
+def write_json(path: Path, scale: int, entry: dict) -> None:
+    """Store ``entry`` under ``x{scale}`` in the JSON file ``path``, keeping its other scales."""
+    data = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = {}
+        data = {k: v for k, v in old.items() if k.startswith("x") and isinstance(v, dict)} if isinstance(old, dict) \
+            else {}
+    data[f"x{scale}"] = entry
+    path.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
 
 
 def record(summary_rows: list[dict], clips: str, frames: int) -> None:
