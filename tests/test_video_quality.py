@@ -111,22 +111,23 @@ def test_auto_picks_clean_for_lossless_and_compressed_for_low_rate(ev, shared_da
         assert len(chosen) == 1 and chosen[0].split()[2] == want, chosen
 
 
-def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data):
-    """An explicit set that is not shipped for the model and scale fails before any work, in one line."""
-    from vsr.models.weights import get_spec
+def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data, monkeypatch):
+    """An explicit set that is not shipped for the model and scale fails before any work, in one
+    line (every pair ships both sets now, so the manifest read here lacks FSRCNN x4's)."""
+    from vsr.models import weights as weights_mod
 
-    missing = [(n, s) for n in ("espcn", "fsrcnn") for s in (2, 3, 4)
-               if not any(x.name == n and x.scale == s for x in list_models("compressed"))]
-    if not missing:
-        pytest.skip("every model has a compressed set")
-    name, scale = missing[0]
+    entries = json.loads(weights_mod.MANIFEST.read_text())
+    del entries["fsrcnn_x4_compressed"]
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(entries))
+    monkeypatch.setattr(weights_mod, "MANIFEST", manifest)
     out = tmp_path / "out.mkv"
-    code = main(["upscale", str(shared_data / "video" / "bikes.mp4"), "-o", str(out), "--model", name,
-                 "--scale", str(scale), "--weights", "compressed", "--progress", "none"])
+    code = main(["upscale", str(shared_data / "video" / "bikes.mp4"), "-o", str(out), "--model", "fsrcnn",
+                 "--scale", "4", "--weights", "compressed", "--progress", "none"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "no compressed weights shipped" in err[0], err
     assert not out.exists()
-    assert get_spec(name, scale, "clean").weights == "clean"
+    assert weights_mod.get_spec("fsrcnn", 4, "clean").weights == "clean"
 
 
 def test_batch_auto_picks_a_set_per_file(ev, shared_data, tmp_path, capsys):
