@@ -60,6 +60,8 @@ def test_evaluate_video_reproduces_a_direct_bicubic_figure(ev, shared_data, tmp_
     assert rows["30"]["bicubic_psnr"] < direct - 1  # the codec costs more than a dB
     assert rows["lossless"]["gain"] > 0.5 and rows["lossless"]["psnr"] == pytest.approx(
         rows["lossless"]["bicubic_psnr"] + rows["lossless"]["gain"], abs=0.002)
+    # the pixel budget: bikes is 640x272 (0.174 Mpx a frame)
+    assert [ev.clip_frames(clip, 24, mp) for mp in (None, 50, 1, 0.1)] == [24, 24, 5, 2]
     ev.write_json(out, 3, {"frames": 6, "rows": []})  # another scale is added beside, not over, x2
     merged = json.loads(out.read_text())
     assert sorted(merged) == ["x2", "x3"] and merged["x2"]["frames"] == 6 and len(merged["x2"]["rows"]) == 2

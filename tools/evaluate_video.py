@@ -47,6 +47,16 @@ VIDEO = REPO.parent / "shared" / "data" / "video"
 CLIPS = EVAL_CLIPS + ("hdr10-video-with-sdr-container.mp4", "sample_with_colr_mdcv_and_clli.mp4")
 
 
+def clip_frames(clip: Path, frames: int, max_megapixels: float | None) -> int:
+    """``frames``, or fewer so that frames x width x height stays within ``max_megapixels`` (at least 2)."""
+    if not max_megapixels:
+        return frames
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        pixels = s.codec_context.width * s.codec_context.height
+    return max(2, min(frames, int(max_megapixels * 1e6 // pixels)))
+
+
 def read_hr(path: Path, frames: int, scale: int) -> tuple[list[av.VideoFrame], fractions.Fraction]:
     """The first ``frames`` frames as yuv420p, cropped to a multiple of ``2*scale``; and the rate."""
     out = []
@@ -197,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, default=VIDEO)
     ap.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--max-megapixels", type=float,
+                    help="fewer frames for large clips: at most this many HR megapixels per clip (at least 2 "
+                    "frames; e.g. 50 keeps 24 frames up to 1280x720 and takes 6 of a 3840x2160 clip)")
     ap.add_argument("--crf", default="lossless,23,30,36")
     ap.add_argument("--models", default="espcn,fsrcnn")
     ap.add_argument("--weights", default="clean,compressed,auto")
@@ -217,17 +230,20 @@ def main(argv: list[str] | None = None) -> int:
             clip = Path(name) if Path(name).exists() else args.video / name
             if not clip.exists():
                 raise SystemExit(f"no clip {clip}")
-            rows += evaluate_clip(clip, args.scale, args.frames, args.crf.split(","), args.models.split(","),
+            frames = clip_frames(clip, args.frames, args.max_megapixels)
+            rows += evaluate_clip(clip, args.scale, frames, args.crf.split(","), args.models.split(","),
                                   args.weights.split(","), Path(tmp), args.ssim_every, args.backend)
     text = markdown(rows)
     print(text)
     if args.json:
-        write_json(args.json, args.scale, {"frames": args.frames, "clips": args.clips, "rows": rows,
+        write_json(args.json, args.scale, {"frames": args.frames, "max_megapixels": args.max_megapixels,
+                                           "clips": args.clips, "rows": rows,
                                            "summary": summary(rows)})
     if args.markdown:
         args.markdown.write_text(text)
     if args.record:
-        record(summary(rows), args.clips, args.frames)
+        record(summary(rows), args.clips, f"{args.frames}" + (f" (at most {args.max_megapixels:g} Mpx per clip)"
+                                                              if args.max_megapixels else ""))
     return 0
 
 
@@ -245,7 +261,7 @@ def write_json(path: Path, scale: int, entry: dict) -> None:
     path.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
 
 
-def record(summary_rows: list[dict], clips: str, frames: int) -> None:
+def record(summary_rows: list[dict], clips: str, frames: str) -> None:
     """Write the summary into the manifest: ``video_gains`` per LR and ``video_gain_crf30``."""
     from vsr.models.weights import get_spec, record_figures
 
