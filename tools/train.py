@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
             f"--seed {config['seed']}" + (" --degradation codec" if codec else "")
-            + (f" --cache {config['cache']}" if config.get("cache") not in (None, "None") else "")
+            + (f" --cache {_home(config['cache'])}" if config.get("cache") not in (None, "None") else "")
             + (f" --focus {config['focus']}" if config.get("focus") not in (None, "None") else ""),
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
@@ -322,8 +322,9 @@ def main(argv: list[str] | None = None) -> None:
         prov.update(_earlier_stages(args.model, args.scale, config.get("init"), prov["command"]))
         if codec:
             meta = json.loads((cache_dir / "meta.json").read_text())
+            out = "" if cache_dir == _degrade().CACHE / f"x{args.scale}" else f" --out {_home(cache_dir.parent)}"
             prov["data"] = (f"codec-degraded cache of tools/degrade.py (python tools/degrade.py --scale {args.scale} "
-                            f"--count {meta['sequences']} --seed {meta['seed']}: {meta['pairs']} pairs of "
+                            f"--count {meta['sequences']} --seed {meta['seed']}{out}: {meta['pairs']} pairs of "
                             f"{meta['size']} px LR from the 291 stills and frames of {', '.join(meta['train_clips'])})")
             prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
             if config.get("levels_from_step") is not None:
@@ -380,6 +381,12 @@ def main(argv: list[str] | None = None) -> None:
             save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                          "history": history, "config": config}, ckpt_path)
     log.info("done: %d steps; history %s", step, history)
+
+
+def _home(path) -> str:
+    """``path`` with the home folder written as ``~`` (provenance readable on any machine)."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if text.startswith(home + os.sep) else text
 
 
 def parse_focus(text: str | None) -> tuple[int, int, float] | None:
