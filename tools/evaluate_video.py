@@ -163,12 +163,14 @@ def evaluate_clip(clip: Path, scale: int, frames: int, crfs: list[str], models: 
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Mean and worst gain per (scale, model, weights, crf)."""
-    groups: dict[tuple, list[float]] = {}
+    """Mean and worst PSNR gain, and mean SSIM gain, per (scale, model, weights, crf)."""
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["scale"], r["model"], r["weights"], r["crf"]), []).append(r["gain"])
+        groups.setdefault((r["scale"], r["model"], r["weights"], r["crf"]), []).append(r)
     return [{"scale": k[0], "model": k[1], "weights": k[2], "crf": k[3], "clips": len(v),
-             "mean_gain": round(float(np.mean(v)), 3), "worst_gain": round(float(np.min(v)), 3)}
+             "mean_gain": round(float(np.mean([r["gain"] for r in v])), 3),
+             "worst_gain": round(float(np.min([r["gain"] for r in v])), 3),
+             "mean_ssim_gain": round(float(np.mean([r["ssim"] - r["bicubic_ssim"] for r in v])), 4)}
             for k, v in groups.items()]
 
 
@@ -193,11 +195,11 @@ def markdown(rows: list[dict]) -> str:
         lr = "lossless" if crf == "lossless" else f"CRF {crf}"
         lines.append(f"| {clip} | {lr} | {first['bpp']:.3f} | {first['bicubic_psnr']:.2f} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "| model | weights | LR | mean gain | worst clip |", "|---|---|---|---|---|"]
+    lines += ["", "| model | weights | LR | mean gain | worst clip | SSIM gain (mean) |", "|---|---|---|---|---|---|"]
     for s in summary(rows):
         lr = "lossless" if s["crf"] == "lossless" else f"CRF {s['crf']}"
         lines.append(f"| {s['model']} x{s['scale']} | {s['weights']} | {lr} | {s['mean_gain']:+.2f} | "
-                     f"{s['worst_gain']:+.2f} |")
+                     f"{s['worst_gain']:+.2f} | {s['mean_ssim_gain']:+.4f} |")
     return "\n".join(lines) + "\n"
 
 
