@@ -251,14 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_json(path: Path, scale: int, entry: dict) -> None:
     """Store ``entry`` under ``x{scale}`` in the JSON file ``path``, keeping its other scales."""
-    data = {}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except ValueError:
-            old = {}
-        data = {k: v for k, v in old.items() if k.startswith("x") and isinstance(v, dict)} if isinstance(old, dict) \
-            else {}
+    data = json.loads(path.read_text()) if path.exists() else {}
     data[f"x{scale}"] = entry
     path.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
 

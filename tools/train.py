@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     codec = config.get("degradation", "bicubic") == "codec"
     cache = None
     if codec:
-        cache_dir = Path(config["cache"]) if config.get("cache") not in (None, "None") else None
+        cache_dir = Path(config["cache"]) if _opt(config, "cache") else None
         cache_dir = cache_dir or _degrade().CACHE / f"x{args.scale}"
         cache = _degrade().load_cache(cache_dir)
     if args.export:
@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> None:
             "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
             f"--seed {config['seed']}" + (" --degradation codec" if codec else "")
-            + (f" --cache {_home(config['cache'])}" if config.get("cache") not in (None, "None") else "")
-            + (f" --focus {config['focus']}" if config.get("focus") not in (None, "None") else ""),
+            + (f" --cache {_home(config['cache'])}" if _opt(config, "cache") else "")
+            + (f" --focus {config['focus']}" if _opt(config, "focus") else ""),
             "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
             "schedule_changes": config.get("schedule_changes", []),
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed + step)
     if codec:
         config.setdefault("levels_from_step", step)  # runs before it trained without the levels augmentation
-        focus = parse_focus(config.get("focus"))
+        focus = parse_focus(_opt(config, "focus"))
         sampler = CacheSampler(cache, args.scale, args.patch, rng, focus=focus)
         log.info("codec-degraded cache: %d training pairs%s", sampler.n,
                  f", {sampler.share:.0%} of each batch from {len(sampler.focus)} at CRF {focus[0]}-{focus[1]}"
@@ -383,6 +383,12 @@ def main(argv: list[str] | None = None) -> None:
     log.info("done: %d steps; history %s", step, history)
 
 
+def _opt(config: dict, key: str) -> str | None:
+    """An optional argument as the checkpoint's config stored it (``str(None)`` for not given), or None."""
+    value = config.get(key)
+    return None if value in (None, "None") else value
+
+
 def _home(path) -> str:
     """``path`` with the home folder written as ``~`` (provenance readable on any machine)."""
     text, home = str(path), str(Path.home())
@@ -390,8 +396,8 @@ def _home(path) -> str:
 
 
 def parse_focus(text: str | None) -> tuple[int, int, float] | None:
-    """``"24-36:0.6"`` -> ``(24, 36, 0.6)``; None or "None" -> None."""
-    if text in (None, "None"):
+    """``"24-36:0.6"`` -> ``(24, 36, 0.6)``; None -> None."""
+    if text is None:
         return None
     try:
         crf, share = text.split(":")

@@ -1,6 +1,7 @@
 """Exceptions with messages a user can act on; the CLI maps them to exit codes."""
 
-__all__ = ["VsrError", "ModelError", "WeightsError", "MediaError", "BackendError", "OutputExistsError", "UsageError"]
+__all__ = ["VsrError", "ModelError", "WeightsError", "MediaError", "BackendError", "OutputExistsError", "UsageError",
+           "missing_torch"]
 
 
 class VsrError(Exception):
@@ -40,3 +41,8 @@ class UsageError(VsrError):
     """A command-line argument or option value that makes no sense."""
 
     exit_code = 2
+
+
+def missing_torch(e: BaseException) -> bool:
+    """Whether ``e`` is the ImportError of PyTorch (the ``vsr[torch]`` extra) not being installed."""
+    return isinstance(e, ImportError) and (e.name or "").partition(".")[0] == "torch"

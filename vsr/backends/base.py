@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
 from vsr.devices import parse_device, resolve_device
-from vsr.errors import BackendError
+from vsr.errors import BackendError, missing_torch
 
 if TYPE_CHECKING:
     import torch
@@ -116,7 +116,7 @@ class BackendEntry:
         try:
             impl = self._impl()
         except ImportError as e:  # PyTorch is an extra: the backends built on it say so
-            if (e.name or "").partition(".")[0] == "torch":
+            if missing_torch(e):
                 return "it needs PyTorch, which is not installed (pip install 'vsr[torch]')"
             raise
         return impl.unavailable(device)

@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from vsr.errors import VsrError
+from vsr.errors import VsrError, missing_torch
 
 __all__ = ["main", "build_parser"]
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an unexpected library error: still one line unless -v
         if args.verbose:
             raise
-        if isinstance(e, ImportError) and (e.name or "").partition(".")[0] == "torch":  # an extra
+        if missing_torch(e):  # an extra
             print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr[torch]'",
                   file=sys.stderr)
             return 1

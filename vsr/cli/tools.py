@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from vsr.cli.args import backend_help, parse_size, positive_int
+from vsr.models.weights import WEIGHT_SETS
 
 __all__ = ["add_export", "add_engine", "add_image", "add_models", "add_info"]
 
@@ -18,7 +19,7 @@ def add_export(sub) -> None:
     )
     p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
-    p.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+    p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
     p.add_argument("--fp16", action="store_true",
@@ -54,7 +55,7 @@ def add_engine(sub) -> None:
                                        "'--backend tensorrt' with the same options uses.")
     b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
     b.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
-    b.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+    b.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     b.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="largest input frame (luma) the engine accepts (default: 1920x1088)")
@@ -117,7 +118,7 @@ def add_image(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="image to write")
     p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
     p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
-    p.add_argument("--weights", choices=("clean", "compressed"), default="clean",
+    p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; compressed for JPEG-damaged pictures)")
     p.add_argument("--backend", default="auto", help=backend_help())
     p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")

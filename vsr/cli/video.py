@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vsr.cli.args import backend_help, parse_size, positive_int
 from vsr.errors import UsageError
+from vsr.models.weights import WEIGHT_SETS
 
 __all__ = ["add_upscale", "add_batch"]
 
@@ -15,7 +16,7 @@ __all__ = ["add_upscale", "add_batch"]
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
-    p.add_argument("--weights", choices=("auto", "clean", "compressed"), default="auto",
+    p.add_argument("--weights", choices=("auto", *WEIGHT_SETS), default="auto",
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
     p.add_argument("--backend", default="auto", help=backend_help())

@@ -52,4 +52,3 @@ def choose_weights(name: str, scale: int, requested: str, codec: str | None = No
     bpp = "unknown" if bits_per_pixel is None else f"{bits_per_pixel:.3f}"
     log.info("weights auto: %s (input %s, %s bits per pixel)", chosen, codec or "codec unknown", bpp)
     return chosen
-
