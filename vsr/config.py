@@ -65,6 +65,8 @@ class EncodeConfig:
         pix_fmt: output pixel format, e.g. ``yuv420p10le``.
         options: extra encoder options as ``(key, value)`` pairs.
         container_format: FFmpeg muxer name (``--format``); None: from the output's suffix.
+        muxer_options: FFmpeg muxer options as ``(key, value)`` pairs (segment parts:
+            ``avoid_negative_ts=disabled`` keeps the source's timestamps unshifted).
     """
 
     codec: str | None = None
@@ -73,6 +75,7 @@ class EncodeConfig:
     pix_fmt: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     container_format: str | None = None
+    muxer_options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,4 @@ class UpscaleConfig:
     queue_size: int = 4
     input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
     timeout: float | None = None  # seconds without input data before the job fails (--timeout)
+    video_only: bool = False  # write the video stream alone: no copied streams, chapters or tags (segment parts)

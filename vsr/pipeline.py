@@ -47,6 +47,7 @@ class Progress:
         elapsed: seconds since the job started.
         fps: frames per second so far.
         eta: seconds left (None if unknown).
+        segment: the segment being computed, in a segmented run (``--segments``); None otherwise.
     """
 
     frames: int
@@ -54,6 +55,7 @@ class Progress:
     elapsed: float
     fps: float
     eta: float | None
+    segment: int | None = None
 
 
 @dataclass
@@ -296,7 +298,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     t0 = time.perf_counter()
 
     def decode() -> None:  # frames to the upscaler; other streams' packets straight to the encoder
-        it = decoder.frames(packets=run.packets.put)
+        it = decoder.frames(packets=None if cfg.video_only else run.packets.put)
         while True:
             t = time.perf_counter()
             item = _END if run.end_input.is_set() else next(it, _END)
@@ -349,6 +351,8 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
             t = time.perf_counter()
             if not encoder_box and item is not _END:
                 source = decoder.source_info()
+                if cfg.video_only:  # a segment's part: the join copies the other streams once, from the source
+                    source = replace(source, streams=(), chapters=[], metadata={})
                 encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=_output_sar(source, item),
                                            pad_odd=cfg.size is None, container_format=cfg.encode.container_format))
                 stats.input_size = source.coded_size

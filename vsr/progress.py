@@ -15,10 +15,11 @@ MODES = ("auto", "none", "bar", "plain", "json")
 
 
 def progress_fields(name: str, p: Progress) -> dict:
-    """The fields of one ``progress`` line: ``file frame total percent fps eta elapsed``
+    """The fields of one ``progress`` line: ``file [segment] frame total percent fps eta elapsed``
     (``total``, ``percent`` and ``eta`` are None when the frame count is unknown)."""
     pct = round(100.0 * p.frames / p.total, 1) if p.total else None
-    return {"file": name, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
+    seg = {} if p.segment is None else {"segment": p.segment}
+    return {"file": name, **seg, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
             "eta": None if p.eta is None else round(p.eta, 1), "elapsed": round(p.elapsed, 1)}
 
 
