@@ -38,7 +38,7 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
 from vsr.media.encode import Encoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
-from vsr.host import make_upscaler  # noqa: E402
+from vsr.upscale import make_upscaler  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
