@@ -212,7 +212,7 @@ def add_batch(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
-    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr[ray]')")
+    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr-luma[ray]')")
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
