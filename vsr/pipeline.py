@@ -201,6 +201,7 @@ def upscale_video(
         VsrError: bad input, existing output, unavailable backend or encoder.
     """
     from vsr.media.decode import Decoder
+    from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
     from vsr.host import make_upscaler
 
@@ -236,7 +237,7 @@ def upscale_video(
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
-            total = decoder.expected_frames()
+            total = decoder.expected_frames(estimate_frames(decoder.stream, decoder.container)[0])
             live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
                 if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code
