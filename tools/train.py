@@ -33,7 +33,7 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError:
-    sys.exit("train.py needs PyTorch: pip install 'vsr[torch]'")
+    sys.exit("train.py needs PyTorch: pip install 'vsr-luma[torch]'")
 
 from tools.paths import REPO, add_data_root, data_root
 from vsr.models import build_model
