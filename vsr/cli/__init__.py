@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         if missing_torch(e):  # an extra
-            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr[torch]'",
+            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'",
                   file=sys.stderr)
             return 1
         print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
