@@ -16,19 +16,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import MediaError, VsrError
 from vsr.output import atomic_output, check_paths, muxer_for
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
-
-if TYPE_CHECKING:
-    from vsr.frames import YuvFrame
-    from vsr.media.source import SourceInfo
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
 
@@ -354,7 +349,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                 source = decoder.source_info()
                 if cfg.video_only:  # a segment's part: the join copies the other streams once, from the source
                     source = replace(source, streams=(), chapters=[], metadata={})
-                encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=_output_sar(source, item),
+                encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=source.output_sar(item.width, item.height),
                                            pad_odd=cfg.size is None, container_format=cfg.encode.container_format))
                 stats.input_size = source.coded_size
                 stats.output_size = encoder_box[0].size
@@ -408,13 +403,3 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     stats.fps = stats.frames / stats.seconds if stats.seconds else 0.0
     stats.stage_seconds = dict(run.busy)
     stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in run.busy.items()}
-
-
-def _output_sar(source: SourceInfo, frame: YuvFrame) -> Fraction | None:
-    """Sample aspect ratio that keeps the source's display aspect at the output size."""
-    width, height = source.coded_size
-    if not width or not height:
-        return source.sample_aspect_ratio
-    dar = source.sample_aspect_ratio * Fraction(width, height)
-    out = dar / Fraction(frame.width, frame.height)
-    return None if out == 1 and not source.sar_tagged else out

@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"vsr {_version()}")
-    from vsr.cli import tools, video
+    from vsr.cli import segments, tools, video
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (video.add_upscale, video.add_batch, tools.add_export, tools.add_engine, tools.add_image,
+    for add in (video.add_upscale, video.add_batch, segments.add_segments, tools.add_export, tools.add_engine, tools.add_image,
                 tools.add_models, tools.add_info):
         add(sub)
     return parser

@@ -147,7 +147,7 @@ def concat(dst: Path, container_format: str | None, source_path: Path, source: S
         raise MediaError(f"{dst}: cannot write this container ({e})") from e
     try:
         with av.open(str(parts[0][0])) as first:
-            video = output.add_stream_from_template(first.streams.video[0])
+            video = output.add_stream_from_template(first.streams.video[0], opaque=True)  # no encoder needed
         video.time_base = time_base
         cc = video.codec_context
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = color.range, color.space, color.primaries, \

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 from vsr.config import UpscaleConfig
 from vsr.errors import MediaError
@@ -59,28 +58,21 @@ def join_parts(src: Path, dst: Path, plan: Plan, work: WorkDir, print_: str, cfg
                      seg.frames)
         scans.append(scan)
     dts = decode_times([s.pts for s in scans])
-    source, color = _source_snapshot(src, cfg)
-    width, height = scans[0].codec[1:3]
-    from vsr.pipeline import _output_sar  # the same aspect rule as an unsegmented run
-
-    sar = _output_sar(source, SimpleNamespace(width=width, height=height))
-    parts = [(work.part(s.index), plan.shift(s)) for s in plan.segments]
-    with atomic_output(dst, cfg.overwrite) as tmp:
-        frames = concat(tmp, cfg.encode.container_format or muxer_for(dst), src, source, color, sar, parts,
-                        plan.time_base, dts)
-    work.remove()
-    return frames
-
-
-def _source_snapshot(src: Path, cfg: UpscaleConfig):
-    """``(SourceInfo, ColorTags)`` as the pipeline sees them with the first decoded frame."""
     from vsr.media.decode import Decoder
 
-    decoder = Decoder(src, cfg.deinterlace, options=dict(cfg.input_options))
+    decoder = Decoder(src, cfg.deinterlace, options=dict(cfg.input_options))  # open while its streams are copied
     try:
-        first = next(iter(decoder.frames()), None)
+        first = next(iter(decoder.frames()), None)  # the rotation and colour tags as the parts' frames had them
         if first is None:
             raise MediaError(f"{src.name}: no video frame could be decoded")
-        return decoder.source_info(), first.color
+        source = decoder.source_info()
+        width, height = scans[0].codec[1:3]
+        sar = source.output_sar(width, height)  # the same aspect rule as an unsegmented run
+        parts = [(work.part(s.index), plan.shift(s)) for s in plan.segments]
+        with atomic_output(dst, cfg.overwrite) as tmp:
+            frames = concat(tmp, cfg.encode.container_format or muxer_for(dst), src, source, first.color, sar, parts,
+                            plan.time_base, dts)
     finally:
         decoder.close()
+    work.remove()
+    return frames

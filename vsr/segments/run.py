@@ -18,7 +18,7 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "prepare", "upscale_segmented"]
+__all__ = ["SegmentStats", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     from vsr.segments.join import join_parts
     from vsr.segments.part import run_part
 
+    if isinstance(backend, str):  # the ``backend`` option, not a built pair
+        options["backend"], backend = backend, None
     cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
@@ -185,3 +187,52 @@ class _Report:
     def finished(self, frames: int) -> None:
         self.done += frames
         self.computed += frames
+
+
+# -- the three farm steps (any node sharing the filesystem) ---------------------------------------
+def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
+    """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
+    (an earlier plan with the same options is kept, with its finished parts)."""
+    return prepare(Path(src), Path(dst), cfg, count)[0]
+
+
+def run_segment(src: str | Path, dst: str | Path, cfg: UpscaleConfig, index: int, *,
+                progress: Callable[[Any], None] | None = None, force: bool = False) -> bool:
+    """Step 2: compute segment ``index`` of the saved plan (a sound finished part is kept
+    unless ``force``). Returns whether it was computed.
+
+    Raises:
+        UsageError: no plan, other options than the plan's, an index outside it.
+    """
+    from vsr.segments.part import run_part
+
+    src, dst = Path(src), Path(dst)
+    plan, print_, work, cfg = prepare(src, dst, cfg, None)
+    if not 0 <= index < len(plan.segments):
+        raise UsageError(f"--index {index}: the plan has segments 0 to {len(plan.segments) - 1}")
+    if not force and work.problem(index, print_) is None:
+        log.info("%s: segment %d is already done", dst.name, index)
+        return False
+    report = _Report(plan, [], progress)
+    report.done = sum(s.frames for s in plan.segments[:index])
+    run_part(src, work, plan, index, cfg, print_, progress=report.callback(index))
+    return True
+
+
+def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
+    """Step 3: verify every part of the saved plan and write ``dst``; returns its frames.
+
+    Raises:
+        UsageError: no plan there.
+        MediaError: a missing or corrupt part, named in one line.
+    """
+    from vsr.output import check_paths
+    from vsr.segments.join import join_parts
+
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, cfg.overwrite)
+    work = WorkDir(dst)
+    saved = work.read_plan()
+    if saved is None:
+        raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+    return join_parts(src, dst, saved[0], work, saved[1], cfg)

@@ -150,5 +150,5 @@ class WorkDir:
 
 def part_error(dst: Path, index: int, count: int, why: str) -> MediaError:
     """The one line naming an unusable part."""
-    return MediaError(f"{dst.name}: segment {index} of {count} is {why}; run it again "
-                      f"(vsr segments run ... --index {index}, or the same vsr upscale command)")
+    return MediaError(f"{dst.name}: segment {index} (of {count}, counted from 0) is {why}; compute it again "
+                      f"(vsr segments run ... --index {index}, or rerun the same vsr upscale command)")
