@@ -57,7 +57,7 @@ def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[
 
 
 def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
-    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
+    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig, time_range
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
@@ -71,6 +71,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
         overwrite=args.overwrite,
         input_options=_encoder_options(getattr(args, "input_option", None) or [], "--input-option"),
         timeout=getattr(args, "timeout", None),
+        range=time_range(args.start, args.end, args.duration),
     )
 
 
@@ -84,7 +85,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_range_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
+                             "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
+                             "FFmpeg's -ss/-to/-t; output timestamps start at zero (see docs/time-ranges.md)")
+    g.add_argument("--start", metavar="TIME", help="first moment kept (default: the beginning)")
+    g.add_argument("--end", metavar="TIME", help="where the range ends, exclusive (default: the input's end)")
+    g.add_argument("--duration", metavar="TIME", help="instead of --end: how long the range is")
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
+    _add_range_args(p)
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")
