@@ -208,22 +208,22 @@ def test_vsr_info_reports_backends_cpu_and_cache():
 
 @pytest.mark.parametrize("model,scale,weights", SHIPPED)
 def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scale, weights, rng):
-    """tools/export_onnx.py's graphs ship for every weight set; they are what exporting the
+    """tools.export_onnx's graphs ship for every weight set; they are what exporting the
     shipped weights gives today (no stale graph after retraining) and compute the network."""
     import onnxruntime as ort
 
-    from media import load_tool
+    from tools import export_onnx
 
     spec = get_spec(model, scale, weights)
     assert set(spec.graphs) == {"direct", "residual"}
-    fresh = load_tool("export_onnx").graphs_for(model, scale, weights)
+    fresh = export_onnx.graphs_for(model, scale, weights)
     y = rng.random((1, 1, 17, 21), dtype=np.float32)
     net = create_model(model, scale, weights)
     want = net(torch.from_numpy(y)).detach().numpy()
     residual = torch.nn.functional.pixel_unshuffle(torch.from_numpy(want), scale).numpy() - y
     for form, expected in (("direct", want), ("residual", residual)):
         data = spec.graph(form)
-        assert data == fresh[form], f"{form} graph is stale: run tools/export_onnx.py"
+        assert data == fresh[form], f"{form} graph is stale: run python -m tools.export_onnx"
         (out,) = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"y": y})
         np.testing.assert_allclose(out, expected, atol=2e-5)
 

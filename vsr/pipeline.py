@@ -223,7 +223,7 @@ def upscale_video(
     from vsr.media.decode import Decoder
     from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
-    from vsr.host import make_upscaler
+    from vsr.upscale import make_upscaler
 
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
