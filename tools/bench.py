@@ -3,9 +3,9 @@ the same job scripted by hand (ffmpeg -> raw pipe -> Python + ONNX Runtime -> ra
 
 Example::
 
-    python tools/bench.py ../shared/data/video/bikes.mp4 --repeat 3
-    python tools/bench.py clip.mp4 --backend torch --device cuda --codec h264_nvenc
-    python tools/bench.py clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
+    python -m tools.bench ../shared/data/video/bikes.mp4 --repeat 3
+    python -m tools.bench clip.mp4 --backend torch --device cuda --codec h264_nvenc
+    python -m tools.bench clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
 
 Every figure is the median of ``--repeat`` runs made in this one invocation; ratios are
 taken between those medians. The hand-scripted baseline needs an ``ffmpeg`` binary (PATH,
@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from vsr.devices import cpu_parallelism  # noqa: E402
 from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig  # noqa: E402
@@ -38,7 +37,7 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
 from vsr.media.encode import Encoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
-from vsr.host import make_upscaler  # noqa: E402
+from vsr.upscale import make_upscaler  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
@@ -213,8 +212,7 @@ def one_frame_job(clip: Path, work: Path, cfg: UpscaleConfig, repeat: int) -> di
     """Wall time of a whole ``vsr upscale`` process on a one-frame clip cut from ``clip``: the
     first run (cold: nothing in the OS page cache from vsr yet, compile cache as it is) and the
     median of ``repeat`` more, plus the import time of the modules it loads (``-X importtime``)."""
-    sys.path.insert(0, str(REPO / "tools"))
-    from bench_clip import make_clip
+    from tools.bench_clip import make_clip
 
     import av
 

@@ -47,6 +47,8 @@ class Progress:
         elapsed: seconds since the job started.
         fps: frames per second so far.
         eta: seconds left (None if unknown).
+        position: seconds of video encoded so far (the frames' timestamps: ``n`` frames span
+            ``n`` mean frame intervals), None before timestamps are known.
     """
 
     frames: int
@@ -54,6 +56,14 @@ class Progress:
     elapsed: float
     fps: float
     eta: float | None
+    position: float | None = None
+
+    @property
+    def speed(self) -> float | None:
+        """Video seconds encoded per wall-clock second (FFmpeg's ``speed=``, e.g. 0.5 is half real time)."""
+        if self.position is None or self.elapsed <= 0:
+            return None
+        return self.position / self.elapsed
 
 
 @dataclass
@@ -70,6 +80,10 @@ class VideoStats:
         corrupt_packets: video packets FFmpeg could not decode (skipped).
         corrupt_frames: frames FFmpeg decoded with errors (damage concealed, kept).
         backend: the backend that ran.
+        model, scale, weights: the network, its factor and the weight set that ran (``auto`` resolved).
+        precision: what the backend computes in (``bf16``, ``f32``, ``fp16``), "" where it does not say.
+        codec: the video encoder.
+        duration: seconds of video written (see :attr:`Progress.position`).
     """
 
     frames: int = 0
@@ -82,6 +96,12 @@ class VideoStats:
     corrupt_packets: int = 0
     corrupt_frames: int = 0
     backend: str = ""
+    model: str = ""
+    scale: int = 0
+    weights: str = ""
+    precision: str = ""
+    codec: str = ""
+    duration: float = 0.0
 
 
 def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
@@ -203,7 +223,7 @@ def upscale_video(
     from vsr.media.decode import Decoder
     from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
-    from vsr.host import make_upscaler
+    from vsr.upscale import make_upscaler
 
     if isinstance(backend, str):  # the ``backend`` option, not a built pair
         options["backend"], backend = backend, None
@@ -236,7 +256,8 @@ def upscale_video(
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
-            stats = VideoStats(backend=net.name)
+            stats = VideoStats(backend=net.name, model=cfg.model.name, scale=cfg.model.scale,
+                               weights=cfg.model.weights, precision=str(getattr(net, "precision", "") or ""))
             total = decoder.expected_frames(estimate_frames(decoder.stream, decoder.container)[0])
             live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
@@ -343,6 +364,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
         run.put(run.frames_out, _END)
 
     encoder_box: list[Encoder] = []
+    clock = _MediaClock()
 
     def encode() -> None:
         while True:
@@ -354,6 +376,7 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                                            pad_odd=cfg.size is None, container_format=cfg.encode.container_format))
                 stats.input_size = source.coded_size
                 stats.output_size = encoder_box[0].size
+                stats.codec = encoder_box[0].stream.codec_context.name
             enc = encoder_box[0] if encoder_box else None
             while enc is not None:
                 try:
@@ -367,16 +390,18 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
                 run.busy["encode"] += time.perf_counter() - t
                 if progress is not None and total != stats.frames:  # the estimate was off: end at 100 %
                     el = time.perf_counter() - t0
-                    progress(Progress(stats.frames, stats.frames, el, stats.frames / el if el > 0 else 0.0, 0.0))
+                    progress(Progress(stats.frames, stats.frames, el, stats.frames / el if el > 0 else 0.0, 0.0,
+                                      stats.duration or None))
                 return
             enc.encode(item)
             run.busy["encode"] += time.perf_counter() - t
             stats.frames += 1
+            stats.duration = clock.add(item)
             if progress is not None:
                 el = time.perf_counter() - t0
                 fps = stats.frames / el if el > 0 else 0.0
                 eta = (total - stats.frames) / fps if total and fps and total >= stats.frames else None
-                progress(Progress(stats.frames, total, el, fps, eta))
+                progress(Progress(stats.frames, total, el, fps, eta, stats.duration or None))
 
     threads = [_stage(run, "decode", decode), _stage(run, "upscale", upscale_stage), _stage(run, "encode", encode)]
     try:
@@ -404,6 +429,26 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     stats.fps = stats.frames / stats.seconds if stats.seconds else 0.0
     stats.stage_seconds = dict(run.busy)
     stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in run.busy.items()}
+
+
+class _MediaClock:
+    """Seconds of video covered by the frames encoded so far, from their timestamps: ``n`` frames
+    whose first and last timestamps are ``d`` seconds apart span ``d * n / (n - 1)`` seconds
+    (``n`` mean frame intervals: 250 frames at 25 fps give 10.0 s)."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.frames = 0
+
+    def add(self, frame: YuvFrame) -> float:
+        """Count ``frame``; the seconds covered so far (0.0 while fewer than two timestamps are known)."""
+        self.frames += 1
+        if frame.pts is None:
+            return 0.0
+        t = float(frame.pts * frame.time_base)
+        if self.first is None:
+            self.first = t
+        return (t - self.first) * self.frames / (self.frames - 1) if self.frames > 1 else 0.0
 
 
 def _output_sar(source: SourceInfo, frame: YuvFrame) -> Fraction | None:
