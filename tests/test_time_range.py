@@ -81,7 +81,7 @@ def test_start_end_frames_and_av_offset(make_clip, espcn_x2, tmp_path, suffix):
     src_times = [t - zero for t in clip.times]
     want = [t for t in src_times if start <= t < end]
     out = tmp_path / f"out.{suffix}"
-    stats = upscale_video(clip.path, out, range=TimeRange(start, end), backend=espcn_x2)
+    stats = upscale_video(clip.path, out, range=TimeRange(start, end), loaded=espcn_x2)
     got = read_video(out)
     assert stats.frames == len(got.times) == len(want) == 20
     first_video = got.times[0]
