@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
@@ -24,9 +24,13 @@ from vsr.output import atomic_output, check_paths, muxer_for, remove_stale_parti
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
 
+if TYPE_CHECKING:
+    from vsr.frames import YuvFrame
+
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -38,6 +42,8 @@ class Progress:
         elapsed: seconds since the job started.
         fps: frames per second so far.
         eta: seconds left (None if unknown).
+        position: seconds of video encoded so far (the frames' timestamps: ``n`` frames span
+            ``n`` mean frame intervals), None before timestamps are known.
     """
 
     frames: int
@@ -45,6 +51,14 @@ class Progress:
     elapsed: float
     fps: float
     eta: float | None
+    position: float | None = None
+
+    @property
+    def speed(self) -> float | None:
+        """Video seconds encoded per wall-clock second (FFmpeg's ``speed=``, e.g. 0.5 is half real time)."""
+        if self.position is None or self.elapsed <= 0:
+            return None
+        return self.position / self.elapsed
 
 
 @dataclass
@@ -61,6 +75,10 @@ class VideoStats:
         corrupt_packets: video packets FFmpeg could not decode (skipped).
         corrupt_frames: frames FFmpeg decoded with errors (damage concealed, kept).
         backend: the backend that ran.
+        model, scale, weights: the network, its factor and the weight set that ran (``auto`` resolved).
+        precision: what the backend computes in (``bf16``, ``f32``, ``fp16``), "" where it does not say.
+        codec: the video encoder.
+        duration: seconds of video written (see :attr:`Progress.position`).
     """
 
     frames: int = 0
@@ -73,6 +91,12 @@ class VideoStats:
     corrupt_packets: int = 0
     corrupt_frames: int = 0
     backend: str = ""
+    model: str = ""
+    scale: int = 0
+    weights: str = ""
+    precision: str = ""
+    codec: str = ""
+    duration: float = 0.0
 
 
 def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
@@ -164,7 +188,8 @@ def upscale_video(
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
-            stats = VideoStats(backend=net.name)
+            stats = VideoStats(backend=net.name, model=cfg.model.name, scale=cfg.model.scale,
+                               weights=cfg.model.weights, precision=str(getattr(net, "precision", "") or ""))
             total = decoder.expected_frames(estimate_frames(decoder.stream, decoder.container)[0])
             live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
@@ -217,22 +242,39 @@ def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
 
 
 class _Reporter:
-    """Turns the encoder's frame count into :class:`Progress` reports (the encode thread calls it)."""
+    """Turns each encoded frame into a :class:`Progress` report (the encode thread calls it).
+
+    It also keeps the seconds of video covered so far, from the frames' timestamps: ``n`` frames
+    whose first and last timestamps are ``d`` seconds apart span ``d * n / (n - 1)`` seconds
+    (``n`` mean frame intervals: 250 frames at 25 fps give 10.0 s).
+    """
 
     def __init__(self, progress: Callable[[Progress], None] | None, total: int) -> None:
         self.progress, self.total, self.t0 = progress, total, time.perf_counter()
+        self.first: float | None = None
+        self.duration = 0.0
 
-    def __call__(self, frames: int) -> None:
+    def _clock(self, frames: int, frame: YuvFrame) -> None:
+        if frame.pts is None:
+            self.duration = 0.0
+            return
+        t = float(frame.pts * frame.time_base)
+        if self.first is None:
+            self.first = t
+        self.duration = (t - self.first) * frames / (frames - 1) if frames > 1 else 0.0
+
+    def __call__(self, frames: int, frame: YuvFrame) -> None:
+        self._clock(frames, frame)
         if self.progress is not None:
             el = time.perf_counter() - self.t0
             fps = frames / el if el > 0 else 0.0
             eta = (self.total - frames) / fps if self.total and fps and self.total >= frames else None
-            self.progress(Progress(frames, self.total, el, fps, eta))
+            self.progress(Progress(frames, self.total, el, fps, eta, self.duration or None))
 
     def finish(self, frames: int) -> None:
         if self.progress is not None and self.total != frames:  # the estimate was off: end at 100 %
             el = time.perf_counter() - self.t0
-            self.progress(Progress(frames, frames, el, frames / el if el > 0 else 0.0, 0.0))
+            self.progress(Progress(frames, frames, el, frames / el if el > 0 else 0.0, 0.0, self.duration or None))
 
 
 def _thread(channels: Channels, name: str, fn: Callable[[], None]) -> threading.Thread:
@@ -289,5 +331,6 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     stats.seconds = time.perf_counter() - report.t0
     stats.fps = stats.frames / stats.seconds if stats.seconds else 0.0
     stats.input_size, stats.output_size = encode.source.coded_size, encode.size
+    stats.codec, stats.duration = encode.codec, report.duration
     stats.stage_seconds = {st.name: st.busy for st in (decode, upscale, encode)}
     stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in stats.stage_seconds.items()}

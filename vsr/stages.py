@@ -198,13 +198,13 @@ class Encode:
         dst: the file (or FFmpeg URL) written.
         decoder: the input's decoder, for the snapshot of the source (streams, tags).
         options: see :class:`EncodeOptions`.
-        progress: called with the frame count after each frame.
+        progress: called with the frame count and the frame after each frame.
     """
 
     name = "encode"
 
     def __init__(self, dst: Path, decoder: Decoder, options: EncodeOptions,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int, YuvFrame], None] | None = None) -> None:
         self.dst, self.decoder, self.options, self.progress = dst, decoder, options, progress
         self.encoder = None
         self.source: SourceInfo | None = None
@@ -249,12 +249,17 @@ class Encode:
             self.busy += time.perf_counter() - t
             self.frames += 1
             if self.progress is not None:
-                self.progress(self.frames)
+                self.progress(self.frames, item)
 
     @property
     def size(self) -> tuple[int, int]:
         """The output ``(width, height)`` once the first frame was written, else ``(0, 0)``."""
         return self.encoder.size if self.encoder is not None else (0, 0)
+
+    @property
+    def codec(self) -> str:
+        """The video encoder's name once the first frame was written, else ``""``."""
+        return self.encoder.stream.codec_context.name if self.encoder is not None else ""
 
     def abort(self) -> None:
         """Drop the encoder without finishing the file."""
