@@ -81,7 +81,7 @@ def test_start_end_frames_and_av_offset(make_clip, espcn_x2, tmp_path, suffix):
     src_times = [t - zero for t in clip.times]
     want = [t for t in src_times if start <= t < end]
     out = tmp_path / f"out.{suffix}"
-    stats = upscale_video(clip.path, out, range=TimeRange(start, end), backend=espcn_x2)
+    stats = upscale_video(clip.path, out, range=TimeRange(start, end), loaded=espcn_x2)
     got = read_video(out)
     assert stats.frames == len(got.times) == len(want) == 20
     first_video = got.times[0]
@@ -104,7 +104,7 @@ def _whole_run(path: Path, tmp_path: Path, espcn_x2):
 
     out = tmp_path / f"whole_{path.stem}.mkv"
     if not out.exists():
-        upscale_video(path, out, backend=espcn_x2, codec="ffv1")
+        upscale_video(path, out, loaded=espcn_x2, codec="ffv1")
     return read_video(out)
 
 
@@ -118,7 +118,7 @@ def _check_exact(clip, tmp_path: Path, espcn_x2, start: Fraction | None, end: Fr
     times = [t - zero for t in read_video(clip.path).times]  # from the input's start, as -ss counts
     keep = [i for i, t in enumerate(times) if (start is None or t >= start) and (end is None or t < end)]
     out = tmp_path / f"part_{clip.path.stem}_{float(start or 0)}_{float(end or 0)}.mkv"
-    upscale_video(clip.path, out, range=TimeRange(start, end), backend=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, out, range=TimeRange(start, end), loaded=espcn_x2, codec="ffv1")
     part = read_video(out)
     assert len(part.times) == len(keep) > 0
     for j, i in enumerate(keep):
@@ -172,7 +172,7 @@ def test_pipe_input_reads_and_drops(make_clip, espcn_x2, tmp_path):
                        timeout=300)
     assert r.returncode == 0, r.stderr.decode()
     seeked = tmp_path / "seeked.mkv"
-    upscale_video(clip.path, seeked, range=time_range("0.5", "00:01.3"), backend=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, seeked, range=time_range("0.5", "00:01.3"), loaded=espcn_x2, codec="ffv1")
     a, b = read_video(piped), read_video(seeked)
     assert len(a.times) == len(b.times) in (19, 20)
     assert a.times == b.times
