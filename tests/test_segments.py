@@ -64,8 +64,8 @@ def test_plan_cuts_at_source_keyframes(gop_mkv: Path) -> None:
 
 def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
-    upscale_video(gop_mkv, whole, backend=espcn_x2, codec="ffv1")
-    stats = upscale_segmented(gop_mkv, joined, segments=4, backend=espcn_x2, codec="ffv1")
+    upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1")
     assert stats.computed == [0, 1, 2, 3] and stats.frames == 40
     assert _frames(joined) == _frames(whole)  # pixel-equal, same timestamps
     assert packets(joined, "audio") == packets(gop_mkv, "audio")  # muxed once from the source: no seams
@@ -80,7 +80,7 @@ def test_h264_with_b_frames_joins_with_increasing_dts(tmp_path: Path, espcn_x2, 
     src = tmp_path / "src.mp4"
     write_video(src, size=(32, 24), frames=36, options={"g": "9", "sc_threshold": "0", "bf": "3"}, audio=True)
     dst = tmp_path / f"out.{suffix}"
-    stats = upscale_segmented(src, dst, segments=4, backend=espcn_x2, codec="libx264",
+    stats = upscale_segmented(src, dst, segments=4, loaded=espcn_x2, codec="libx264",
                               encoder_options={"bf": "3", "x264-params": "b-pyramid=normal"})
     assert stats.frames == 36 and len(stats.computed) == 4
     pkts = _video_packets(dst)
@@ -104,8 +104,8 @@ def test_open_gop_mpeg2_source(tmp_path: Path, espcn_x2) -> None:
     write_video(src, codec="mpeg2video", size=(32, 24), frames=36, container_format="mpegts",
                 options={"g": "9", "bf": "2"})
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
-    upscale_video(src, whole, backend=espcn_x2, codec="ffv1")
-    stats = upscale_segmented(src, joined, segments=3, backend=espcn_x2, codec="ffv1")
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
     assert len(stats.computed) == 3
     assert _frames(joined) == _frames(whole)
 
@@ -118,7 +118,7 @@ def test_vfr_timestamps_come_from_the_source(tmp_path: Path, espcn_x2) -> None:
     plan = plan_segments(src, 4)
     assert [s.start_pts for s in plan.segments] == [0, 200, 400, 600]
     dst = tmp_path / "out.mkv"
-    upscale_segmented(src, dst, segments=4, backend=espcn_x2, codec="ffv1")
+    upscale_segmented(src, dst, segments=4, loaded=espcn_x2, codec="ffv1")
     assert [p for p, _ in _frames(dst)] == pts
 
 
@@ -126,7 +126,7 @@ def test_single_keyframe_is_one_segment(tmp_path: Path, espcn_x2, caplog) -> Non
     src = tmp_path / "one.mkv"
     write_video(src, size=(32, 24), frames=12, options={"g": "1000", "sc_threshold": "0"})
     with caplog.at_level(logging.WARNING):
-        stats = upscale_segmented(src, tmp_path / "out.mkv", segments=4, backend=espcn_x2, codec="ffv1")
+        stats = upscale_segmented(src, tmp_path / "out.mkv", segments=4, loaded=espcn_x2, codec="ffv1")
     assert stats.segments == 1 and stats.frames == 12
     assert "single keyframe" in caplog.text
 

@@ -42,12 +42,3 @@ class SourceInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     chapters: list[dict[str, Any]] = field(default_factory=list)
     streams: tuple = ()
-
-    def output_sar(self, width: int, height: int) -> Fraction | None:
-        """The sample aspect ratio that keeps this source's display aspect at an output of
-        ``width`` x ``height`` (None: square pixels and the source had no tag)."""
-        src_w, src_h = self.coded_size
-        if not src_w or not src_h:
-            return self.sample_aspect_ratio
-        out = self.sample_aspect_ratio * Fraction(src_w, src_h) / Fraction(width, height)
-        return None if out == 1 and not self.sar_tagged else out

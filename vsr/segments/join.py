@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 from vsr.config import UpscaleConfig
 from vsr.errors import MediaError
@@ -59,6 +60,7 @@ def join_parts(src: Path, dst: Path, plan: Plan, work: WorkDir, print_: str, cfg
         scans.append(scan)
     dts = decode_times([s.pts for s in scans])
     from vsr.media.decode import Decoder
+    from vsr.stages import output_sar
 
     decoder = Decoder(src, cfg.deinterlace, options=dict(cfg.input_options))  # open while its streams are copied
     try:
@@ -67,7 +69,7 @@ def join_parts(src: Path, dst: Path, plan: Plan, work: WorkDir, print_: str, cfg
             raise MediaError(f"{src.name}: no video frame could be decoded")
         source = decoder.source_info()
         width, height = scans[0].codec[1:3]
-        sar = source.output_sar(width, height)  # the same aspect rule as an unsegmented run
+        sar = output_sar(source, SimpleNamespace(width=width, height=height))  # as an unsegmented run's
         parts = [(work.part(s.index), plan.shift(s)) for s in plan.segments]
         with atomic_output(dst, cfg.overwrite) as tmp:
             frames = concat(tmp, cfg.encode.container_format or muxer_for(dst), src, source, first.color, sar, parts,

@@ -38,7 +38,7 @@ def part_config(cfg: UpscaleConfig, plan: Plan, index: int) -> UpscaleConfig:
 
 
 def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfig, print_: str, *,
-             progress: Callable[[Any], None] | None = None, backend: Any = None,
+             progress: Callable[[Any], None] | None = None, loaded: Any = None,
              cancel: threading.Event | None = None) -> PartRecord:
     """Upscale segment ``index`` of ``plan`` into its part and journal record.
 
@@ -48,7 +48,7 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
 
     Args:
         print_: the run's :func:`vsr.segments.work.fingerprint`.
-        progress, backend, cancel: as :func:`vsr.pipeline.upscale_video` takes them.
+        progress, loaded, cancel: as :func:`vsr.pipeline.upscale_video` takes them.
 
     Returns:
         The part's journal record.
@@ -57,7 +57,7 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
 
     part = work.part(index)
     work.record_path(index).unlink(missing_ok=True)  # a record never outlives the part it describes
-    stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, backend=backend, cancel=cancel)
+    stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, loaded=loaded, cancel=cancel)
     expected = plan.segments[index].frames
     if stats.frames != expected:
         log.info("segment %d: %d frames written, %d packets planned", index, stats.frames, expected)

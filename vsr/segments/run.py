@@ -101,12 +101,12 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
 
 def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
                       segments: int | str = "auto", progress: Callable[[Any], None] | None = None,
-                      backend: Any = None, cancel: threading.Event | None = None,
+                      loaded: Any = None, cancel: threading.Event | None = None,
                       runner: Callable[..., list[int]] | None = None, **options: Any) -> SegmentStats:
     """Upscale one file in segments cut at its keyframes, resumable after a kill.
 
     Args:
-        src, dst, config, options, backend, cancel: as :func:`vsr.pipeline.upscale_video`.
+        src, dst, config, options, loaded, cancel: as :func:`vsr.pipeline.upscale_video`.
         segments: how many (a number, or ``"auto"``: see :mod:`vsr.segments.plan`).
         progress: called with :class:`vsr.pipeline.Progress` reports covering the whole file
             (frames across segments, reused parts counted as done), ``segment`` set.
@@ -124,8 +124,6 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     from vsr.segments.join import join_parts
     from vsr.segments.part import run_part
 
-    if isinstance(backend, str):  # the ``backend`` option, not a built pair
-        options["backend"], backend = backend, None
     cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
@@ -140,17 +138,17 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     if todo and runner is not None:
         stats.computed = runner(src, dst, cfg, todo)
     elif todo:
-        net = backend or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
+        net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
             report = _Report(plan, stats.reused, progress)
             for i in todo:
-                part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), backend=net,
+                part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net,
                                 cancel=cancel)
                 report.finished(part.frames)
                 stats.computed.append(i)
             stats.backend = net.backend.name
         finally:
-            if backend is None:
+            if loaded is None:
                 net.backend.close()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
     stats.seconds = time.perf_counter() - t0
