@@ -156,7 +156,7 @@ def broken_inputs(media_dir: Path, vfr_mp4) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def espcn_x2():
     """The shipped ESPCN x2 on ONNX Runtime, built once: a ``(backend, radius)`` pair for
-    ``upscale_video(backend=...)``. Skips when those weights are not shipped."""
+    ``upscale_video(loaded=...)``. Skips when those weights are not shipped."""
     from vsr.config import BackendConfig, ModelConfig
     from vsr.models.weights import list_models
     from vsr.pipeline import load_backend

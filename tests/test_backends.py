@@ -186,8 +186,21 @@ def test_vsr_info_reports_backends_cpu_and_cache():
     assert "cuda" in names["tensorrt"]["devices"]  # available, or why not
     assert isinstance(facts["cpu"]["bf16"], bool) and facts["cpu"]["cores"] >= 1
     assert facts["openvino_precision"] in ("bf16", "f32") and facts["engine_cache"]
+    # what auto picks per model here: the backend resolve_name picks, its precision, and why
+    from vsr.backends import resolve_name
+
+    picks = {(a["model"], a["device"]): a for a in facts["auto"]}
+    for model in ("espcn", "fsrcnn"):
+        cpu = picks[(model, "cpu")]
+        assert cpu["backend"] == resolve_name("auto", "cpu", model) and cpu["why"]
+        if cpu["backend"] == "openvino":
+            assert cpu["precision"] == facts["openvino_precision"]
+        else:
+            assert cpu["precision"] == "f32"
+    assert "compressed" in facts["weights_policy"] and "clean" in facts["weights_policy"]
     text = subprocess.run([sys.executable, "-m", "vsr", "info"], capture_output=True, text=True, timeout=120).stdout
     assert "backends:" in text and "openvino" in text and "engine cache:" in text
+    assert "espcn on cpu: " + picks[("espcn", "cpu")]["backend"] in text and "weights: --weights auto" in text
 
 
 # --- shipped ONNX graphs ------------------------------------------------------------------------
