@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import backend_help, parse_size, positive_int
+from vsr.cli.args import backend_help, check_crf, int_range, number_range, parse_size, pix_fmt, positive_int
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -25,8 +25,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads per frame (0: automatic)")
-    p.add_argument("--workers", type=int, default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
+    p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
+    p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
     p.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
     p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
@@ -34,9 +34,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
-    p.add_argument("--crf", type=int, help="quality: constant rate factor (x264 default 18, x265 20)")
+    p.add_argument("--crf", type=int_range(0), help="quality: constant rate factor, lower is better (x264 0-51, default "
+                                                   "18; x265 0-51, default 20; SVT-AV1, libaom, VP9 0-63)")
     p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
-    p.add_argument("--pix-fmt", help="output pixel format (default: the source's, e.g. yuv420p10le)")
+    p.add_argument("--pix-fmt", type=pix_fmt, help="output pixel format (default: the source's, e.g. yuv420p10le)")
     p.add_argument("-e", "--encoder-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra encoder option, repeatable (e.g. -e tune=film -e x265-params=aq-mode=3)")
     p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
@@ -59,6 +60,10 @@ def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[
 def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
     from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
 
+    bad_crf = check_crf(args.crf, args.codec)
+    if bad_crf:
+        raise UsageError(bad_crf)
+
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
         backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
@@ -74,21 +79,11 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=number_range(0, " of seconds", positive=True), default=None, metavar="SECONDS",
                    help="fail with one line when the input sends nothing for this long (network sources)")
 
 
@@ -205,11 +200,11 @@ def add_batch(sub) -> None:
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per task (default 1)")
-    g.add_argument("--ray-gpus-per-task", type=float, default=0.0, metavar="N",
+    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
                    help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
-    g.add_argument("--ray-max-retries", type=int, default=3, metavar="N",
-                   help="reruns of a task whose worker died (default 3)")
+    g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",
+                   help="reruns of a task whose worker died (default 3; -1: no limit)")
     p.set_defaults(func=_cmd_batch)
 
 
