@@ -33,7 +33,7 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError:
-    sys.exit("train.py needs PyTorch: pip install 'vsr[torch]'")
+    sys.exit("train.py needs PyTorch: pip install 'vsr-luma[torch]'")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -187,7 +187,8 @@ def upscale_video(
         config: full configuration; keyword ``options`` override its fields:
             ``model``, ``scale``, ``weights``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
             ``workers``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
-            ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
+            ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``, ``range`` (a
+            :class:`vsr.config.TimeRange`: only that part of the input, timestamps from zero).
         progress: called from the encode thread after each frame.
         backend: a backend name (the ``backend`` option, e.g. ``"onnxruntime"``), or an
             already built ``(backend, radius)`` pair to share between jobs.
@@ -200,7 +201,6 @@ def upscale_video(
         VsrError: bad input, existing output, unavailable backend or encoder.
     """
     from vsr.media.decode import Decoder
-    from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
     from vsr.host import make_upscaler
 
@@ -224,7 +224,7 @@ def upscale_video(
         for old in remove_stale_partials([dst]):  # a killed earlier run of this job
             log.info("removed %s, left by a killed run", old)
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
-                      timeout=cfg.timeout)
+                      timeout=cfg.timeout, time_range=cfg.range)
     try:
         if cfg.model.weights == "auto" and backend is None:
             from vsr.models.choice import choose_weights
@@ -236,7 +236,7 @@ def upscale_video(
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
             stats = VideoStats(backend=net.name)
-            total = estimate_frames(decoder.stream, decoder.container)[0]
+            total = decoder.expected_frames()
             live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
                 if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code

@@ -88,7 +88,7 @@ def _unexpected(e: Exception, command: str) -> str:
     """One line for an error vsr did not raise on purpose: what happened and what to do, without
     the exception's class name, errno or a temporary file's name."""
     if missing_torch(e):  # an extra
-        return f"{command} needs PyTorch, which is not installed: pip install 'vsr[torch]'"
+        return f"{command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'"
     if isinstance(e, OSError):  # PyAV's errors from the operating system included
         from vsr.output import public_name
 

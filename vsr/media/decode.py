@@ -12,12 +12,14 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
+from vsr.config import TimeRange
 from vsr.errors import MediaError
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
+from vsr.media.trim import Trim
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -174,13 +176,18 @@ class Decoder:
         hwaccel: ``cuda`` or ``cuda:N`` for NVDEC decoding on that GPU (frames still
             arrive in host memory), or None.
         threads: FFmpeg decoder threads (0: automatic).
+        time_range: only this part of the input (see :mod:`vsr.media.trim`): a file is
+            entered at a keyframe before its start, frames outside it are dropped, copied
+            streams are cut at packet boundaries, and timestamps start at zero.
 
     Raises:
-        MediaError: the file cannot be read or has no video stream.
+        MediaError: the file cannot be read or has no video stream; the range starts past
+            the input's end.
     """
 
     def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0,
-                 options: dict[str, str] | None = None, timeout: float | None = None):
+                 options: dict[str, str] | None = None, timeout: float | None = None,
+                 time_range: TimeRange | None = None):
         self.path = Path(path)
         self.name = "stdin" if str(path) == "-" else str(path) if is_url(path) else self.path.name
         self.timeout = timeout
@@ -199,6 +206,17 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:
+            try:
+                self.trim = Trim(self.container, stream, time_range, self.name)
+                self.trim.check()
+                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
+                    self._pending = self.trim.seek()
+            except BaseException:
+                self.container.close()
+                raise
 
     @property
     def time_base(self) -> Fraction:
@@ -245,6 +263,10 @@ class Decoder:
             if pts is None:
                 pts = self._guess_pts(f)
             self._last_pts = pts
+            if self.trim is not None:
+                kept, pts = self.trim.frame(pts, self.time_base)
+                if not kept:
+                    continue
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
 
@@ -255,6 +277,13 @@ class Decoder:
         if not rate:
             return None
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
+
+    def expected_frames(self) -> int:
+        """Frames :meth:`frames` is expected to yield (the range's share with a time range; 0: unknown)."""
+        from vsr.media.probe import estimate_frames
+
+        frames, _, _, rate = estimate_frames(self.stream, self.container)
+        return frames if self.trim is None else self.trim.estimate(frames, rate)
 
     def bits_per_pixel(self) -> tuple[str, float | None]:
         """``(decoder name, bits per pixel per frame)`` of the video stream (see
@@ -288,12 +317,22 @@ class Decoder:
         packets go to ``packets`` (in demux order, as they arrive), or are dropped.
 
         Packets that fail to decode are skipped with a warning (counted in ``stats``); frames
-        decoded with concealed errors are kept and counted.
+        decoded with concealed errors are kept and counted. With a time range, only the
+        range's frames and packets, with timestamps from zero (see :mod:`vsr.media.trim`).
+
+        Raises:
+            MediaError: a read error; a time range that held no video frame.
         """
+        trim = self.trim
         for packet in self._demux():
-            if packet.stream is not self.stream:
-                if packets is not None and (packet.dts is not None or packet.pts is not None):
+            if packet.stream is not self.stream and (packet.dts is not None or packet.pts is not None):
+                if (trim is None or trim.packet(packet)) and packets is not None:
                     packets(packet)
+            if trim is not None and trim.video_done:  # only copied streams' late packets are still wanted
+                if trim.drained(packet):
+                    return self._check_kept()
+                continue
+            if packet.stream is not self.stream:
                 continue
             try:
                 frames = self.stream.codec_context.decode(packet)
@@ -303,7 +342,7 @@ class Decoder:
                 continue
             if frames and self.stats.frames == 0 and self._last_pts is None:
                 self.rotation = frames[0].rotation
-            self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
+            self._count_corrupt(frames)
             yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
@@ -312,15 +351,27 @@ class Decoder:
         except av.error.FFmpegError as e:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
-        self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
+        self._count_corrupt(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
             out += self._pull()
         yield from self._emit(out)
+        self._check_kept()
+
+    def _count_corrupt(self, frames: list[av.VideoFrame]) -> None:
+        # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
+        self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))
+                                         for f in frames)
+
+    def _check_kept(self) -> None:
+        if self.trim is not None and self.trim.kept == 0:
+            raise self.trim.no_frames()
 
     def _demux(self) -> Iterator[av.Packet]:
         """``container.demux()`` with a read error or timeout as one MediaError."""
+        yield from self._pending
+        self._pending = []
         it = self.container.demux()
         while True:
             try:
