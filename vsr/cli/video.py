@@ -159,9 +159,9 @@ def _target_arg(text: str):
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=_target_arg, metavar="RES",
-                   help="instead of --scale: 2160p, 1440p, 1080p, ... (the display's short side), 4k, or WxH "
-                        "(fit inside the box); the smallest model scale that reaches it, then an exact resize "
-                        "keeping the display aspect (see docs/batch.md)")
+                   help="instead of --scale: a frame to fit the picture in, 2160p or 4k (3840x2160), 1440p, 1080p "
+                        "(1920x1080), ... turned for portrait video, or WxH; the smallest model scale that reaches "
+                        "it, then an exact resize keeping the display aspect (see docs/batch.md)")
 
 
 def _target_config(args: argparse.Namespace, cfg):
