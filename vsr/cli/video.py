@@ -244,11 +244,25 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                    "max_retries": args.ray_max_retries}
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
-    results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
-                        ray=args.ray, ray_options=ray_options)
+    with _logging_above_bars(reporter):
+        results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
+                            ray=args.ray, ray_options=ray_options)
     out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
     for line in summary_lines(results, time.monotonic() - start):
         print(line, file=out)
     if args.report:
         print(f"report: {args.report}", file=out)
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _logging_above_bars(reporter):
+    """While progress bars are drawn, log lines go through tqdm (printed whole above the bars)."""
+    import contextlib
+
+    from vsr.batch.progress import BarReporter
+
+    if not isinstance(reporter, BarReporter):
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
