@@ -1,4 +1,4 @@
-"""Quality on real compressed video: tools/evaluate_video.py's protocol checked against a direct
+"""Quality on real compressed video: tools.evaluate_video's protocol checked against a direct
 computation, the compressed weight set against bicubic and the clean set through the CLI, and
 the choice of weight set."""
 
@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from media import load_tool, psnr
+from media import psnr
 from vsr.cli import main
 from vsr.models.weights import list_models
 
@@ -22,7 +22,9 @@ needs_compressed = pytest.mark.skipif(not COMPRESSED_X2, reason="no compressed x
 
 @pytest.fixture(scope="module")
 def ev():
-    return load_tool("evaluate_video")
+    from tools import evaluate_video
+
+    return evaluate_video
 
 
 def _y(frame: av.VideoFrame) -> np.ndarray:

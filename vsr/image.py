@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vsr import host
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError, UsageError
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
 from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
+from vsr.upscale.plan import choose_tile, run_tiled
+from vsr.upscale.resample import resize
 
 __all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
 
@@ -79,18 +80,16 @@ def upscale_image(
     radius = spec.radius
     try:
         if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime): PyTorch is never imported
-            y_sr = host.run_tiled(runner, y, host.choose_tile(1, h, w, radius), radius)  # exact tiles if large
+            y_sr = run_tiled(runner, y, choose_tile(runner, 1, h, w, radius), radius)  # exact tiles if large
         else:
             import torch
-
-            from vsr.upscaler import choose_tile, run_tiled
 
             yt = torch.from_numpy(y).to(runner.device, runner.dtype).contiguous()
             y_sr = run_tiled(runner, yt, choose_tile(runner, 1, h, w, radius), radius).float().cpu().numpy()
     finally:
         runner.close()
     y_sr = np.clip(y_sr, 0.0, 1.0).astype(np.float64) * 255.0  # (1, 1, sH, sW)
-    c_sr = host.resize(ycc[:, 1:].astype(np.float32), scale * h, scale * w)  # (1, 2, sH, sW) bicubic
+    c_sr = resize(ycc[:, 1:].astype(np.float32), scale * h, scale * w)  # (1, 2, sH, sW) bicubic
     out = np.concatenate([y_sr, c_sr.astype(np.float64)], axis=1)[0].transpose(1, 2, 0)
     return ycbcr_to_rgb(out)
 

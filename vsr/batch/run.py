@@ -28,7 +28,8 @@ from vsr.batch.plan import BatchItem
 from vsr.batch.pool import BackendPool
 from vsr.batch.progress import BatchReporter, NullReporter
 from vsr.batch.report import FileResult, write_report
-from vsr.batch.state import JOURNAL_NAME, Journal, OutdirLock, file_stamp, input_stamp, remove_stale_partials
+from vsr.batch.state import JOURNAL_NAME, Journal, OutdirLock, file_stamp, input_stamp
+from vsr.output import remove_stale_partials
 from vsr.errors import UsageError
 
 __all__ = ["run_batch"]

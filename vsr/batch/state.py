@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import UsageError, VsrError
-from vsr.output import PARTIAL_TAG
 
-__all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal", "remove_stale_partials",
+__all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal",
            "check_complete", "file_stamp", "input_stamp"]
 
 JOURNAL_NAME = ".vsr-batch.jsonl"
@@ -119,62 +117,6 @@ class OutdirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-_PARTIAL_PID = re.compile(re.escape(PARTIAL_TAG) + r"-(\d+)")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -> list[Path]:
-    """Delete the hidden partial files (``.NAME.EXT.vsr-partial-PID``, and the older
-    ``.NAME.vsr-partial-PID.EXT``) left beside ``destinations``.
-
-    Args:
-        destinations: the outputs a batch plans; only their own partials are touched.
-        keep_live: leave partials whose writer pid is a running process on this machine
-            (partials written by this process are always kept).
-
-    Returns:
-        The files removed.
-    """
-    removed = []
-    by_dir: dict[Path, set[tuple[str, str]]] = {}
-    for d in destinations:
-        by_dir.setdefault(d.parent, set()).update({(d.name, ""), (d.stem, d.suffix)})
-    for folder, names in by_dir.items():
-        try:
-            entries = list(folder.iterdir())
-        except OSError:
-            continue
-        for f in entries:
-            if not f.name.startswith(".") or PARTIAL_TAG not in f.name:
-                continue
-            m = _PARTIAL_PID.search(f.name)
-            if m is None:
-                continue
-            stem, suffix = f.name[1 : m.start()], f.name[m.end():]
-            if (stem, suffix) not in names:
-                continue
-            pid = int(m.group(1))
-            if pid == os.getpid() or (keep_live and _alive(pid)):
-                continue
-            try:
-                f.unlink()
-                removed.append(f)
-            except FileNotFoundError:
-                pass
-    return removed
 
 
 def check_complete(src: str | Path, dst: Path, expected_frames: int | None, journal: dict[str, dict[str, Any]],

@@ -119,7 +119,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vsr.pipeline import upscale_video
-    from vsr.progress import make_reporter
+    from vsr.progress import make_reporter, summary_line
 
     cfg = _upscale_config(args, args.scale or 2)
     to_stdout = args.output == "-"  # stdout carries video: every message and progress line goes to stderr
@@ -142,9 +142,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         stats = upscale_video(args.input, args.output, cfg, progress=callback)
     finally:
         close()
-    print(f"{args.output}: {stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
-          f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s ({stats.fps:.2f} fps, "
-          f"{stats.backend})", file=sys.stderr if to_stdout or args.progress in ("plain", "json") else sys.stdout)
+    size = None if to_stdout else Path(args.output).stat().st_size
+    print(summary_line(args.output, stats, size),
+          file=sys.stderr if to_stdout or args.progress in ("plain", "json") else sys.stdout)
     return 0
 
 

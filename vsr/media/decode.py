@@ -278,12 +278,13 @@ class Decoder:
             return None
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
-    def expected_frames(self) -> int:
-        """Frames :meth:`frames` is expected to yield (the range's share with a time range; 0: unknown)."""
-        from vsr.media.probe import estimate_frames
-
-        frames, _, _, rate = estimate_frames(self.stream, self.container)
-        return frames if self.trim is None else self.trim.estimate(frames, rate)
+    def expected_frames(self, whole: int) -> int:
+        """Frames :meth:`frames` is expected to yield, given the input's estimated frame count
+        ``whole`` (:func:`vsr.media.probe.estimate_frames`): the range's share of it with a time
+        range (0: unknown)."""
+        if self.trim is None:
+            return whole
+        return self.trim.estimate(whole, self.stream.average_rate or self.stream.guessed_rate)
 
     def bits_per_pixel(self) -> tuple[str, float | None]:
         """``(decoder name, bits per pixel per frame)`` of the video stream (see

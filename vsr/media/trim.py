@@ -54,10 +54,12 @@ class Trim:
         self.container, self.video, self.range, self.name = container, video, time_range, name
         zero = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
         self.zero = zero  # the input's start time, seconds on the streams' clock
-        self.start = zero + (time_range.start or 0)  # both on the streams' clock
+        self.start = zero + (time_range.start or 0)  # both on the streams' clock; output time zero
+        self._low = None if time_range.start is None else self.start  # no start: nothing cut before
         self.end = None if time_range.end is None else zero + time_range.end
         self.video_done = False  # a frame at or after the end was decoded
         self.kept = 0  # video frames kept
+        self._last: Fraction | None = None  # time of the last frame decoded, from the input's start
         self._drain_until: Fraction | None = None
         self._seen: set[int] = set()  # copied streams that reached the end
 
@@ -168,10 +170,11 @@ class Trim:
             self.kept += 1
             return True, None
         t = pts * time_base
+        self._last = t - self.zero
         if self.end is not None and t >= self.end:
             self.video_done = True
             return False, None
-        if t < self.start:
+        if self._before(t):
             return False, None
         self.kept += 1
         return True, pts - round(self.start / time_base)
@@ -181,7 +184,10 @@ class Trim:
         if pts is None or not time_base:
             return True
         t = pts * time_base
-        return t >= self.start and (self.end is None or t < self.end)
+        return not self._before(t) and (self.end is None or t < self.end)
+
+    def _before(self, t: Fraction) -> bool:
+        return self._low is not None and t < self._low
 
     def packet(self, p: av.Packet) -> bool:
         """Whether a copied stream's packet is kept; a kept one gets its output timestamps."""
@@ -194,14 +200,14 @@ class Trim:
             return False
         if p.stream.type == "subtitle":
             shown_until = t + (p.duration or 0) * tb
-            if shown_until <= self.start:
+            if self._low is not None and shown_until <= self._low:
                 return False
-            if t < self.start:  # shown from before the range: from its start, for what is left
+            if self._before(t):  # shown from before the range: from its start, for what is left
                 cut = round((self.start - t) / tb)
                 p.pts = p.pts + cut if p.pts is not None else None
                 p.dts = p.dts + cut if p.dts is not None else None
                 p.duration = max(1, (p.duration or 0) - cut)
-        elif t < self.start:
+        elif self._before(t):
             return False
         shift = round(self.start / tb)
         p.pts = p.pts - shift if p.pts is not None else None
@@ -218,4 +224,7 @@ class Trim:
 
     def no_frames(self) -> MediaError:
         """The error for a range that held no video frame."""
+        if self._last is not None and self._last < (self.range.start or 0):
+            return MediaError(f"{self.name}: --start {_seconds(self.range.start or Fraction(0))} is past the end of "
+                              f"the input (its last frame is at {_seconds(self._last)})")
         return MediaError(f"{self.name}: the range {self.range} holds no video frame of the input")
