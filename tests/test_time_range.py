@@ -224,3 +224,41 @@ def test_pipe_range_past_the_end_fails_in_one_line(make_clip, tmp_path):
     lines = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and "stdin" in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+# --- vsr batch ---------------------------------------------------------------------------------------
+
+def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, capsys):
+    import json
+
+    from vsr.batch import upscale_batch
+    from vsr.batch.state import JOURNAL_NAME
+    from vsr.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for stem, suffix in (("a", "mp4"), ("b", "mkv")):
+        (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
+    out = tmp_path / "out"
+    fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
+                 "--progress", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert progress and {x["total"] for x in progress} == {20}  # progress counts the range's frames
+    assert [x["frames"] for x in lines if x["event"] == "file"] == [20, 20]
+    outputs = sorted(p for p in out.rglob("*.mkv"))
+    assert len(outputs) == 2 and all(len(read_video(p).times) == 20 for p in outputs)
+    done = [json.loads(x) for x in (out / JOURNAL_NAME).read_text().splitlines()]
+    assert sorted(r["range"] for r in done if r["event"] == "done") == ["0.5 s-1.3 s"] * 2
+    # the same range again: done (journal); another range: not taken for done
+    again = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in again] == ["skipped"] * 2 and all("journal" in r.reason for r in again)
+    other = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in other] == ["failed"] * 2
+    assert all("made from the time range 0.5 s-1.3 s" in r.reason for r in other)
+    redo = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                         container="mkv", backend="onnxruntime", overwrite=True)
+    assert [r.status for r in redo] == ["done"] * 2 and [r.frames for r in redo] == [12, 12]

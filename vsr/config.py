@@ -134,6 +134,17 @@ class TimeRange:
     def __str__(self) -> str:
         return f"{_seconds(self.start or 0)}-{'end' if self.end is None else _seconds(self.end)}"
 
+    def frames_in(self, frames: int, rate: Fraction | float | None, duration: Fraction | float | None) -> int:
+        """Frames of an input (``frames`` in all, ``rate`` per second, ``duration`` seconds long,
+        each None or 0 when unknown) that the range holds, estimated; 0 when unknown."""
+        end = self.end
+        if duration:
+            end = Fraction(duration) if end is None else min(end, Fraction(duration))
+        if end is None or not rate:
+            return 0
+        n = max(0, round((end - (self.start or 0)) * Fraction(rate)))
+        return min(n, frames) if frames else n
+
 
 def _seconds(t: Fraction) -> str:
     return f"{float(t):.6g} s"

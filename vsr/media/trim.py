@@ -86,14 +86,7 @@ class Trim:
 
     def estimate(self, frames: int, rate: Fraction | None) -> int:
         """Frames the range holds, estimated from the whole input's ``frames`` and ``rate`` (0: unknown)."""
-        duration = self.duration()
-        end = self.range.end if duration is None or self.range.end is None else min(self.range.end, duration)
-        if end is None:
-            end = duration
-        if end is None or not rate:
-            return 0
-        n = round((end - (self.range.start or 0)) * Fraction(rate))
-        return max(0, min(n, frames) if frames else n)
+        return self.range.frames_in(frames, rate, self.duration())
 
     # -- seeking -----------------------------------------------------------------------------------
     def seek(self) -> list[av.Packet]:
