@@ -43,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"vsr {_version()}")
-    from vsr.cli import demo, tools, video
+    from vsr.cli import demo, segments, tools, video
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (demo.add_demo, video.add_upscale, video.add_batch, tools.add_export, tools.add_engine,
-                tools.add_image, tools.add_models, tools.add_info):
+    for add in (demo.add_demo, video.add_upscale, video.add_batch, segments.add_segments, tools.add_export,
+                tools.add_engine, tools.add_image, tools.add_models, tools.add_info):
         add(sub)
     return parser
 

@@ -50,6 +50,17 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def segment_count(text: str) -> int | str:
+    """``--segments``: a positive number or ``auto``."""
+    from vsr.errors import UsageError
+    from vsr.segments.plan import parse_count
+
+    try:
+        return parse_count(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).partition(": ")[2]) from None
+
+
 def int_range(low: int, high: int | None = None, what: str = ""):
     """An argparse ``type=`` accepting whole numbers from ``low`` to ``high`` (None: no upper bound)."""
 

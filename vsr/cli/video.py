@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from vsr.cli.args import (backend_help, backend_name, check_crf, device_name, int_range, number_range, parse_size,
-                          pix_fmt, positive_int)
+                          pix_fmt, positive_int, segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -112,8 +112,50 @@ def add_upscale(sub) -> None:
     _add_model_args(p)
     _add_target_args(p)
     _add_encode_args(p)
+    add_segment_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_upscale)
+
+
+def add_job_args(p: argparse.ArgumentParser) -> None:
+    """The options that shape an output (model, --target, encoding), shared with ``vsr segments``."""
+    _add_model_args(p)
+    _add_target_args(p)
+    _add_encode_args(p)
+
+
+def job_config(args: argparse.Namespace):
+    """``(config, note)`` from :func:`add_job_args`' options; config None when --target finds
+    the input already there."""
+    cfg = _upscale_config(args, args.scale or 2)
+    if args.target is None:
+        return cfg, None
+    return _target_config(args, cfg)
+
+
+def add_segment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--segments", type=segment_count, default=None, metavar="N|auto",
+                   help="cut the input at its keyframes into N segments (auto: about a minute each), computed "
+                        "one by one into a hidden work folder and joined without re-encoding; rerunning the same "
+                        "command after a crash reuses finished segments (see docs/batch.md)")
+
+
+def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
+    """``vsr upscale ... --segments N``: plan, compute what is not finished, join."""
+    from vsr.progress import make_reporter
+    from vsr.segments.run import upscale_segmented
+
+    if args.input == "-" or args.output == "-":
+        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+    callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
+    try:
+        stats = upscale_segmented(args.input, args.output, cfg, segments=args.segments, progress=callback)
+    finally:
+        close()
+    print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
+          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)",
+          file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    return 0
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -137,6 +179,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
+    if args.segments is not None:
+        return upscale_in_segments(args, cfg)
     name = "stdin" if args.input == "-" else Path(args.input).name
     callback, close = make_reporter(args.progress, name, sys.stderr if to_stdout else sys.stdout, sys.stderr)
     try:

@@ -17,7 +17,7 @@ from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
 
-__all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
+__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Encoder:
         self.pad = (0, 0)  # (right, bottom) luma pixels replicated to fit the chroma subsampling
         self._sar = sample_aspect_ratio
         try:
-            self.output = av.open(str(path), "w", format=container_format)
+            self.output = av.open(str(path), "w", format=container_format, options=dict(config.muxer_options))
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"{path}: cannot write this container ({cause(e)})") from e
         self._source = source
@@ -183,17 +183,8 @@ class Encoder:
             else:
                 opts[key] = value
         cc.options = opts
-        src = self._source
-        if src.rotation:
-            stream.set_display_rotation(src.rotation)
-        stream.metadata.update(src.video_tags)
-        if src.timecode:  # same frame rate, so the start timecode still holds
-            stream.metadata["timecode"] = src.timecode
         self.stream = stream
-        self.passthrough = Passthrough(self.output, list(src.streams))
-        self.output.metadata.update(src.metadata)
-        if src.chapters:
-            self.output.set_chapters(src.chapters)
+        self.passthrough = carry_over(self.output, stream, self._source)
         try:
             cc.open()
         except av.error.FFmpegError as e:
@@ -250,6 +241,27 @@ class Encoder:
             self.output.close()
         except Exception:  # noqa: BLE001 - best effort on an error path
             pass
+
+
+def carry_over(output: av.container.OutputContainer, video: av.video.stream.VideoStream,
+               source: SourceInfo) -> Passthrough:
+    """What an output takes from its source besides the picture: the video's rotation, tags
+    and timecode, the global tags and chapters, and the other streams (before the header is
+    written). Shared by :class:`Encoder` and the join of segment parts.
+
+    Returns:
+        The passthrough of the source's other streams into ``output``.
+    """
+    if source.rotation:
+        video.set_display_rotation(source.rotation)
+    video.metadata.update(source.video_tags)
+    if source.timecode:  # same frame rate, so the start timecode still holds
+        video.metadata["timecode"] = source.timecode
+    passthrough = Passthrough(output, list(source.streams))
+    output.metadata.update(source.metadata)
+    if source.chapters:
+        output.set_chapters(source.chapters)
+    return passthrough
 
 
 def frame_format_name(frame: YuvFrame) -> str:
