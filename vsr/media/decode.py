@@ -150,6 +150,7 @@ class DecodeStats:
     frames: int = 0
     corrupt_packets: int = 0
     corrupt_frames: int = 0  # decoded, but flagged corrupt (errors concealed)
+    decoded: int = 0  # frames out of the video decoder, kept or not (a time range drops some)
 
 
 def bits_per_pixel(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:
@@ -366,6 +367,7 @@ class Decoder:
         self._check_kept()
 
     def _count_corrupt(self, frames: list[av.VideoFrame]) -> None:
+        self.stats.decoded += len(frames)
         # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
         self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))
                                          for f in frames)
