@@ -18,6 +18,7 @@ from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
+from vsr.media.timestamps import InputClock
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -199,6 +200,12 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
+        self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
+        self._unpack = None
+        if cc.name == "mpeg4":  # DivX/Xvid "packed" B-frames: one frame per packet again (no-op otherwise)
+            import av.bitstream
+
+            self._unpack = av.bitstream.BitStreamFilterContext("mpeg4_unpack_bframes", stream)
 
     @property
     def time_base(self) -> Fraction:
@@ -242,8 +249,8 @@ class Decoder:
             if pts is not None and f.time_base and f.time_base != self.time_base:
                 # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
                 pts = round(Fraction(pts) * f.time_base / self.time_base)
-            if pts is None:
-                pts = self._guess_pts(f)
+            if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+                pts = self._guess_pts(f)  # missing, or not after the last frame: one frame on
             self._last_pts = pts
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
@@ -291,20 +298,25 @@ class Decoder:
         decoded with concealed errors are kept and counted.
         """
         for packet in self._demux():
-            if packet.stream is not self.stream:
+            video = packet.stream is self.stream
+            self.clock.packet(packet, video)
+            if not video:
                 if packets is not None and (packet.dts is not None or packet.pts is not None):
                     packets(packet)
                 continue
-            try:
-                frames = self.stream.codec_context.decode(packet)
-            except av.error.FFmpegError as e:
-                self.stats.corrupt_packets += 1
-                log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
-                continue
-            if frames and self.stats.frames == 0 and self._last_pts is None:
-                self.rotation = frames[0].rotation
-            self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
-            yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
+            for unpacked in self._unpacked(packet):
+                try:
+                    frames = self.stream.codec_context.decode(unpacked)
+                except av.error.FFmpegError as e:
+                    self.stats.corrupt_packets += 1
+                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    continue
+                if frames and self.stats.frames == 0 and self._last_pts is None:
+                    self.rotation = frames[0].rotation
+                self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
+                for f in frames:
+                    f.pts = self.clock.frame_pts(f)
+                yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
         except av.error.EOFError:  # demux already sent the flush packet
@@ -313,11 +325,26 @@ class Decoder:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
         self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
+        for f in frames:
+            f.pts = self.clock.frame_pts(f)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
             out += self._pull()
         yield from self._emit(out)
+
+    def _unpacked(self, packet: av.Packet) -> list[av.Packet]:
+        """``packet`` through ``mpeg4_unpack_bframes`` where that applies (the end-of-stream
+        packet drains the filter and is kept last, so the decoder drains too)."""
+        if self._unpack is None:
+            return [packet]
+        end = not packet.size
+        try:
+            out = self._unpack.filter(None if end else packet)  # takes the packet's data
+        except av.error.FFmpegError as e:
+            log.warning("%s: a packed B-frame could not be unpacked (%s)", self.path.name, e)
+            return []
+        return out + [packet] if end else out
 
     def _demux(self) -> Iterator[av.Packet]:
         """``container.demux()`` with a read error or timeout as one MediaError."""

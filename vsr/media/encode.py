@@ -12,10 +12,12 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.errors import MediaError
 from vsr.frames import YuvFrame
+from vsr.media.encoder_options import check_names, check_unused, open_failed, quiet_library_logs
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
+from vsr.media.timestamps import MonotonicMuxer
 
 __all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
 
@@ -95,6 +97,7 @@ class Encoder:
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"{path}: cannot write this container ({e})") from e
         self._source = source
+        self._muxer = MonotonicMuxer(self.output)
         self.frames = 0
         try:
             self._open_video(first)
@@ -110,6 +113,7 @@ class Encoder:
             codec = av.codec.Codec(name, "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
+        check_names(name, cfg)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
@@ -141,8 +145,9 @@ class Encoder:
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = c.range, c.space, c.primaries, c.trc
         cc.thread_type = "AUTO"
         opts: dict[str, str] = {}
-        if cfg.crf is not None:
-            opts[_CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf")] = str(cfg.crf)
+        crf_key = _CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf") if cfg.crf is not None else None
+        if crf_key:
+            opts[crf_key] = str(cfg.crf)
         elif name in ("libx264", "libx265"):
             opts["crf"] = "18" if name == "libx264" else "20"
         if cfg.preset:
@@ -153,7 +158,8 @@ class Encoder:
                 opts[key] = opts[key] + ":" + value
             else:
                 opts[key] = value
-        cc.options = opts
+        if codec.canonical_name == "hevc" and {"mp4", "mov"} & set(self.output.format.name.split(",")):
+            cc.codec_tag = "hvc1"  # parameter sets in the sample entry, as Apple's players need (not hev1)
         src = self._source
         if src.rotation:
             stream.set_display_rotation(src.rotation)
@@ -166,7 +172,9 @@ class Encoder:
         if src.chapters:
             self.output.set_chapters(src.chapters)
         try:
-            cc.open()
+            with quiet_library_logs(name, opts):
+                cc.options = opts
+                cc.open()
         except av.error.FFmpegError as e:
             if "nvenc" in name:
                 raise MediaError(_NVENC_HINT) from e
@@ -175,7 +183,8 @@ class Encoder:
                     f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
                     f"a width and height divisible by {1 << out.log2_chroma[0]} and {1 << out.log2_chroma[1]}; "
                     "choose a size that is, or a codec that takes odd sizes such as --codec ffv1") from e
-            raise MediaError(f"cannot open encoder {name} with {opts or 'default options'}: {e}") from e
+            raise open_failed(name, opts, cfg) from e
+        check_unused(name, cc, cfg, crf_key)
         self._pix_fmt = pix_fmt
         self._work_fmt = work.name
 
@@ -205,7 +214,7 @@ class Encoder:
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
         for p in packets:
-            self.output.mux(p)
+            self._muxer.mux(p)
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""

@@ -18,6 +18,7 @@ from typing import Callable
 
 import av
 
+from vsr.media.timestamps import MonotonicMuxer
 from vsr.media.transcode import AudioTranscode
 
 __all__ = ["Passthrough", "source_timecode"]
@@ -97,6 +98,8 @@ class Passthrough:
 
     def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
         self.output = output
+        self._muxer = MonotonicMuxer(output)  # copied timestamps that step back are moved on, not fatal
+        self._preroll: dict[int, av.Packet] = {}  # input stream index -> audio packet hidden by an edit list
         self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
         self._transcode: dict[int, AudioTranscode] = {}
         family = next((f for f in _TARGET_SUB if f in output.format.name.split(",")), None)
@@ -178,7 +181,25 @@ class Passthrough:
             t.flush()
 
     def mux(self, packet: av.Packet) -> None:
-        """Write one input packet to its output stream (ignored if its stream was dropped)."""
+        """Write one input packet to its output stream (ignored if its stream was dropped).
+
+        Packets the input's edit list hides (sound before an MP4's first picture, when the list
+        starts mid-GOP) are dropped, but for the last audio packet before the picture: the
+        decoder's priming (AAC's 1024 samples), which the edit list hides in MP4 outputs and
+        Matroska starts with. Without this, Matroska would play the hidden sound first and
+        start the picture that much later.
+        """
+        index = packet.stream.index
+        if packet.is_discard:
+            if packet.stream.type == "audio" and index in self:
+                self._preroll[index] = packet  # only the last one before the edit's start is written
+            return
+        held = self._preroll.pop(index, None)
+        if held is not None:
+            self._write(held)
+        self._write(packet)
+
+    def _write(self, packet: av.Packet) -> None:
         if packet.stream.index in self._transcode:
             if packet.size:
                 self._transcode[packet.stream.index].mux(packet)
@@ -192,4 +213,4 @@ class Passthrough:
             new.pts, new.dts, new.duration, new.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
             packet = new
         packet.stream = out
-        self.output.mux(packet)
+        self._muxer.mux(packet)
