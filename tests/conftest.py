@@ -1,8 +1,9 @@
 """Shared pytest fixtures.
 
-Data: third-party images and clips live outside the repository in ``../shared/data``
-(see ``shared/data/SOURCES.md``); tests that need them take the ``shared_data`` fixture
-and are skipped where that folder is absent.
+Data: third-party images and clips live outside the repository, under the data root of
+:func:`tools.paths.data_root` (``$VSR_DATA_ROOT``, else ``../shared/data``; see
+``shared/data/SOURCES.md``); tests that need them take the ``shared_data`` fixture and are
+skipped where that folder is absent.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ REPO = Path(__file__).resolve().parent.parent
 # --- data -------------------------------------------------------------------------------
 
 
+# what the tests take from the data root (training images are only for tools/train.py)
+_DATA_PARTS = ("val/Set5", "val/Set14", "video")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``REPO.parent / "shared/data"``: ``train/``, ``val/Set5``, ``val/Set14``, ``video/``."""
-    path = REPO.parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"shared data not found at {path}")
+    """The data root (:func:`tools.paths.data_root`): ``train/``, ``val/Set5``, ``val/Set14``, ``video/``."""
+    from tools.paths import data_root
+
+    path = data_root()
+    missing = [part for part in _DATA_PARTS if not (path / part).is_dir()]
+    if missing:
+        pytest.skip(f"needs the third-party test data (Set5, Set14, real video clips; sources and licences in "
+                    f"its SOURCES.md, kept in ../shared/data beside the repository) at {path}, which lacks "
+                    f"{', '.join(missing)}: set VSR_DATA_ROOT to the folder holding it")
     return path
 
 
@@ -153,7 +163,7 @@ def broken_inputs(media_dir: Path, vfr_mp4) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def espcn_x2():
     """The shipped ESPCN x2 on ONNX Runtime, built once: a ``(backend, radius)`` pair for
-    ``upscale_video(backend=...)``. Skips when those weights are not shipped."""
+    ``upscale_video(loaded=...)``. Skips when those weights are not shipped."""
     from vsr.config import BackendConfig, ModelConfig
     from vsr.models.weights import list_models
     from vsr.pipeline import load_backend

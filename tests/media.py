@@ -458,15 +458,3 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float, border: int = 0) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
 
-
-def load_tool(name: str):
-    """Import ``tools/NAME.py`` (the tools are scripts, not a package)."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location(f"vsr_tools_{name}", Path(__file__).resolve().parent.parent
-                                                  / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module

@@ -186,8 +186,21 @@ def test_vsr_info_reports_backends_cpu_and_cache():
     assert "cuda" in names["tensorrt"]["devices"]  # available, or why not
     assert isinstance(facts["cpu"]["bf16"], bool) and facts["cpu"]["cores"] >= 1
     assert facts["openvino_precision"] in ("bf16", "f32") and facts["engine_cache"]
+    # what auto picks per model here: the backend resolve_name picks, its precision, and why
+    from vsr.backends import resolve_name
+
+    picks = {(a["model"], a["device"]): a for a in facts["auto"]}
+    for model in ("espcn", "fsrcnn"):
+        cpu = picks[(model, "cpu")]
+        assert cpu["backend"] == resolve_name("auto", "cpu", model) and cpu["why"]
+        if cpu["backend"] == "openvino":
+            assert cpu["precision"] == facts["openvino_precision"]
+        else:
+            assert cpu["precision"] == "f32"
+    assert "compressed" in facts["weights_policy"] and "clean" in facts["weights_policy"]
     text = subprocess.run([sys.executable, "-m", "vsr", "info"], capture_output=True, text=True, timeout=120).stdout
     assert "backends:" in text and "openvino" in text and "engine cache:" in text
+    assert "espcn on cpu: " + picks[("espcn", "cpu")]["backend"] in text and "weights: --weights auto" in text
 
 
 # --- shipped ONNX graphs ------------------------------------------------------------------------
@@ -195,22 +208,22 @@ def test_vsr_info_reports_backends_cpu_and_cache():
 
 @pytest.mark.parametrize("model,scale,weights", SHIPPED)
 def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scale, weights, rng):
-    """tools/export_onnx.py's graphs ship for every weight set; they are what exporting the
+    """tools.export_onnx's graphs ship for every weight set; they are what exporting the
     shipped weights gives today (no stale graph after retraining) and compute the network."""
     import onnxruntime as ort
 
-    from media import load_tool
+    from tools import export_onnx
 
     spec = get_spec(model, scale, weights)
     assert set(spec.graphs) == {"direct", "residual"}
-    fresh = load_tool("export_onnx").graphs_for(model, scale, weights)
+    fresh = export_onnx.graphs_for(model, scale, weights)
     y = rng.random((1, 1, 17, 21), dtype=np.float32)
     net = create_model(model, scale, weights)
     want = net(torch.from_numpy(y)).detach().numpy()
     residual = torch.nn.functional.pixel_unshuffle(torch.from_numpy(want), scale).numpy() - y
     for form, expected in (("direct", want), ("residual", residual)):
         data = spec.graph(form)
-        assert data == fresh[form], f"{form} graph is stale: run tools/export_onnx.py"
+        assert data == fresh[form], f"{form} graph is stale: run python -m tools.export_onnx"
         (out,) = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"y": y})
         np.testing.assert_allclose(out, expected, atol=2e-5)
 

@@ -117,15 +117,22 @@ def test_progress_lines(mode: str, gop_mp4, tmp_path: Path, capsys) -> None:
         last = reports[-1]
         assert (last["total"], last["percent"], last["eta"]) == (30, 100.0, 0.0)
         assert last["fps"] > 0 and last["elapsed"] >= 0
+        # speed against real time, as FFmpeg's speed=: 30 frames at 25 fps are 1.2 s of video
+        assert last["speed"] == pytest.approx(last["fps"] / 25, rel=0.05, abs=0.01)
     else:
         assert all(x.startswith("progress file=gop.mp4 frame=") for x in lines)
         reports = [_kv(x) for x in lines]
         frames = [int(r["frame"]) for r in reports]
         assert (reports[-1]["total"], reports[-1]["percent"]) == ("30", "100.0")
+        assert float(reports[-1]["speed"]) == pytest.approx(float(reports[-1]["fps"]) / 25, rel=0.05, abs=0.01)
     assert frames == sorted(frames) and frames[-1] == 30
     # the summary goes to stderr so stdout stays machine-readable
     summary = captured.err.strip().splitlines()
     assert len(summary) == 1 and "30 frames 96x64 -> 192x128" in summary[0]
+    # the summary names the model, weight set, backend, codec, speed and the file's size
+    size_kb = dst.stat().st_size / 1000
+    assert summary[0].startswith(f"{dst}: espcn x2 ") and " weights, onnxruntime, ffv1; " in summary[0], summary
+    assert "x realtime)" in summary[0] and summary[0].endswith(f", {size_kb:.1f} kB"), summary
     assert len(read_video(dst).times) == 30
 
 

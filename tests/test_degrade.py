@@ -1,4 +1,4 @@
-"""tools/degrade.py: the codecs really degrade the LR, more at higher CRF, and the cache it builds
+"""tools.degrade: the codecs really degrade the LR, more at higher CRF, and the cache it builds
 holds aligned (degraded LR, HR) luma pairs."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media import load_tool, psnr
+from media import psnr
 
 
 @pytest.fixture(scope="module")
 def degrade():
-    return load_tool("degrade")
+    from tools import degrade
+
+    return degrade
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from vsr.backends.torch import TorchBackend
 from vsr.frames import ColorTags, YuvFrame
 from vsr.models.weights import create_model
 from vsr.quality import psnr
-from vsr.upscaler import Upscaler
+from vsr.upscale.device import DeviceUpscaler as Upscaler
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = [pytest.mark.cuda, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from media import load_tool
 from vsr.errors import ModelError, WeightsError
 from vsr.models import SCALES, build_model, list_architectures, register_model
 from vsr.models import weights as weights_mod
@@ -142,7 +141,8 @@ def test_tampered_weights_are_refused(name: str, scale: int, weights: str, tmp_p
 def test_shipped_model_beats_bicubic(name: str, scale: int, weights: str, shared_data: Path) -> None:
     """Both sets beat bicubic on clean LR (the compressed one by less: it was fine-tuned to
     leave codec artifacts alone)."""
-    evaluate = load_tool("evaluate")
+    from tools import evaluate
+
     hr = evaluate.load_hr(shared_data / "val" / "Set5" / "butterfly.png")
     net_psnr, net_ssim = evaluate.score_image(hr, scale, create_model(name, scale, weights))
     bic_psnr, bic_ssim = evaluate.score_image(hr, scale, None)

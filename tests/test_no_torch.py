@@ -1,4 +1,4 @@
-"""vsr without PyTorch (``pip install vsr`` without the ``torch`` extra): the CPU commands work,
+"""vsr without PyTorch (``pip install vsr-luma`` without the ``torch`` extra): the CPU commands work,
 and what needs PyTorch says in one line how to get it.
 
 Each command runs in a fresh interpreter where ``import torch`` fails, as on a machine where it
@@ -88,7 +88,7 @@ def test_models_and_info_without_torch():
     facts = json.loads(proc.stdout)
     backends = {b["name"]: b for b in facts["backends"]}
     assert backends["onnxruntime"]["devices"]["cpu"] == "available"
-    assert "vsr[torch]" in backends["torch"]["devices"]["cpu"]
+    assert "vsr-luma[torch]" in backends["torch"]["devices"]["cpu"]
 
 
 @pytest.mark.parametrize("args", [
@@ -99,14 +99,14 @@ def test_what_needs_torch_says_how_to_get_it(clip, tmp_path, args):
     out = tmp_path / "out.mp4"
     proc = vsr_without_torch("upscale", str(clip), "-o", str(out), "--progress", "none", *args)
     err = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr[torch]'" in err[0], proc.stderr
+    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr-luma[torch]'" in err[0], proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_export_without_torch_says_how_to_get_it(tmp_path):
     proc = vsr_without_torch("export", "-o", str(tmp_path / "m.onnx"))
     err = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr[torch]'" in err[0], proc.stderr
+    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr-luma[torch]'" in err[0], proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -116,7 +116,7 @@ def test_training_without_torch_says_how_to_get_it():
                            f"sys.argv = [{str(tool)!r}, '--help']; runpy.run_path({str(tool)!r}, run_name='__main__')"],
                           capture_output=True, text=True, timeout=120)
     err = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr[torch]'" in err[0], proc.stderr
+    assert proc.returncode != 0 and len(err) == 1 and "pip install 'vsr-luma[torch]'" in err[0], proc.stderr
 
 
 def test_flops_counted_on_the_shipped_graphs_equal_pytorchs_count():

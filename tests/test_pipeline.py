@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from media import BT2020_PQ, BT709, FULL_RANGE, chapters, languages, packets, psnr, read_video, sha256, stream_codecs
+from vsr.backends import LoadedBackend
 from vsr.devices import cpu_parallelism
 from vsr.errors import VsrError
 from vsr.pipeline import upscale_video
@@ -51,7 +52,7 @@ def _vsr_threads() -> list[str]:
 def test_vfr_mp4_keeps_timestamps_audio_chapters_and_metadata(vfr_mp4, espcn_x2, tmp_path: Path) -> None:
     src_hash = sha256(vfr_mp4.path)
     dst = tmp_path / "out.mp4"
-    stats = upscale_video(vfr_mp4.path, dst, backend=espcn_x2)
+    stats = upscale_video(vfr_mp4.path, dst, loaded=espcn_x2)
 
     src, out = read_video(vfr_mp4.path), read_video(dst)
     assert stats.frames == len(out.times) == len(src.times) == 8
@@ -77,7 +78,7 @@ def test_vfr_mp4_to_mkv_keeps_frame_spacing_and_av_sync(vfr_mp4, espcn_x2, tmp_p
     """Matroska cannot start below 0 and the AAC priming packet sits at -21 ms, so the muxer shifts
     every stream by the same amount (as ffmpeg does): spacing and audio/video offset stay exact."""
     dst = tmp_path / "out.mkv"
-    upscale_video(vfr_mp4.path, dst, backend=espcn_x2, codec="ffv1")
+    upscale_video(vfr_mp4.path, dst, loaded=espcn_x2, codec="ffv1")
     src, out = read_video(vfr_mp4.path), read_video(dst)
     shift = out.times[0] - src.times[0]
     assert 0 <= shift <= Fraction(1, 40)
@@ -90,7 +91,7 @@ def test_vfr_mp4_to_mkv_keeps_frame_spacing_and_av_sync(vfr_mp4, espcn_x2, tmp_p
 
 def test_subrip_in_mkv_becomes_mov_text_in_mp4(subs_mkv, espcn_x2, tmp_path: Path) -> None:
     dst = tmp_path / "out.mp4"
-    upscale_video(subs_mkv.path, dst, backend=espcn_x2)
+    upscale_video(subs_mkv.path, dst, loaded=espcn_x2)
     assert stream_codecs(dst) == [("video", "h264"), ("audio", "aac"), ("subtitle", "mov_text")]
     cues = [(t, p[2 : 2 + int.from_bytes(p[:2], "big")].decode()) for t, p in packets(dst, "subtitle")]
     assert [c for c in cues if c[1]] == [(Fraction(0), "Hello world"), (Fraction(3, 25), "Second line")]
@@ -101,7 +102,7 @@ def test_subrip_in_mkv_becomes_mov_text_in_mp4(subs_mkv, espcn_x2, tmp_path: Pat
 
 def test_subrip_in_mkv_copied_to_mkv(subs_mkv, espcn_x2, tmp_path: Path) -> None:
     dst = tmp_path / "out.mkv"
-    upscale_video(subs_mkv.path, dst, backend=espcn_x2, codec="ffv1")
+    upscale_video(subs_mkv.path, dst, loaded=espcn_x2, codec="ffv1")
     assert [k for k in stream_codecs(dst)] == [("video", "ffv1"), ("audio", "aac"), ("subtitle", "srt")]
     assert packets(dst, "subtitle") == packets(subs_mkv.path, "subtitle")  # markup and all
     assert packets(dst, "audio") == packets(subs_mkv.path, "audio")
@@ -119,7 +120,7 @@ def test_camera_timecode_track_is_kept_in_every_container(make_clip, espcn_x2, t
         src = tmp_path / "out.mkv" if ext == "mkv.mp4" else clip.path
         out = tmp_path / f"out.{ext}"
         with caplog.at_level(logging.WARNING, logger="vsr"):
-            upscale_video(src, out, backend=espcn_x2)
+            upscale_video(src, out, loaded=espcn_x2)
         assert not [r for r in caplog.records if "dropped" in r.getMessage()]
         with av.open(str(out)) as c:
             tags = {k.lower(): v for k, v in c.streams.video[0].metadata.items()}  # Matroska: TIMECODE
@@ -136,14 +137,14 @@ def test_klv_metadata_is_copied_into_mpegts_and_dropped_with_a_warning_elsewhere
     at its time; containers that cannot hold it drop it, saying so, instead of failing."""
     clip = make_clip("klv.ts", frames=6, klv=True)
     ts = tmp_path / "out.ts"
-    upscale_video(clip.path, ts, backend=espcn_x2)
+    upscale_video(clip.path, ts, loaded=espcn_x2)
     assert stream_codecs(ts)[1][0] == "data"
     assert packets(ts, "data") == packets(clip.path, "data") and len(packets(ts, "data")) == 6
     for ext in ("mp4", "mkv"):
         out = tmp_path / f"out.{ext}"
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="vsr"):
-            upscale_video(clip.path, out, backend=espcn_x2)
+            upscale_video(clip.path, out, loaded=espcn_x2)
         assert [s for s, _ in stream_codecs(out)] == ["video"]
         assert any("data klv" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
         assert len(read_video(out).times) == 6
@@ -159,7 +160,7 @@ def test_ass_with_font_attachment(make_clip, espcn_x2, tmp_path: Path) -> None:
     assert stream_codecs(clip.path) == [("video", "ffv1"), ("subtitle", "ssa"), ("attachment", "")]
 
     mkv = tmp_path / "out.mkv"
-    upscale_video(clip.path, mkv, backend=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, mkv, loaded=espcn_x2, codec="ffv1")
     assert stream_codecs(mkv) == stream_codecs(clip.path)
     assert packets(mkv, "subtitle") == packets(clip.path, "subtitle")
     import av
@@ -169,7 +170,7 @@ def test_ass_with_font_attachment(make_clip, espcn_x2, tmp_path: Path) -> None:
         assert att.name == "subtitle-font.ttf" and att.data == font[2]
 
     mp4 = tmp_path / "out.mp4"
-    upscale_video(clip.path, mp4, backend=espcn_x2)
+    upscale_video(clip.path, mp4, loaded=espcn_x2)
     assert stream_codecs(mp4) == [("video", "h264"), ("subtitle", "mov_text")]
     assert [p for _, p in packets(mp4, "subtitle") if len(p) > 2] == [b"\x00\x14Styled text\nline two"]
     assert languages(mp4)[1] == ("subtitle", "eng")
@@ -187,7 +188,7 @@ FORMATS = [
 def test_format_depth_subsampling_and_colour_kept(pix_fmt: str, color, make_clip, espcn_x2, tmp_path: Path) -> None:
     clip = make_clip(f"fmt_{pix_fmt}.mkv", codec="ffv1", pix_fmt=pix_fmt, color=color, frames=3)
     dst = tmp_path / "out.mkv"
-    upscale_video(clip.path, dst, backend=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, dst, loaded=espcn_x2, codec="ffv1")
     src, out = read_video(clip.path), read_video(dst)
     assert src.pix_fmt == pix_fmt and out.pix_fmt == pix_fmt
     assert out.color == src.color == (color.range, color.space, color.primaries, color.trc)
@@ -212,7 +213,7 @@ def test_hdr10_metadata_and_colour_kept(hdr10_mkv, espcn_x2, tmp_path: Path) -> 
     assert hdr_in is not None and hdr_in.max_cll == 1000 and hdr_in.max_fall == 400
     for name in ("out.mkv", "out.mp4"):
         dst = tmp_path / name
-        upscale_video(hdr10_mkv.path, dst, backend=espcn_x2, preset="ultrafast")  # default codec: libx265
+        upscale_video(hdr10_mkv.path, dst, loaded=espcn_x2, preset="ultrafast")  # default codec: libx265
         out = read_video(dst)
         assert (out.codec, out.pix_fmt, (out.width, out.height)) == ("hevc", "yuv420p10le", (128, 96))
         assert out.color == (1, 9, 9, 16)  # limited, BT.2020 NCL, BT.2020, PQ
@@ -231,7 +232,7 @@ def test_full_range_kept_without_squeezing(make_clip, espcn_x2, tmp_path: Path) 
     assert src.color[0] == 2 and src.planes[0][0].min() < 16 and src.planes[0][0].max() > 235
     for name, codec in (("out.mp4", None), ("out.mkv", "ffv1")):
         dst = tmp_path / name
-        upscale_video(clip.path, dst, backend=espcn_x2, codec=codec)
+        upscale_video(clip.path, dst, loaded=espcn_x2, codec=codec)
         out = read_video(dst)
         assert out.color[0] == 2, name
         y = out.planes[0][0]
@@ -244,7 +245,7 @@ def test_odd_size(make_clip, espcn_x2, tmp_path: Path) -> None:
     clip = make_clip("odd.mkv", codec="ffv1", size=(67, 45), frames=3)
     for name, codec in (("out.mkv", "ffv1"), ("out.mp4", None)):
         dst = tmp_path / name
-        stats = upscale_video(clip.path, dst, backend=espcn_x2, codec=codec)
+        stats = upscale_video(clip.path, dst, loaded=espcn_x2, codec=codec)
         out = read_video(dst)
         assert (out.width, out.height) == stats.output_size == (134, 90)
         assert [p.shape for p in out.planes[0]] == [(90, 134), (45, 67), (45, 67)]
@@ -257,13 +258,13 @@ def test_odd_target_size(make_clip, espcn_x2, tmp_path: Path) -> None:
 
     clip = make_clip("odd.mkv", codec="ffv1", size=(67, 45), frames=3)
     dst = tmp_path / "out.mkv"
-    stats = upscale_video(clip.path, dst, backend=espcn_x2, codec="ffv1", size=(133, 91))
+    stats = upscale_video(clip.path, dst, loaded=espcn_x2, codec="ffv1", size=(133, 91))
     out = read_video(dst)
     assert stats.output_size == (133, 91)
     assert [p.shape for p in out.planes[0]] == [(91, 133), (46, 67), (46, 67)]
     bad = tmp_path / "out.mp4"
     with pytest.raises(MediaError, match="133x91 .*divisible by 2"):
-        upscale_video(clip.path, bad, backend=espcn_x2, size=(133, 91))
+        upscale_video(clip.path, bad, loaded=espcn_x2, size=(133, 91))
     assert not bad.exists() and _no_partials(tmp_path) == []
 
 
@@ -293,7 +294,7 @@ def test_rotation_kept(make_clip, espcn_x2, tmp_path: Path) -> None:
     assert read_video(clip.path).rotation == 90
     for name in ("out.mp4", "out.mkv"):
         dst = tmp_path / name
-        upscale_video(clip.path, dst, backend=espcn_x2)
+        upscale_video(clip.path, dst, loaded=espcn_x2)
         out = read_video(dst)
         assert out.rotation == 90, name
         assert (out.width, out.height) == (128, 96)  # stored as coded; players rotate
@@ -321,11 +322,11 @@ def test_interlaced_input_is_deinterlaced(interlaced_mkv, espcn_x2, tmp_path: Pa
     assert sum(not np.array_equal(f.planes[0], p[0]) for f, p in zip(auto, src.planes)) >= len(src.planes) - 1
 
     dst = tmp_path / "auto.mkv"
-    upscale_video(interlaced_mkv.path, dst, backend=espcn_x2, codec="ffv1")
+    upscale_video(interlaced_mkv.path, dst, loaded=espcn_x2, codec="ffv1")
     out = read_video(dst)
     assert out.times == src.times and not any(out.interlaced)
     dst_off = tmp_path / "off.mkv"
-    upscale_video(interlaced_mkv.path, dst_off, backend=espcn_x2, codec="ffv1", deinterlace="off")
+    upscale_video(interlaced_mkv.path, dst_off, loaded=espcn_x2, codec="ffv1", deinterlace="off")
     out_off = read_video(dst_off)
     assert out_off.times == src.times
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(out.planes, out_off.planes))
@@ -351,7 +352,7 @@ def test_corrupt_ts_packets_are_concealed_and_reported(corrupt_ts, espcn_x2, tmp
     clean, damaged = corrupt_ts
     dst = tmp_path / "out.mkv"
     with caplog.at_level(logging.WARNING, logger="vsr"):
-        stats = upscale_video(damaged, dst, backend=espcn_x2, codec="ffv1")
+        stats = upscale_video(damaged, dst, loaded=espcn_x2, codec="ffv1")
     src = read_video(damaged)
     out = read_video(dst)
     assert len(out.times) == stats.frames == len(src.times) == clean.frames
@@ -380,7 +381,7 @@ def test_undecodable_packets_are_skipped_with_a_warning(gop_mp4, espcn_x2, tmp_p
             n += 1
     dst = tmp_path / "out.mkv"
     with caplog.at_level(logging.WARNING, logger="vsr"):
-        stats = upscale_video(bad_mp4, dst, backend=espcn_x2, codec="ffv1")
+        stats = upscale_video(bad_mp4, dst, loaded=espcn_x2, codec="ffv1")
     out, src = read_video(dst), read_video(gop_mp4.path)
     assert 1 <= stats.corrupt_packets <= 3
     assert 27 <= stats.frames == len(out.times) < 30
@@ -415,7 +416,7 @@ def test_upscaled_luma_beats_bicubic_on_set5(shared_data: Path, espcn_x2, tmp_pa
             c.mux(s.encode(f))
         c.mux(s.encode(None))
     dst = tmp_path / "set5_x2.mkv"
-    upscale_video(src, dst, backend=espcn_x2, codec="ffv1")
+    upscale_video(src, dst, loaded=espcn_x2, codec="ffv1")
     out = read_video(dst)
     assert len(out.planes) == 5
     gains = []
@@ -432,11 +433,11 @@ def test_upscaled_luma_beats_bicubic_on_set5(shared_data: Path, espcn_x2, tmp_pa
 def test_batch_and_tiles_give_the_same_pixels(gop_mp4, espcn_x2, tmp_path: Path) -> None:
     """Batches (with a short last one) and tiles are scheduling choices, never visible in the output."""
     ref = tmp_path / "ref.mkv"
-    upscale_video(gop_mp4.path, ref, backend=espcn_x2, codec="ffv1")
+    upscale_video(gop_mp4.path, ref, loaded=espcn_x2, codec="ffv1")
     base = read_video(ref)
     for name, opts in (("batch.mkv", {"batch": 4}), ("tile.mkv", {"tile": 24})):
         dst = tmp_path / name
-        upscale_video(gop_mp4.path, dst, backend=espcn_x2, codec="ffv1", **opts)
+        upscale_video(gop_mp4.path, dst, loaded=espcn_x2, codec="ffv1", **opts)
         out = read_video(dst)
         assert out.times == base.times, name
         assert all(np.array_equal(a, b) for fa, fb in zip(out.planes, base.planes) for a, b in zip(fa, fb)), name
@@ -470,7 +471,7 @@ def test_backend_failure_stops_every_stage_and_leaves_nothing(gop_mp4, espcn_x2,
     cancel = threading.Event()  # a caller's event (batch jobs share one): a failure must not set it
     dst = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError, match="backend failed on call 6"):
-        upscale_video(gop_mp4.path, dst, backend=(failing, radius), queue_size=2, cancel=cancel)
+        upscale_video(gop_mp4.path, dst, loaded=LoadedBackend(failing, radius), queue_size=2, cancel=cancel)
     # it stopped: at most the frames already in flight on the CPU workers followed the failure
     workers = cpu_parallelism()[0]
     assert 6 <= failing.calls <= 6 + workers
@@ -489,7 +490,7 @@ def test_progress_callback_failure_is_reraised(gop_mp4, espcn_x2, tmp_path: Path
 
     dst = tmp_path / "out.mp4"
     with pytest.raises(KeyError, match="stop here"):
-        upscale_video(gop_mp4.path, dst, backend=espcn_x2, progress=progress)
+        upscale_video(gop_mp4.path, dst, loaded=espcn_x2, progress=progress)
     assert seen == [1, 2, 3] and _vsr_threads() == []
     assert not dst.exists() and _no_partials(tmp_path) == []
 
@@ -505,14 +506,14 @@ def test_cancel_discards_the_output(gop_mp4, espcn_x2, tmp_path: Path) -> None:
 
     dst = tmp_path / "out.mp4"
     with pytest.raises(VsrError, match="cancelled"):
-        upscale_video(gop_mp4.path, dst, backend=espcn_x2, progress=progress, cancel=cancel)
+        upscale_video(gop_mp4.path, dst, loaded=espcn_x2, progress=progress, cancel=cancel)
     assert 2 <= len(seen) < 30 and _vsr_threads() == []
     assert not dst.exists() and _no_partials(tmp_path) == []
 
 
 def test_progress_reports_count_up_to_the_total(gop_mp4, espcn_x2, tmp_path: Path) -> None:
     seen = []
-    stats = upscale_video(gop_mp4.path, tmp_path / "out.mp4", backend=espcn_x2, progress=seen.append)
+    stats = upscale_video(gop_mp4.path, tmp_path / "out.mp4", loaded=espcn_x2, progress=seen.append)
     assert [p.frames for p in seen] == list(range(1, 31)) == list(range(1, stats.frames + 1))
     assert {p.total for p in seen} == {30}
     assert seen[-1].eta == 0 and all(p.fps > 0 for p in seen)
@@ -525,9 +526,9 @@ def test_existing_output_refused_then_replaced_with_overwrite(vfr_mp4, espcn_x2,
     dst = tmp_path / "out.mp4"
     dst.write_bytes(b"keep me")
     with pytest.raises(OutputExistsError):
-        upscale_video(vfr_mp4.path, dst, backend=espcn_x2)
+        upscale_video(vfr_mp4.path, dst, loaded=espcn_x2)
     assert dst.read_bytes() == b"keep me"
-    upscale_video(vfr_mp4.path, dst, backend=espcn_x2, overwrite=True)
+    upscale_video(vfr_mp4.path, dst, loaded=espcn_x2, overwrite=True)
     assert len(read_video(dst).times) == 8 and _no_partials(tmp_path) == []
 
 
@@ -541,7 +542,7 @@ def test_real_interlaced_clip_with_ac3(shared_data: Path, espcn_x2, tmp_path: Pa
     """test1.mp4: a real MBAFF-coded 720x480 clip with AC-3 audio (21 frames, about 20 s on a busy CPU)."""
     src_path = shared_data / "video" / "test1.mp4"
     dst = tmp_path / "out.mp4"
-    stats = upscale_video(src_path, dst, backend=espcn_x2, preset="ultrafast")
+    stats = upscale_video(src_path, dst, loaded=espcn_x2, preset="ultrafast")
     src, out = read_video(src_path), read_video(dst)
     assert all(src.interlaced) and not any(out.interlaced)
     assert stats.frames == len(out.times) == len(src.times) == 21

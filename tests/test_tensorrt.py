@@ -55,7 +55,7 @@ def test_missing_tensorrt_is_refused_in_one_line(monkeypatch):
     with pytest.raises(BackendError) as e:
         resolve_name("tensorrt", "cuda")
     msg = _one_line(str(e.value))
-    assert "TensorRT is not installed" in msg and "pip install vsr[tensorrt]" in msg
+    assert "TensorRT is not installed" in msg and "pip install vsr-luma[tensorrt]" in msg
 
 
 def test_missing_gpu_is_refused_in_one_line(monkeypatch):
@@ -72,7 +72,7 @@ def test_auto_never_picks_tensorrt_on_cpu():
 
 def test_constructor_refuses_like_resolve(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(BackendError, match="pip install vsr"):
+    with pytest.raises(BackendError, match="pip install vsr-luma"):
         trt_backend.TensorRTBackend(build_model("espcn", 2).eval(), "cuda")
 
 

@@ -1,4 +1,4 @@
-"""tools/evaluate.py and tools/compare.py run end to end on a tiny image set."""
+"""tools.evaluate and tools.compare run end to end on a tiny image set."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media import load_tool
 from vsr.models.weights import list_models
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,10 +29,12 @@ def tiny_sets(shared_data: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped weights")
 def test_evaluate_table(tiny_sets: Path, tmp_path: Path, capsys) -> None:
+    from tools import evaluate
+
     spec = SHIPPED[0]
     out = tmp_path / "table.md"
-    text = load_tool("evaluate").main(["--model", spec.name, "--scale", str(spec.scale), "--val", str(tiny_sets),
-                                       "--sets", "A", "B", "--out", str(out)])
+    text = evaluate.main(["--model", spec.name, "--scale", str(spec.scale), "--val", str(tiny_sets),
+                          "--sets", "A", "B", "--out", str(out)])
     assert out.read_text() == text == capsys.readouterr().out
     lines = text.splitlines()
     assert lines[0].startswith("| model | scale | set | PSNR")
@@ -47,10 +48,12 @@ def test_evaluate_table(tiny_sets: Path, tmp_path: Path, capsys) -> None:
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped weights")
 def test_compare_sheet(tiny_sets: Path, tmp_path: Path) -> None:
+    from tools import compare
+
     spec = SHIPPED[0]
-    out = load_tool("compare").main(["--image", str(tiny_sets / "A" / "bird.png"), "--scale", str(spec.scale),
-                                      "--model", spec.name, "--crop", "4,4,24", "--zoom", "2", "--backend", "torch",
-                                      "--out", str(tmp_path / "sheet.png")])
+    out = compare.main(["--image", str(tiny_sets / "A" / "bird.png"), "--scale", str(spec.scale),
+                        "--model", spec.name, "--crop", "4,4,24", "--zoom", "2", "--backend", "torch",
+                        "--out", str(tmp_path / "sheet.png")])
     with Image.open(out) as im:
         # thumbnail, HR, bicubic and one model: four 48 px panels with 8 px gaps
         assert im.size == (8 + 4 * (48 + 8), 22 + 48 + 8)

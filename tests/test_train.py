@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def train():
-    spec = importlib.util.spec_from_file_location("vsr_tools_train", REPO / "tools" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    from tools import train
+
+    return train
 
 
 @pytest.fixture()
@@ -104,10 +100,9 @@ def test_codec_degradation_trains_on_the_cache_and_exports_a_compressed_set(trai
     import av
     from PIL import Image
 
-    from media import load_tool
+    from tools import degrade
     from vsr.models import weights as weights_mod
 
-    degrade = load_tool("degrade")
     rgb = np.asarray(Image.open(shared_data / "val" / "Set5" / "butterfly.png").convert("RGB"))
     src = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
     cache = degrade.build_cache(tmp_path / "x2", 2, 60, sources=[src.to_ndarray()])
@@ -143,9 +138,8 @@ def test_focus_draws_its_share_from_h26x_pairs_in_the_crf_range(train, tmp_path,
     import av
     from PIL import Image
 
-    from media import load_tool
+    from tools import degrade
 
-    degrade = load_tool("degrade")
     rgb = np.asarray(Image.open(shared_data / "val" / "Set5" / "butterfly.png").convert("RGB"))
     src = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
     cache = degrade.load_cache(degrade.build_cache(tmp_path / "x2", 2, 80, sources=[src.to_ndarray()]))

@@ -14,8 +14,10 @@ from vsr.backends.torch import TorchBackend
 from vsr.frames import ColorTags, YuvFrame
 from vsr.models import build_model
 from vsr.models.export import inference_form
-from vsr.resample import chroma_offset, resize
-from vsr.upscaler import Upscaler, receptive_radius, run_tiled
+from vsr.models.receptive import receptive_radius
+from vsr.upscale.device import DeviceUpscaler as Upscaler
+from vsr.upscale.plan import run_tiled
+from vsr.upscale.resample import chroma_offset, resize
 
 
 def _random_model(name: str, scale: int) -> torch.nn.Module:
@@ -66,7 +68,7 @@ def test_receptive_radius():
 def test_the_numpy_host_path_equals_the_torch_path(log2, depth, size):
     """ONNX Runtime on NumPy (tiled, batched, chroma bicubic with its siting, an exact target
     size, quantisation) gives what PyTorch on tensors gives, to float rounding at .5."""
-    from vsr.host import HostUpscaler
+    from vsr.upscale.host import HostUpscaler
     from vsr.models.export import export_onnx
 
     model = _random_model("espcn", 2)
@@ -145,7 +147,7 @@ def test_auto_device_on_this_machine():
 
 
 def test_choose_tile_for_large_pictures_and_engines():
-    from vsr.upscaler import choose_tile
+    from vsr.upscale.plan import choose_tile
 
     backend = TorchBackend(_random_model("espcn", 2))
     assert choose_tile(backend, 1, 1080, 1920, 4) == 0  # 1080p fits 2 GiB of FP32 activations

@@ -3,9 +3,9 @@ the same job scripted by hand (ffmpeg -> raw pipe -> Python + ONNX Runtime -> ra
 
 Example::
 
-    python tools/bench.py ../shared/data/video/bikes.mp4 --repeat 3
-    python tools/bench.py clip.mp4 --backend torch --device cuda --codec h264_nvenc
-    python tools/bench.py clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
+    python -m tools.bench ../shared/data/video/bikes.mp4 --repeat 3
+    python -m tools.bench clip.mp4 --backend torch --device cuda --codec h264_nvenc
+    python -m tools.bench clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
 
 Every figure is the median of ``--repeat`` runs made in this one invocation; ratios are
 taken between those medians. The hand-scripted baseline needs an ``ffmpeg`` binary (PATH,
@@ -23,22 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from vsr.devices import cpu_parallelism  # noqa: E402
 from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig  # noqa: E402
 from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
-from vsr.media.encode import Encoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
-from vsr.host import make_upscaler  # noqa: E402
+from vsr.stages import Decode, Encode, EncodeOptions, Upscale  # noqa: E402
+from vsr.upscale import make_upscaler  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> float:
@@ -53,7 +51,7 @@ def median_time(fn, repeat: int) -> float:
 def decode_all(path: Path) -> list:
     d = Decoder(path)
     try:
-        return list(d)
+        return list(Decode(d).frames())
     finally:
         d.close()
 
@@ -64,39 +62,30 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
     out = {"frames": n, "size": [frames[0].width, frames[0].height]}
     out["decode_fps"] = n / median_time(lambda: decode_all(clip), repeat)
 
-    backend, radius = load_backend(cfg.model, cfg.backend)
+    loaded = load_backend(cfg.model, cfg.backend)
+    backend, radius = loaded
     out["backend_used"] = f"{backend.name} on {backend.device} ({str(backend.dtype).replace('torch.', '')})"
     workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
     up = make_upscaler(backend, radius, cfg.backend.tile, workers=workers)
     batch = max(1, cfg.backend.batch)
     up.upscale(frames[:batch])  # warm-up (engine build, allocator, autotuning)
 
-    def infer():  # as the pipeline's upscale thread does it: ``in_flight`` batches submitted
-        res, pending = [], deque()
-        for i in range(0, n, batch):
-            pending.append(up.submit(frames[i : i + batch]))
-            if len(pending) > up.in_flight:
-                res.extend(up.collect(pending.popleft()))
-        while pending:
-            res.extend(up.collect(pending.popleft()))
-        return res
+    def infer():  # the pipeline's upscale stage: ``in_flight`` batches submitted
+        return list(Upscale(up, batch).process(frames))
 
     big = infer()
     out["upscale_fps"] = n / median_time(infer, repeat)
 
-    def encode():
+    def encode():  # the pipeline's encode stage
         d = Decoder(clip)
         next(iter(d))  # the first frame decoded: the source is known
-        enc = Encoder(work / f"enc{clip.suffix}", big[0], d.source_info(), cfg.encode)
-        for f in big:
-            enc.encode(f)
-        enc.close()
+        Encode(work / f"enc{clip.suffix}", d, EncodeOptions(cfg.encode)).consume(big)
         d.close()
 
     out["encode_fps"] = n / median_time(encode, repeat)
 
     def pipeline():
-        upscale_video(clip, work / f"e2e{clip.suffix}", cfg, backend=(backend, radius), overwrite=True)
+        upscale_video(clip, work / f"e2e{clip.suffix}", cfg, loaded=loaded, overwrite=True)
 
     out["pipeline_fps"] = n / median_time(pipeline, repeat)
     slowest = min(out["decode_fps"], out["upscale_fps"], out["encode_fps"])
@@ -213,8 +202,7 @@ def one_frame_job(clip: Path, work: Path, cfg: UpscaleConfig, repeat: int) -> di
     """Wall time of a whole ``vsr upscale`` process on a one-frame clip cut from ``clip``: the
     first run (cold: nothing in the OS page cache from vsr yet, compile cache as it is) and the
     median of ``repeat`` more, plus the import time of the modules it loads (``-X importtime``)."""
-    sys.path.insert(0, str(REPO / "tools"))
-    from bench_clip import make_clip
+    from tools.bench_clip import make_clip
 
     import av
 

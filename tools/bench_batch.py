@@ -5,9 +5,9 @@ and prints the median wall-clock time of each and their ratio (the speed-up of N
 The model is loaded once before timing (shared by every run), so the numbers are the
 steady-state throughput of decode + upscale + encode.
 
-    python tools/bench_batch.py                          # 8 generated 320x180 clips, jobs 1 vs 4
-    python tools/bench_batch.py --jobs 8 --device cuda --backend torch --clips 16 --size 640x360
-    python tools/bench_batch.py --inputs some/folder     # your own files instead of generated ones
+    python -m tools.bench_batch                          # 8 generated 320x180 clips, jobs 1 vs 4
+    python -m tools.bench_batch --jobs 8 --device cuda --backend torch --clips 16 --size 640x360
+    python -m tools.bench_batch --inputs some/folder     # your own files instead of generated ones
 
 Timings belong here, not in tests.
 """

@@ -2,8 +2,8 @@
 ratio and scaled to a size, encoded near-losslessly (libx264 crf 12) so the benchmark's
 decoder sees real content, not a synthetic pattern.
 
-    python tools/bench_clip.py ../shared/data/video/big_buck_bunny_0_30.webm /tmp/bbb_480x360.mp4
-    python tools/bench_clip.py SRC DST --frames 300 --size 480x360
+    python -m tools.bench_clip ../shared/data/video/big_buck_bunny_0_30.webm /tmp/bbb_480x360.mp4
+    python -m tools.bench_clip SRC DST --frames 300 --size 480x360
 
 The crop is the largest centred rectangle of the output's aspect ratio (1280x720 -> 960x720 for
 4:3), then a bicubic scale to ``--size``.

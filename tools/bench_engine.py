@@ -2,8 +2,8 @@
 
 Example (the GPU goal is TensorRT FP16 ESPCN x2 at 1920x1080 -> 3840x2160 >= 1,500 fps)::
 
-    python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch
-    python tools/bench_engine.py --device cpu --size 480x360 --backend openvino onnxruntime torch \
+    python -m tools.bench_engine --device cuda --size 1920x1080 --backend tensorrt torch
+    python -m tools.bench_engine --device cpu --size 480x360 --backend openvino onnxruntime torch \
         --precision f32 bf16
 
 Times are medians over ``--repeat`` timed runs after warm-up, with the device synchronised;
@@ -16,17 +16,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vsr.backends import create_backend  # noqa: E402
-from vsr.config import BackendConfig  # noqa: E402
-from vsr.devices import cpu_parallelism, resolve_device  # noqa: E402
-from vsr.errors import VsrError  # noqa: E402
-from vsr.models.weights import get_spec, create_model  # noqa: E402
+from vsr.backends import create_backend
+from vsr.config import BackendConfig
+from vsr.devices import cpu_parallelism, resolve_device
+from vsr.errors import VsrError
+from vsr.models.weights import get_spec, create_model
 
 
 def fps(backend, y, repeat: int, warmup: int = 3) -> float:

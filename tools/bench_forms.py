@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/bench_forms.py --size 640x360 --threads 1 --repeat 5
+    python -m tools.bench_forms --size 640x360 --threads 1 --repeat 5
 
 Prints the median time of one frame per (runtime, scale, form) and the ratio
 deconvolution / sub-pixel (above 1: the sub-pixel rewrite is faster).
@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vsr.models import build_model  # noqa: E402
-from vsr.models.export import export_onnx  # noqa: E402
+from vsr.models import build_model
+from vsr.models.export import export_onnx
 
 
 def median_ms(fn, repeat: int) -> float:

@@ -9,29 +9,25 @@ whole image with the crop outlined comes first.
 
 Example::
 
-    python tools/compare.py --scale 2                      # -> docs/compare_x2.png
-    python tools/compare.py --image ../shared/data/val/Set14/zebra.png --scale 3 --crop 200,100,64
+    python -m tools.compare --scale 2                      # -> docs/compare_x2.png
+    python -m tools.compare --image ../shared/data/val/Set14/zebra.png --scale 3 --crop 200,100,64
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from vsr.image import read_image, upscale_image  # noqa: E402
-from vsr.models.weights import list_models  # noqa: E402
-from vsr.quality import downscale, modcrop, psnr, rgb_to_y  # noqa: E402
+from tools.paths import REPO, add_data_root, data_root
+from vsr.image import read_image, upscale_image
+from vsr.models.weights import list_models
+from vsr.quality import downscale, modcrop, psnr, rgb_to_y
 
 log = logging.getLogger("compare")
-DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "val" / "Set5" / "butterfly.png"
 PAD, LABEL_H = 8, 22
 
 
@@ -73,14 +69,16 @@ def compose(hr: np.ndarray, items: list[tuple[str, np.ndarray]], box: tuple[int,
 
 def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="HR image (default: Set5 butterfly)")
+    ap.add_argument("--image", type=Path, help="HR image (default: Set5 butterfly under the data root)")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--model", action="append", help="only this model (repeatable; default: every shipped one)")
     ap.add_argument("--crop", help="X,Y,SIZE of the square crop in HR pixels (default: 72 px at the centre)")
     ap.add_argument("--zoom", type=int, default=3, help="nearest-neighbour enlargement of the crops")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--out", type=Path, help="PNG to write (default: docs/compare_xSCALE.png)")
+    add_data_root(ap)
     args = ap.parse_args(argv)
+    args.image = args.image or data_root(args.data_root) / "val" / "Set5" / "butterfly.png"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     models = args.model or [s.name for s in list_models("clean") if s.scale == args.scale]

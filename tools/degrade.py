@@ -3,9 +3,9 @@
 Real video reaches vsr compressed, so the LR a network sees carries blocking, ringing and
 smeared motion that bicubic LR never has. This module makes (degraded LR, HR) luma pairs:
 
-* HR sources: the 291 stills (``../shared/data/train``) and frames of the training clips
-  :data:`TRAIN_CLIPS` in ``../shared/data/video`` (never the clips of :data:`EVAL_CLIPS`,
-  which ``tools/evaluate_video.py`` reports on; ``bbb_2500ms.ts`` is the first 2.5 s of
+* HR sources: the 291 stills (``train/`` under the data root, :mod:`tools.paths`) and frames
+  of the training clips :data:`TRAIN_CLIPS` in its ``video/`` (never the clips of
+  :data:`EVAL_CLIPS`, which ``tools.evaluate_video`` reports on; ``bbb_2500ms.ts`` is the first 2.5 s of
   ``big_buck_bunny_0_30.webm``, so frames of that clip before 5 s are not used).
 * A sequence of 1 (a still) or 4-8 HR crops that pan a few pixels per frame, each scaled
   by ``1/scale`` with swscale bicubic (the evaluation protocol's downscale), optionally
@@ -19,8 +19,8 @@ smeared motion that bicubic LR never has. This module makes (degraded LR, HR) lu
 
 Build (a couple of minutes of one CPU core)::
 
-    python tools/degrade.py --scale 2            # ~/.cache/vsr/degraded/x2
-    python tools/degrade.py --scale 3 --count 5000
+    python -m tools.degrade --scale 2            # ~/.cache/vsr/degraded/x2
+    python -m tools.degrade --scale 3 --count 5000
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -39,8 +38,8 @@ import av
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
+from tools.paths import add_data_root, data_root
+
 CACHE = Path(os.environ.get("VSR_DEGRADED_CACHE", "~/.cache/vsr/degraded")).expanduser()
 IMAGE_EXT = {".png", ".bmp", ".jpg", ".jpeg"}
 
@@ -65,8 +64,10 @@ def _yuv(frame: av.VideoFrame) -> np.ndarray:
     return frame.reformat(w, h, format="yuv420p").to_ndarray()
 
 
-def load_sources(data: Path = DATA / "train", video: Path = DATA / "video") -> list[np.ndarray]:
-    """HR sources as yuv420p arrays: every still under ``data`` and frames of :data:`TRAIN_CLIPS`."""
+def load_sources(root: Path) -> list[np.ndarray]:
+    """HR sources as yuv420p arrays: every still under ``root/train`` and frames of :data:`TRAIN_CLIPS`
+    in ``root/video`` (``root``: the data root, :func:`tools.paths.data_root`)."""
+    data, video = root / "train", root / "video"
     out = []
     for f in sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_EXT):
         rgb = np.asarray(Image.open(f).convert("RGB"))
@@ -181,7 +182,7 @@ def build_cache(out: Path, scale: int, count: int, seed: int = 0, size: int | No
     """Make ``count`` degraded sequences and write the cache folder ``out`` atomically.
 
     Args:
-        sources: HR yuv420p arrays (default :func:`load_sources`).
+        sources: HR yuv420p arrays (default :func:`load_sources` of the data root).
 
     Returns:
         ``out``, holding ``lr.npy``, ``hr.npy``, ``kind.npy``, ``quality.npy``, ``meta.json``.
@@ -190,7 +191,7 @@ def build_cache(out: Path, scale: int, count: int, seed: int = 0, size: int | No
     if size % 32:
         raise SystemExit(f"--size {size}: must be a multiple of 32")
     rng = np.random.default_rng(seed)
-    sources = load_sources() if sources is None else sources
+    sources = load_sources(data_root()) if sources is None else sources
     lrs, hrs, kinds, quals = [], [], [], []
     t0 = time.time()
     done = 0
@@ -229,7 +230,7 @@ def load_cache(folder: Path) -> dict[str, np.ndarray]:
         SystemExit: no cache there (with the command that builds it).
     """
     if not (folder / "meta.json").exists():
-        raise SystemExit(f"no degraded cache at {folder}; build it with: python tools/degrade.py --out {folder.parent}")
+        raise SystemExit(f"no degraded cache at {folder}; build it with: python -m tools.degrade --out {folder.parent}")
     return {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in ("lr", "hr", "kind", "quality")}
 
 
@@ -240,9 +241,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, help="LR patch side, a multiple of 32 (default 64)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=CACHE, help="cache root; the set goes to OUT/x{scale}")
+    add_data_root(ap)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    build_cache(args.out / f"x{args.scale}", args.scale, args.count, args.seed, args.size)
+    build_cache(args.out / f"x{args.scale}", args.scale, args.count, args.seed, args.size,
+                sources=load_sources(data_root(args.data_root)))
 
 
 if __name__ == "__main__":

@@ -8,16 +8,15 @@ baseline upscales the LR RGB with Pillow's BICUBIC and measures its luma the sam
 
 Examples::
 
-    python tools/evaluate.py                                  # every shipped model, Set5 + Set14
-    python tools/evaluate.py --model espcn --scale 2 --sets Set5 --out results.md
-    python tools/evaluate.py --checkpoint /path/to/run/checkpoint.pt   # a training run
+    python -m tools.evaluate                                  # every shipped model, Set5 + Set14
+    python -m tools.evaluate --model espcn --scale 2 --sets Set5 --out results.md
+    python -m tools.evaluate --checkpoint /path/to/run/checkpoint.pt   # a training run
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +24,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from vsr.models import build_model  # noqa: E402
-from vsr.models.weights import list_models, create_model  # noqa: E402
-from vsr.quality import downscale, modcrop, psnr, rgb_to_y, ssim  # noqa: E402
+from tools.paths import add_data_root, data_root
+from vsr.models import build_model
+from vsr.models.weights import list_models, create_model
+from vsr.quality import downscale, modcrop, psnr, rgb_to_y, ssim
 
 log = logging.getLogger("evaluate")
-DEFAULT_VAL = REPO.parent / "shared" / "data" / "val"
 
 
 @dataclass(frozen=True)
@@ -117,13 +113,15 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--model", action="append", help="only this architecture (repeatable; default: every shipped)")
     ap.add_argument("--scale", type=int, action="append", help="only this scale (repeatable)")
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"], help="folders under --val")
-    ap.add_argument("--val", type=Path, default=DEFAULT_VAL, help="folder holding the image sets")
+    ap.add_argument("--val", type=Path, help="folder holding the image sets (default: val/ under the data root)")
     ap.add_argument("--checkpoint", type=Path, help="evaluate this training checkpoint instead of shipped weights")
     ap.add_argument("--weights", default="clean", choices=("clean", "compressed"), help="weight set (default clean)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--out", type=Path, help="also write the markdown table to this file")
     ap.add_argument("-v", "--verbose", action="store_true")
+    add_data_root(ap)
     args = ap.parse_args(argv)
+    args.val = args.val or data_root(args.data_root) / "val"
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

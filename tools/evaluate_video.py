@@ -17,9 +17,9 @@ picks for the LR file, whose figures are reported under ``auto``.
 
 Examples::
 
-    python tools/evaluate_video.py                           # held-out clips, x2, ESPCN + FSRCNN
-    python tools/evaluate_video.py --scale 3 --markdown out.md --json out.json
-    python tools/evaluate_video.py --clips bikes.mp4 --crf 30 --models espcn --weights clean,compressed
+    python -m tools.evaluate_video                           # held-out clips, x2, ESPCN + FSRCNN
+    python -m tools.evaluate_video --scale 3 --markdown out.md --json out.json
+    python -m tools.evaluate_video --clips bikes.mp4 --crf 30 --models espcn --weights clean,compressed
 """
 
 from __future__ import annotations
@@ -36,14 +36,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
-
-from degrade import EVAL_CLIPS  # noqa: E402
+from tools.degrade import EVAL_CLIPS
+from tools.paths import add_data_root, data_root
 
 log = logging.getLogger("evaluate_video")
-VIDEO = REPO.parent / "shared" / "data" / "video"
 CLIPS = EVAL_CLIPS + ("hdr10-video-with-sdr-container.mp4", "sample_with_colr_mdcv_and_clli.mp4")
 
 
@@ -206,7 +202,7 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", default=",".join(CLIPS), help="comma-separated clip names under --video, or paths")
-    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--video", type=Path, help="folder of the clips (default: video/ under the data root)")
     ap.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--max-megapixels", type=float,
@@ -223,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true",
                     help="store each shipped set's mean and worst gain per LR in its manifest provenance "
                          "(video_gain_crf30 is what 'vsr models' shows)")
+    add_data_root(ap)
     args = ap.parse_args(argv)
+    args.video = args.video or data_root(args.data_root) / "video"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("vsr").setLevel(logging.WARNING)
     rows = []

@@ -2,22 +2,19 @@
 manifest (run after ``tools/train.py --export``; the CPU backends load these instead of
 exporting from PyTorch at every start).
 
-    python tools/export_onnx.py            # every shipped (model, scale, weight set)
-    python tools/export_onnx.py --check    # exit 1 if a shipped graph is missing or stale
+    python -m tools.export_onnx            # every shipped (model, scale, weight set)
+    python -m tools.export_onnx --check    # exit 1 if a shipped graph is missing or stale
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vsr.models import build_model  # noqa: E402
-from vsr.models.export import export_onnx  # noqa: E402
-from vsr.models.receptive import receptive_radius  # noqa: E402
-from vsr.models.weights import create_model, list_models, save_graphs  # noqa: E402
+from vsr.models import build_model
+from vsr.models.export import export_onnx
+from vsr.models.receptive import receptive_radius
+from vsr.models.weights import create_model, list_models, save_graphs
 
 FORMS = {"direct": {"subpixel": False}, "residual": {"residual": True}}
 
@@ -43,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         save_graphs(spec, graphs, radius)
         print(f"{spec.key}: {', '.join(f'{f} {len(d) / 1024:.0f} KiB' for f, d in graphs.items())}")
     if stale:
-        print(f"stale or missing ONNX graphs: {', '.join(stale)} (run tools/export_onnx.py)")
+        print(f"stale or missing ONNX graphs: {', '.join(stale)} (run python -m tools.export_onnx)")
         return 1
     return 0
 

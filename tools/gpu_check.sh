@@ -30,12 +30,12 @@ EOF
 VSR_REQUIRE_CUDA=1 python -m pytest -m "cuda or tensorrt" -q -p no:cacheprovider -rs 2>&1 | tee "$out/tests.txt"
 
 {
-  python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch --model espcn fsrcnn
-  python tools/bench_engine.py --device cuda --size 1920x1080 --backend torch --model espcn fsrcnn --cuda-graphs
-  python tools/bench_engine.py --device cuda --size 1920x1080 --backend tensorrt torch --model espcn --batch 4
+  python -m tools.bench_engine --device cuda --size 1920x1080 --backend tensorrt torch --model espcn fsrcnn
+  python -m tools.bench_engine --device cuda --size 1920x1080 --backend torch --model espcn fsrcnn --cuda-graphs
+  python -m tools.bench_engine --device cuda --size 1920x1080 --backend tensorrt torch --model espcn --batch 4
 } 2>&1 | tee "$out/engine.md"
 
 for codec in libx264 hevc_nvenc; do
-  python tools/bench.py "$clip" --backend auto --device cuda --codec "$codec" --preset medium --skip-hand \
+  python -m tools.bench "$clip" --backend auto --device cuda --codec "$codec" --preset medium --skip-hand \
     --repeat 3 --json "$out/pipeline_$codec.json" 2>&1 | tee "$out/pipeline_$codec.txt"
 done

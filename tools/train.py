@@ -2,8 +2,8 @@
 
 Example::
 
-    python tools/train.py --model espcn --scale 2 --steps 40000
-    python tools/train.py --model espcn --scale 2 --export   # write shipped weights
+    python -m tools.train --model espcn --scale 2 --steps 40000
+    python -m tools.train --model espcn --scale 2 --export   # write shipped weights
 
 Data: every image under ``--data`` (default ``../shared/data/train``, T91 + BSD200),
 plus copies downscaled by ``--jitter`` factors. For each, HR is the BT.601 luma of the
@@ -33,15 +33,13 @@ try:
     import torch
     import torch.nn.functional as F
 except ImportError:
-    sys.exit("train.py needs PyTorch: pip install 'vsr[torch]'")
+    sys.exit("train.py needs PyTorch: pip install 'vsr-luma[torch]'")
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from vsr.models import build_model  # noqa: E402
-from vsr.models.weights import save_weights  # noqa: E402
-from vsr.output import atomic_write  # noqa: E402
-from vsr.quality import downscale, modcrop, psnr, rgb_to_y  # noqa: E402
+from tools.paths import REPO, add_data_root, data_root
+from vsr.models import build_model
+from vsr.models.weights import save_weights
+from vsr.output import atomic_write
+from vsr.quality import downscale, modcrop, psnr, rgb_to_y
 
 log = logging.getLogger("train")
 IMAGE_EXT = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -241,8 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--scale", type=int, required=True)
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/train")
-    ap.add_argument("--val", type=Path, default=REPO.parent / "shared/data/val/Set5")
+    ap.add_argument("--data", type=Path, help="training images (default: train/ under the data root)")
+    ap.add_argument("--val", type=Path, help="validation images (default: val/Set5 under the data root)")
+    add_data_root(ap)
     ap.add_argument("--degradation", choices=["bicubic", "codec"], default="bicubic",
                     help="LR of the pairs: clean bicubic (the 'clean' weight set) or the codec-degraded cache "
                     "of tools/degrade.py (the 'compressed' set)")
@@ -265,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
                     "training x3): every tensor whose shape matches is copied, the rest stay freshly initialised")
     ap.add_argument("--export", action="store_true", help="write the checkpoint's weights into the package and exit")
     args = ap.parse_args(argv)
+    args.data = args.data or data_root(args.data_root) / "train"
+    args.val = args.val or data_root(args.data_root) / "val" / "Set5"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -308,12 +309,12 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"no checkpoint at {ckpt_path}")
         val = validate(model.cpu(), args.val, args.scale)
         prov = {
-            "command": f"python tools/train.py --model {args.model} --scale {args.scale} --steps {config['steps']} "
+            "command": f"python -m tools.train --model {args.model} --scale {args.scale} --steps {config['steps']} "
             f"--batch {config['batch']} --patch {config['patch']} --lr {config['lr']} --loss {config['loss']} "
             f"--seed {config['seed']}" + (" --degradation codec" if codec else "")
             + (f" --cache {_home(config['cache'])}" if _opt(config, "cache") else "")
             + (f" --focus {config['focus']}" if _opt(config, "focus") else ""),
-            "data": "T91 + BSD200 (../shared/data/train), jitter " + config["jitter"],
+            "data": "T91 + BSD200 (train/ of the data root), jitter " + config["jitter"],
             "init": Path(config["init"]).parent.name + " checkpoint" if config.get("init") else "random",
             "schedule_changes": config.get("schedule_changes", []),
             "steps": step,
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         if codec:
             meta = json.loads((cache_dir / "meta.json").read_text())
             out = "" if cache_dir == _degrade().CACHE / f"x{args.scale}" else f" --out {_home(cache_dir.parent)}"
-            prov["data"] = (f"codec-degraded cache of tools/degrade.py (python tools/degrade.py --scale {args.scale} "
+            prov["data"] = (f"codec-degraded cache of tools/degrade.py (python -m tools.degrade --scale {args.scale} "
                             f"--count {meta['sequences']} --seed {meta['seed']}{out}: {meta['pairs']} pairs of "
                             f"{meta['size']} px LR from the 291 stills and frames of {', '.join(meta['train_clips'])})")
             prov["cache_val_psnr"] = round(validate_cache(model, cache, args.scale), 3)
@@ -411,9 +412,8 @@ def parse_focus(text: str | None) -> tuple[int, int, float] | None:
 
 
 def _degrade():
-    """tools/degrade.py as a module (loaded on demand: it needs PyAV)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import degrade
+    """:mod:`tools.degrade` (imported on demand: it needs PyAV)."""
+    from tools import degrade
 
     return degrade
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 
-__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "UpscaleConfig"]
+from vsr.errors import UsageError
+
+__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "TimeRange", "UpscaleConfig", "parse_time", "time_range"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,109 @@ class EncodeConfig:
     container_format: str | None = None
 
 
+_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
+_SECONDS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?")
+
+
+def parse_time(text: str) -> Fraction:
+    """A time as FFmpeg's ``-ss``/``-to``/``-t`` write it, in exact seconds.
+
+    ``SECONDS[.frac]`` (optionally ending in ``s``, ``ms`` or ``us``) or
+    ``[HH:]MM:SS[.frac]`` (minutes and seconds below 60): ``"90"``, ``"1.5"``, ``"01:30"``,
+    ``"1:02:03.04"``, ``"250ms"``.
+
+    Raises:
+        UsageError: anything else, negative times included.
+    """
+    t = text.strip()
+    if t.startswith("-"):
+        raise UsageError(f"time {text!r} is negative: times count from the input's start")
+    m = _CLOCK.fullmatch(t)
+    if m:
+        hours, minutes, seconds = int(m[1] or 0), int(m[2]), Fraction(m[3])
+        if minutes >= 60 or seconds >= 60:
+            raise UsageError(f"time {text!r}: minutes and seconds must be below 60 in [HH:]MM:SS")
+        return hours * 3600 + minutes * 60 + seconds
+    m = _SECONDS.fullmatch(t)
+    if m:
+        return Fraction(m[1]) / {None: 1, "s": 1, "ms": 1000, "us": 1_000_000}[m[2]]
+    raise UsageError(f"time {text!r}: expected seconds (90, 1.5) or [HH:]MM:SS[.frac] (01:30, 1:02:03.5)")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A part of the input's timeline: the frames with ``start <= t < end``.
+
+    ``t`` is a frame's presentation time in seconds counted from the input's start time, as
+    FFmpeg's ``-ss``/``-to`` measure it (an MPEG-TS file whose first timestamp is 1.4 s has
+    ``t = 0`` there). Output timestamps start at zero (at ``start``).
+
+    Attributes:
+        start: first second kept (None: from the beginning).
+        end: first second no longer kept (None: to the end of the input).
+    """
+
+    start: Fraction | None = None
+    end: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.start < 0:
+            raise UsageError(f"start {float(self.start):g} s is negative")
+        if self.end is not None and self.end <= (self.start or 0):
+            raise UsageError(f"end {_seconds(self.end)} is not after start {_seconds(self.start or 0)}: "
+                             "the range holds no time")
+
+    def __str__(self) -> str:
+        return f"{_seconds(self.start or 0)}-{'end' if self.end is None else _seconds(self.end)}"
+
+    def frames_in(self, frames: int, rate: Fraction | float | None, duration: Fraction | float | None) -> int:
+        """Frames of an input (``frames`` in all, ``rate`` per second, ``duration`` seconds long,
+        each None or 0 when unknown) that the range holds, estimated; 0 when unknown."""
+        end = self.end
+        if duration:
+            end = Fraction(duration) if end is None else min(end, Fraction(duration))
+        if end is None or not rate:
+            return 0
+        n = max(0, round((end - (self.start or 0)) * Fraction(rate)))
+        return min(n, frames) if frames else n
+
+
+def _seconds(t: Fraction) -> str:
+    return f"{float(t):.6g} s"
+
+
+def time_range(start: str | Fraction | float | None = None, end: str | Fraction | float | None = None,
+               duration: str | Fraction | float | None = None) -> TimeRange | None:
+    """A :class:`TimeRange` from ``--start``, ``--end`` and ``--duration`` (texts or seconds).
+
+    Returns:
+        None when all three are None (the whole input).
+
+    Raises:
+        UsageError: both ``end`` and ``duration``, a zero or negative duration, an end not
+            after the start, or a time :func:`parse_time` refuses.
+    """
+    def value(x: str | Fraction | float | None) -> Fraction | None:
+        if x is None:
+            return None
+        if isinstance(x, str):
+            return parse_time(x)
+        if x < 0:
+            raise UsageError(f"time {x:g} is negative: times count from the input's start")
+        return Fraction(x)
+
+    s, e, d = value(start), value(end), value(duration)
+    if e is not None and d is not None:
+        raise UsageError("give --end or --duration, not both")
+    if d is not None:
+        if d == 0:
+            raise UsageError("--duration 0 holds no time")
+        e = (s or 0) + d
+    if s is None and e is None:
+        return None
+    return TimeRange(s, e)
+
+
 @dataclass(frozen=True)
 class UpscaleConfig:
     """Everything one ``upscale_video`` call needs besides the paths."""
@@ -89,3 +196,4 @@ class UpscaleConfig:
     queue_size: int = 4
     input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
     timeout: float | None = None  # seconds without input data before the job fails (--timeout)
+    range: TimeRange | None = None  # part of the input to upscale (--start/--end/--duration); None: all

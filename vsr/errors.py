@@ -44,5 +44,5 @@ class UsageError(VsrError):
 
 
 def missing_torch(e: BaseException) -> bool:
-    """Whether ``e`` is the ImportError of PyTorch (the ``vsr[torch]`` extra) not being installed."""
+    """Whether ``e`` is the ImportError of PyTorch (the ``vsr-luma[torch]`` extra) not being installed."""
     return isinstance(e, ImportError) and (e.name or "").partition(".")[0] == "torch"

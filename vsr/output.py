@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Iterator
 from vsr.errors import MediaError, OutputExistsError
 from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
 
-__all__ = ["check_paths", "partial_path", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG"]
+__all__ = ["check_paths", "partial_path", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG",
+           "remove_stale_partials"]
 
 PARTIAL_TAG = ".vsr-partial"
 
@@ -49,6 +51,62 @@ def partial_path(dst: Path) -> Path:
     pick it up. Writers name the container explicitly (:func:`muxer_for`).
     """
     return dst.with_name(f".{dst.name}{PARTIAL_TAG}-{os.getpid()}")
+
+
+_PARTIAL_PID = re.compile(re.escape(PARTIAL_TAG) + r"-(\d+)")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -> list[Path]:
+    """Delete the hidden partial files (``.NAME.EXT.vsr-partial-PID``, and the older
+    ``.NAME.vsr-partial-PID.EXT``) left beside ``destinations``.
+
+    Args:
+        destinations: the outputs a batch plans; only their own partials are touched.
+        keep_live: leave partials whose writer pid is a running process on this machine
+            (partials written by this process are always kept).
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    by_dir: dict[Path, set[tuple[str, str]]] = {}
+    for d in destinations:
+        by_dir.setdefault(d.parent, set()).update({(d.name, ""), (d.stem, d.suffix)})
+    for folder, names in by_dir.items():
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for f in entries:
+            if not f.name.startswith(".") or PARTIAL_TAG not in f.name:
+                continue
+            m = _PARTIAL_PID.search(f.name)
+            if m is None:
+                continue
+            stem, suffix = f.name[1 : m.start()], f.name[m.end():]
+            if (stem, suffix) not in names:
+                continue
+            pid = int(m.group(1))
+            if pid == os.getpid() or (keep_live and _alive(pid)):
+                continue
+            try:
+                f.unlink()
+                removed.append(f)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 @contextmanager

@@ -11,30 +11,25 @@ The first exception in any stage stops the others and is re-raised in the caller
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
-from vsr.errors import MediaError, VsrError
-from vsr.output import atomic_output, check_paths, muxer_for
+from vsr.errors import VsrError
+from vsr.output import atomic_output, check_paths, muxer_for, remove_stale_partials
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
+from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
 
 if TYPE_CHECKING:
     from vsr.frames import YuvFrame
-    from vsr.media.source import SourceInfo
 
 __all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
 
 log = logging.getLogger(__name__)
-
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,8 @@ class Progress:
         elapsed: seconds since the job started.
         fps: frames per second so far.
         eta: seconds left (None if unknown).
+        position: seconds of video encoded so far (the frames' timestamps: ``n`` frames span
+            ``n`` mean frame intervals), None before timestamps are known.
     """
 
     frames: int
@@ -54,6 +51,14 @@ class Progress:
     elapsed: float
     fps: float
     eta: float | None
+    position: float | None = None
+
+    @property
+    def speed(self) -> float | None:
+        """Video seconds encoded per wall-clock second (FFmpeg's ``speed=``, e.g. 0.5 is half real time)."""
+        if self.position is None or self.elapsed <= 0:
+            return None
+        return self.position / self.elapsed
 
 
 @dataclass
@@ -70,6 +75,10 @@ class VideoStats:
         corrupt_packets: video packets FFmpeg could not decode (skipped).
         corrupt_frames: frames FFmpeg decoded with errors (damage concealed, kept).
         backend: the backend that ran.
+        model, scale, weights: the network, its factor and the weight set that ran (``auto`` resolved).
+        precision: what the backend computes in (``bf16``, ``f32``, ``fp16``), "" where it does not say.
+        codec: the video encoder.
+        duration: seconds of video written (see :attr:`Progress.position`).
     """
 
     frames: int = 0
@@ -82,6 +91,12 @@ class VideoStats:
     corrupt_packets: int = 0
     corrupt_frames: int = 0
     backend: str = ""
+    model: str = ""
+    scale: int = 0
+    weights: str = ""
+    precision: str = ""
+    codec: str = ""
+    duration: float = 0.0
 
 
 def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
@@ -108,74 +123,13 @@ def _hwdec_device(cfg: UpscaleConfig) -> str | None:
     return device if cfg.hwdec == "cuda" and device.startswith("cuda:") else cfg.hwdec
 
 
-class _Stop(Exception):
-    """Raised inside a stage when another stage failed."""
-
-
-class _Run:
-    """Shared state of one pipeline run: queues, stop flag, first error, timings."""
-
-    def __init__(self, queue_size: int, cancel: threading.Event | None) -> None:
-        self.frames_in: queue.Queue = queue.Queue(queue_size)
-        self.frames_out: queue.Queue = queue.Queue(queue_size)
-        self.packets: queue.SimpleQueue = queue.SimpleQueue()
-        self.stop = threading.Event()  # our own: a failure must not set the caller's (maybe shared) cancel
-        self.end_input = threading.Event()  # a live input was interrupted: stop reading, finish the output
-        self.cancel = cancel
-        self.error: BaseException | None = None
-        self.busy: dict[str, float] = {"decode": 0.0, "upscale": 0.0, "encode": 0.0}
-        self.lock = threading.Lock()
-
-    def fail(self, exc: BaseException) -> None:
-        with self.lock:
-            if self.error is None:
-                self.error = exc
-        self.stop.set()
-
-    def stopped(self) -> bool:
-        return self.stop.is_set() or (self.cancel is not None and self.cancel.is_set())
-
-    def put(self, q: queue.Queue, item: Any) -> None:
-        while True:
-            if self.stopped():
-                raise _Stop
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def get(self, q: queue.Queue) -> Any:
-        while True:
-            if self.stopped():
-                raise _Stop
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                continue
-
-
-def _stage(run: _Run, name: str, fn: Callable[[], None]) -> threading.Thread:
-    def body() -> None:
-        try:
-            fn()
-        except _Stop:
-            pass
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            run.fail(e)
-
-    t = threading.Thread(target=body, name=f"vsr-{name}", daemon=True)
-    t.start()
-    return t
-
-
 def upscale_video(
     src: str | Path,
     dst: str | Path,
     config: UpscaleConfig | None = None,
     *,
     progress: Callable[[Progress], None] | None = None,
-    backend: Any = None,
+    loaded: LoadedBackend | None = None,
     cancel: threading.Event | None = None,
     **options: Any,
 ) -> VideoStats:
@@ -187,10 +141,11 @@ def upscale_video(
         config: full configuration; keyword ``options`` override its fields:
             ``model``, ``scale``, ``weights``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
             ``workers``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
-            ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``.
+            ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``, ``range`` (a
+            :class:`vsr.config.TimeRange`: only that part of the input, timestamps from zero).
         progress: called from the encode thread after each frame.
-        backend: a backend name (the ``backend`` option, e.g. ``"onnxruntime"``), or an
-            already built ``(backend, radius)`` pair to share between jobs.
+        loaded: an already built backend (:func:`load_backend`) to share between jobs; it
+            stays open. Without it the ``backend`` option (a name, e.g. ``"onnxruntime"``) is built.
         cancel: set it from another thread to stop the job (the output is discarded).
 
     Returns:
@@ -202,10 +157,10 @@ def upscale_video(
     from vsr.media.decode import Decoder
     from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
-    from vsr.host import make_upscaler
+    from vsr.upscale import make_upscaler
 
-    if isinstance(backend, str):  # the ``backend`` option, not a built pair
-        options["backend"], backend = backend, None
+    if not isinstance(options.get("backend", ""), str):
+        raise TypeError("upscale_video(backend=) takes a backend name; pass a built backend as loaded=")
     cfg = merge_options(config or UpscaleConfig(), options)
     from vsr.media.decode import is_url
 
@@ -219,24 +174,23 @@ def upscale_video(
         check_paths(None if url else src, dst, cfg.overwrite)
         if cfg.encode.container_format is None:  # the partial's name has no suffix to guess from
             cfg = replace(cfg, encode=replace(cfg.encode, container_format=muxer_for(dst)))
-        from vsr.batch.state import remove_stale_partials
-
         for old in remove_stale_partials([dst]):  # a killed earlier run of this job
             log.info("removed %s, left by a killed run", old)
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
-                      timeout=cfg.timeout)
+                      timeout=cfg.timeout, time_range=cfg.range)
     try:
-        if cfg.model.weights == "auto" and backend is None:
+        if cfg.model.weights == "auto" and loaded is None:
             from vsr.models.choice import choose_weights
 
             chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", *decoder.bits_per_pixel())
             cfg = replace(cfg, model=replace(cfg.model, weights=chosen))
-        net, radius = backend or load_backend(cfg.model, cfg.backend)
+        net, radius = loaded or load_backend(cfg.model, cfg.backend)
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
             upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
-            stats = VideoStats(backend=net.name)
-            total = estimate_frames(decoder.stream, decoder.container)[0]
+            stats = VideoStats(backend=net.name, model=cfg.model.name, scale=cfg.model.scale,
+                               weights=cfg.model.weights, precision=str(getattr(net, "precision", "") or ""))
+            total = decoder.expected_frames(estimate_frames(decoder.stream, decoder.container)[0])
             live = url and not decoder.container.duration  # a stream or pipe with no end: Ctrl-C records
             try:
                 if to_stdout:  # a pipe cannot be renamed: the reader sees a failure as the exit code
@@ -248,7 +202,7 @@ def upscale_video(
             finally:
                 upscaler.close()
         finally:
-            if backend is None:  # ours: released on failure too (device memory, engines)
+            if loaded is None:  # ours: released on failure too (device memory, engines)
                 net.close()
     finally:
         decoder.close()
@@ -287,129 +241,96 @@ def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
     return replace(cfg, **{g: replace(getattr(cfg, g), **f) for g, f in parts.items()}, **top)
 
 
+class _Reporter:
+    """Turns each encoded frame into a :class:`Progress` report (the encode thread calls it).
+
+    It also keeps the seconds of video covered so far, from the frames' timestamps: ``n`` frames
+    whose first and last timestamps are ``d`` seconds apart span ``d * n / (n - 1)`` seconds
+    (``n`` mean frame intervals: 250 frames at 25 fps give 10.0 s).
+    """
+
+    def __init__(self, progress: Callable[[Progress], None] | None, total: int) -> None:
+        self.progress, self.total, self.t0 = progress, total, time.perf_counter()
+        self.first: float | None = None
+        self.duration = 0.0
+
+    def _clock(self, frames: int, frame: YuvFrame) -> None:
+        if frame.pts is None:
+            self.duration = 0.0
+            return
+        t = float(frame.pts * frame.time_base)
+        if self.first is None:
+            self.first = t
+        self.duration = (t - self.first) * frames / (frames - 1) if frames > 1 else 0.0
+
+    def __call__(self, frames: int, frame: YuvFrame) -> None:
+        self._clock(frames, frame)
+        if self.progress is not None:
+            el = time.perf_counter() - self.t0
+            fps = frames / el if el > 0 else 0.0
+            eta = (self.total - frames) / fps if self.total and fps and self.total >= frames else None
+            self.progress(Progress(frames, self.total, el, fps, eta, self.duration or None))
+
+    def finish(self, frames: int) -> None:
+        if self.progress is not None and self.total != frames:  # the estimate was off: end at 100 %
+            el = time.perf_counter() - self.t0
+            self.progress(Progress(frames, frames, el, frames / el if el > 0 else 0.0, 0.0, self.duration or None))
+
+
+def _thread(channels: Channels, name: str, fn: Callable[[], None]) -> threading.Thread:
+    def body() -> None:
+        try:
+            fn()
+        except Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            channels.fail(e)
+
+    t = threading.Thread(target=body, name=f"vsr-{name}", daemon=True)
+    t.start()
+    return t
+
+
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None, live: bool = False) -> None:
-    from vsr.media.encode import Encoder
+    """Decode, upscale and encode in three threads joined by bounded queues."""
+    ch = Channels(cfg.queue_size, cancel)
+    report = _Reporter(progress, total)
+    decode = Decode(decoder, ch.packets.put, ch.end_input)
+    upscale = Upscale(upscaler, cfg.backend.batch)
+    encode = Encode(tmp, decoder, EncodeOptions(cfg.encode, pad_odd=cfg.size is None), report)
 
-    run = _Run(cfg.queue_size, cancel)
-    batch = max(1, cfg.backend.batch)
-    t0 = time.perf_counter()
+    def encode_all() -> None:
+        encode.consume(ch.receive(ch.frames_out), ch.packets)
+        report.finish(encode.frames)
 
-    def decode() -> None:  # frames to the upscaler; other streams' packets straight to the encoder
-        it = decoder.frames(packets=run.packets.put)
-        while True:
-            t = time.perf_counter()
-            item = _END if run.end_input.is_set() else next(it, _END)
-            run.busy["decode"] += time.perf_counter() - t
-            if item is _END:
-                break
-            run.put(run.frames_in, item)
-        run.put(run.frames_in, _END)
-
-    # upscale: submit batches and collect them ``in_flight`` later (CPU workers compute
-    # several at once; on CUDA the copies of one overlap the compute of the next)
-    upscale_pending: deque = deque()
-
-    def _flush_group(group: list) -> None:
-        t = time.perf_counter()
-        upscale_pending.append(upscaler.submit(group))
-        run.busy["upscale"] += time.perf_counter() - t
-
-    def _emit(p) -> None:
-        t = time.perf_counter()
-        frames = upscaler.collect(p)
-        run.busy["upscale"] += time.perf_counter() - t
-        for f in frames:
-            run.put(run.frames_out, f)
-
-    def upscale_stage() -> None:
-        done = False
-        while not done:
-            group: list = []
-            while len(group) < batch:
-                item = run.get(run.frames_in)
-                if item is _END:
-                    done = True
-                    break
-                if group and item.planes[0].shape != group[0].planes[0].shape:
-                    _flush_group(group)
-                    group = []
-                group.append(item)
-            if group:
-                _flush_group(group)
-            while len(upscale_pending) > (0 if done else upscaler.in_flight):
-                _emit(upscale_pending.popleft())
-        run.put(run.frames_out, _END)
-
-    encoder_box: list[Encoder] = []
-
-    def encode() -> None:
-        while True:
-            item = run.get(run.frames_out)
-            t = time.perf_counter()
-            if not encoder_box and item is not _END:
-                source = decoder.source_info()
-                encoder_box.append(Encoder(tmp, item, source, cfg.encode, sample_aspect_ratio=_output_sar(source, item),
-                                           pad_odd=cfg.size is None, container_format=cfg.encode.container_format))
-                stats.input_size = source.coded_size
-                stats.output_size = encoder_box[0].size
-            enc = encoder_box[0] if encoder_box else None
-            while enc is not None:
-                try:
-                    enc.mux(run.packets.get_nowait())
-                except queue.Empty:
-                    break
-            if item is _END:
-                if enc is None:
-                    raise MediaError(f"{decoder.name}: no video frame could be decoded")
-                enc.close()
-                run.busy["encode"] += time.perf_counter() - t
-                if progress is not None and total != stats.frames:  # the estimate was off: end at 100 %
-                    el = time.perf_counter() - t0
-                    progress(Progress(stats.frames, stats.frames, el, stats.frames / el if el > 0 else 0.0, 0.0))
-                return
-            enc.encode(item)
-            run.busy["encode"] += time.perf_counter() - t
-            stats.frames += 1
-            if progress is not None:
-                el = time.perf_counter() - t0
-                fps = stats.frames / el if el > 0 else 0.0
-                eta = (total - stats.frames) / fps if total and fps and total >= stats.frames else None
-                progress(Progress(stats.frames, total, el, fps, eta))
-
-    threads = [_stage(run, "decode", decode), _stage(run, "upscale", upscale_stage), _stage(run, "encode", encode)]
+    threads = [_thread(ch, "decode", lambda: ch.send(ch.frames_in, decode.frames())),
+               _thread(ch, "upscale", lambda: ch.send(ch.frames_out, upscale.process(ch.receive(ch.frames_in)))),
+               _thread(ch, "encode", encode_all)]
     try:
         for t in threads:
             while t.is_alive():
                 try:
                     t.join(0.2)
                 except KeyboardInterrupt:  # SIGINT, or SIGTERM as the CLI maps it
-                    if not live or run.end_input.is_set():
+                    if not live or ch.end_input.is_set():
                         raise
                     log.warning("%s: interrupted: the input ends here; finishing the output with what was "
                                 "received (interrupt again to abort)", decoder.name)
-                    run.end_input.set()
+                    ch.end_input.set()
     except BaseException as e:  # Ctrl-C in the caller: stop the stages, then re-raise
-        run.fail(e)
+        ch.fail(e)
         for t in threads:
             t.join()
-    if run.error is None and cancel is not None and cancel.is_set():
-        run.error = VsrError("cancelled")
-    if run.error is not None:
-        if encoder_box:
-            encoder_box[0].abort()
-        raise run.error
-    stats.seconds = time.perf_counter() - t0
+    if ch.error is None and cancel is not None and cancel.is_set():
+        ch.error = VsrError("cancelled")
+    if ch.error is not None:
+        encode.abort()
+        raise ch.error
+    stats.frames = encode.frames
+    stats.seconds = time.perf_counter() - report.t0
     stats.fps = stats.frames / stats.seconds if stats.seconds else 0.0
-    stats.stage_seconds = dict(run.busy)
-    stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in run.busy.items()}
-
-
-def _output_sar(source: SourceInfo, frame: YuvFrame) -> Fraction | None:
-    """Sample aspect ratio that keeps the source's display aspect at the output size."""
-    width, height = source.coded_size
-    if not width or not height:
-        return source.sample_aspect_ratio
-    dar = source.sample_aspect_ratio * Fraction(width, height)
-    out = dar / Fraction(frame.width, frame.height)
-    return None if out == 1 and not source.sar_tagged else out
+    stats.input_size, stats.output_size = encode.source.coded_size, encode.size
+    stats.codec, stats.duration = encode.codec, report.duration
+    stats.stage_seconds = {st.name: st.busy for st in (decode, upscale, encode)}
+    stats.stage_fps = {k: (stats.frames / v if v else 0.0) for k, v in stats.stage_seconds.items()}

@@ -9,17 +9,53 @@ from typing import IO, TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from vsr.pipeline import Progress
 
-__all__ = ["make_reporter", "MODES", "format_event", "progress_fields"]
+__all__ = ["make_reporter", "MODES", "format_event", "progress_fields", "summary_line", "human_bytes"]
 
 MODES = ("auto", "none", "bar", "plain", "json")
 
 
 def progress_fields(name: str, p: Progress) -> dict:
-    """The fields of one ``progress`` line: ``file frame total percent fps eta elapsed``
-    (``total``, ``percent`` and ``eta`` are None when the frame count is unknown)."""
+    """The fields of one ``progress`` line: ``file frame total percent fps speed eta elapsed``
+    (``total``, ``percent`` and ``eta`` are None when the frame count is unknown; ``speed`` is
+    video seconds per wall-clock second, FFmpeg's ``speed=``: 2.0 runs twice as fast as real time,
+    None before two timestamps are known)."""
     pct = round(100.0 * p.frames / p.total, 1) if p.total else None
+    speed = p.speed
     return {"file": name, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
+            "speed": None if speed is None else round(speed, 3),
             "eta": None if p.eta is None else round(p.eta, 1), "elapsed": round(p.elapsed, 1)}
+
+
+def human_bytes(n: float) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as file managers show them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def speed_text(speed: float | None) -> str:
+    """``0.523`` -> ``"0.52x realtime"``; ``"?x realtime"`` when unknown."""
+    return "?x realtime" if speed is None else f"{speed:.2f}x realtime"
+
+
+def summary_line(output: str, stats, size_bytes: int | None) -> str:
+    """What one job did, in one line: the output, the model, weight set, backend, codec, frames,
+    sizes in pixels, time, fps and speed against real time, and the file size.
+
+    Args:
+        output: the output's name as the user gave it.
+        stats: the job's :class:`vsr.pipeline.VideoStats`.
+        size_bytes: the output file's size, None for a stream (stdout).
+    """
+    speed = stats.duration / stats.seconds if stats.duration and stats.seconds else None
+    size = "" if size_bytes is None else f", {human_bytes(size_bytes)}"
+    backend = f"{stats.backend} {stats.precision}" if stats.precision else stats.backend
+    return (f"{output}: {stats.model} x{stats.scale} {stats.weights} weights, {backend}, {stats.codec}; "
+            f"{stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
+            f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s "
+            f"({stats.fps:.2f} fps, {speed_text(speed)}){size}")
 
 
 def format_event(mode: str, event: str, fields: dict) -> str:
@@ -51,6 +87,7 @@ def make_reporter(mode: str, name: str, stream: IO[str], err: IO[str], interval:
         def on_bar(p: Progress) -> None:
             if p.total and bar.total != p.total:
                 bar.total = p.total
+            bar.set_postfix_str(speed_text(p.speed), refresh=False)
             bar.update(p.frames - bar.n)
 
         return on_bar, bar.close

@@ -117,7 +117,7 @@ class BackendEntry:
             impl = self._impl()
         except ImportError as e:  # PyTorch is an extra: the backends built on it say so
             if missing_torch(e):
-                return "it needs PyTorch, which is not installed (pip install 'vsr[torch]')"
+                return "it needs PyTorch, which is not installed (pip install 'vsr-luma[torch]')"
             raise
         return impl.unavailable(device)
 

@@ -38,7 +38,7 @@ __all__ = ["TensorRTBackend", "build_engine", "hash_weights"]
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "TensorRT is not installed (pip install vsr[tensorrt])"
+INSTALL_HINT = "TensorRT is not installed (pip install vsr-luma[tensorrt])"
 _ALIGNMENT = 256  # bytes: what IExecutionContext.set_tensor_address requires of a pointer
 
 

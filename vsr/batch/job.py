@@ -67,9 +67,10 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
             result.frames = item.info.frames if item.info else 0
             result.reason = item.reason and f"copied: {item.reason}"
         elif item.action == "upscale":
-            view, radius = pool.get(item.config)
-            stats = upscale_video(item.source.input, item.dst, item.config, progress=progress,
-                                  backend=(view, radius), cancel=cancel)
+            loaded = pool.get(item.config)
+            view = loaded.backend
+            stats = upscale_video(item.source.input, item.dst, item.config, progress=progress, loaded=loaded,
+                                  cancel=cancel)
             result.frames = stats.frames
             result.output_size = list(stats.output_size)
             result.input_size = list(stats.input_size)

@@ -56,7 +56,7 @@ class BackendPool:
     """One loaded backend per (model, backend config), shared by every job in a process.
 
     :meth:`get` loads on first use (under a lock, so two jobs never load the same model
-    twice) and returns a :class:`~vsr.backends.LoadedBackend` for ``upscale_video(backend=...)``.
+    twice) and returns a :class:`~vsr.backends.LoadedBackend` for ``upscale_video(loaded=...)``.
     """
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Run a batch's files as Ray tasks (``vsr batch --ray [ADDRESS]``, ``pip install vsr[ray]``).
+"""Run a batch's files as Ray tasks (``vsr batch --ray [ADDRESS]``, ``pip install vsr-luma[ray]``).
 
 The driver (the ``vsr batch`` process) plans, holds the OUTDIR lock, writes the journal
 and the report; each file is one task that runs :func:`vsr.batch.job.run_item` on a worker.
@@ -40,7 +40,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise BackendError("--ray needs Ray: pip install 'vsr[ray]' (or pip install 'ray[default]')") from None
+        raise BackendError("--ray needs Ray: pip install 'vsr-luma[ray]' (or pip install 'ray[default]')") from None
     return ray
 
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from vsr.config import TimeRange
 from vsr.errors import UsageError, VsrError
-from vsr.output import PARTIAL_TAG
 
-__all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal", "remove_stale_partials",
+__all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal",
            "check_complete", "file_stamp", "input_stamp"]
 
 JOURNAL_NAME = ".vsr-batch.jsonl"
@@ -121,72 +120,17 @@ class OutdirLock:
         self.release()
 
 
-_PARTIAL_PID = re.compile(re.escape(PARTIAL_TAG) + r"-(\d+)")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_partials(destinations: list[Path], *, keep_live: bool = True) -> list[Path]:
-    """Delete the hidden partial files (``.NAME.EXT.vsr-partial-PID``, and the older
-    ``.NAME.vsr-partial-PID.EXT``) left beside ``destinations``.
-
-    Args:
-        destinations: the outputs a batch plans; only their own partials are touched.
-        keep_live: leave partials whose writer pid is a running process on this machine
-            (partials written by this process are always kept).
-
-    Returns:
-        The files removed.
-    """
-    removed = []
-    by_dir: dict[Path, set[tuple[str, str]]] = {}
-    for d in destinations:
-        by_dir.setdefault(d.parent, set()).update({(d.name, ""), (d.stem, d.suffix)})
-    for folder, names in by_dir.items():
-        try:
-            entries = list(folder.iterdir())
-        except OSError:
-            continue
-        for f in entries:
-            if not f.name.startswith(".") or PARTIAL_TAG not in f.name:
-                continue
-            m = _PARTIAL_PID.search(f.name)
-            if m is None:
-                continue
-            stem, suffix = f.name[1 : m.start()], f.name[m.end():]
-            if (stem, suffix) not in names:
-                continue
-            pid = int(m.group(1))
-            if pid == os.getpid() or (keep_live and _alive(pid)):
-                continue
-            try:
-                f.unlink()
-                removed.append(f)
-            except FileNotFoundError:
-                pass
-    return removed
-
-
 def check_complete(src: str | Path, dst: Path, expected_frames: int | None, journal: dict[str, dict[str, Any]],
                    copy: bool = False, options: dict[str, str] | None = None,
-                   timeout: float | None = None) -> tuple[bool, str]:
+                   timeout: float | None = None, time_range: TimeRange | None = None) -> tuple[bool, str]:
     """Whether ``dst`` is a complete output of ``src``.
 
     First the journal: a ``done`` record for ``dst`` whose output size and mtime still
     match, for the same input size and mtime. Otherwise the file itself: a copy must
     have the input's size; a video must open and hold as many video frames as the
     input (within 0.2%, at least 2 frames). ``src`` may be a URL (``options`` and
-    ``timeout`` then open it when its frames must be counted).
+    ``timeout`` then open it when its frames must be counted). With a ``time_range`` only
+    a ``done`` record of that same range counts (its frames cannot be counted exactly cheaply).
 
     Returns:
         ``(complete, why)``: ``why`` says how it was decided or what is wrong.
@@ -198,8 +142,13 @@ def check_complete(src: str | Path, dst: Path, expected_frames: int | None, jour
         out_stamp, in_stamp = file_stamp(dst), input_stamp(src)
     except OSError as e:
         return False, f"cannot stat ({e})"
+    want_range = None if time_range is None else str(time_range)
     if rec and rec.get("output_stamp") == out_stamp and rec.get("input_stamp") == in_stamp:
-        return True, "done in an earlier run (journal)"
+        if rec.get("range") == want_range:
+            return True, "done in an earlier run (journal)"
+        return False, f"made from {'the time range ' + rec['range'] if rec.get('range') else 'the whole input'}"
+    if want_range is not None:
+        return False, f"no record of the time range {want_range} in the journal"
     if copy:
         same = out_stamp["bytes"] == in_stamp["bytes"]
         return same, "copied in an earlier run" if same else "differs in size from the input"

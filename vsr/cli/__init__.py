@@ -32,7 +32,7 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("vsr")
+        return version("vsr-luma")
     except PackageNotFoundError:
         return "unknown (not installed)"
 
@@ -41,11 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"vsr {_version()}")
-    from vsr.cli import tools, video
+    from vsr.cli import demo, tools, video
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (video.add_upscale, video.add_batch, tools.add_export, tools.add_engine, tools.add_image,
-                tools.add_models, tools.add_info):
+    for add in (demo.add_demo, video.add_upscale, video.add_batch, tools.add_export, tools.add_engine,
+                tools.add_image, tools.add_models, tools.add_info):
         add(sub)
     return parser
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         if missing_torch(e):  # an extra
-            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr[torch]'",
+            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'",
                   file=sys.stderr)
             return 1
         print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)

@@ -57,7 +57,7 @@ def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[
 
 
 def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
-    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
+    from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig, time_range
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
@@ -71,6 +71,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
         overwrite=args.overwrite,
         input_options=_encoder_options(getattr(args, "input_option", None) or [], "--input-option"),
         timeout=getattr(args, "timeout", None),
+        range=time_range(args.start, args.end, args.duration),
     )
 
 
@@ -84,7 +85,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_range_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
+                             "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
+                             "FFmpeg's -ss/-to/-t; output timestamps start at zero (see docs/time-ranges.md)")
+    g.add_argument("--start", metavar="TIME", help="first moment kept (default: the beginning)")
+    g.add_argument("--end", metavar="TIME", help="where the range ends, exclusive (default: the input's end)")
+    g.add_argument("--duration", metavar="TIME", help="instead of --end: how long the range is")
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
+    _add_range_args(p)
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")
@@ -113,7 +124,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vsr.pipeline import upscale_video
-    from vsr.progress import make_reporter
+    from vsr.progress import make_reporter, summary_line
 
     cfg = _upscale_config(args, args.scale or 2)
     to_stdout = args.output == "-"  # stdout carries video: every message and progress line goes to stderr
@@ -136,9 +147,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         stats = upscale_video(args.input, args.output, cfg, progress=callback)
     finally:
         close()
-    print(f"{args.output}: {stats.frames} frames {stats.input_size[0]}x{stats.input_size[1]} -> "
-          f"{stats.output_size[0]}x{stats.output_size[1]} in {stats.seconds:.1f} s ({stats.fps:.2f} fps, "
-          f"{stats.backend})", file=sys.stderr if to_stdout or args.progress in ("plain", "json") else sys.stdout)
+    size = None if to_stdout else Path(args.output).stat().st_size
+    print(summary_line(args.output, stats, size),
+          file=sys.stderr if to_stdout or args.progress in ("plain", "json") else sys.stdout)
     return 0
 
 
@@ -201,7 +212,7 @@ def add_batch(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
-    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr[ray]')")
+    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr-luma[ray]')")
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")

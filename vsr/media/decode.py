@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
+from vsr.config import TimeRange
 from vsr.errors import MediaError
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
@@ -19,6 +20,7 @@ from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock
+from vsr.media.trim import Trim
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -175,13 +177,18 @@ class Decoder:
         hwaccel: ``cuda`` or ``cuda:N`` for NVDEC decoding on that GPU (frames still
             arrive in host memory), or None.
         threads: FFmpeg decoder threads (0: automatic).
+        time_range: only this part of the input (see :mod:`vsr.media.trim`): a file is
+            entered at a keyframe before its start, frames outside it are dropped, copied
+            streams are cut at packet boundaries, and timestamps start at zero.
 
     Raises:
-        MediaError: the file cannot be read or has no video stream.
+        MediaError: the file cannot be read or has no video stream; the range starts past
+            the input's end.
     """
 
     def __init__(self, path: str | Path, deinterlace: str = "auto", hwaccel: str | None = None, threads: int = 0,
-                 options: dict[str, str] | None = None, timeout: float | None = None):
+                 options: dict[str, str] | None = None, timeout: float | None = None,
+                 time_range: TimeRange | None = None):
         self.path = Path(path)
         self.name = "stdin" if str(path) == "-" else str(path) if is_url(path) else self.path.name
         self.timeout = timeout
@@ -206,6 +213,17 @@ class Decoder:
             import av.bitstream
 
             self._unpack = av.bitstream.BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:
+            try:
+                self.trim = Trim(self.container, stream, time_range, self.name)
+                self.trim.check()
+                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
+                    self._pending = self.trim.seek()
+            except BaseException:
+                self.container.close()
+                raise
 
     @property
     def time_base(self) -> Fraction:
@@ -252,6 +270,10 @@ class Decoder:
             if pts is None or (self._last_pts is not None and pts <= self._last_pts):
                 pts = self._guess_pts(f)  # missing, or not after the last frame: one frame on
             self._last_pts = pts
+            if self.trim is not None:
+                kept, pts = self.trim.frame(pts, self.time_base)
+                if not kept:
+                    continue
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
 
@@ -262,6 +284,14 @@ class Decoder:
         if not rate:
             return None
         return self._last_pts + max(1, round(1 / (rate * self.time_base)))
+
+    def expected_frames(self, whole: int) -> int:
+        """Frames :meth:`frames` is expected to yield, given the input's estimated frame count
+        ``whole`` (:func:`vsr.media.probe.estimate_frames`): the range's share of it with a time
+        range (0: unknown)."""
+        if self.trim is None:
+            return whole
+        return self.trim.estimate(whole, self.stream.average_rate or self.stream.guessed_rate)
 
     def bits_per_pixel(self) -> tuple[str, float | None]:
         """``(decoder name, bits per pixel per frame)`` of the video stream (see
@@ -295,14 +325,24 @@ class Decoder:
         packets go to ``packets`` (in demux order, as they arrive), or are dropped.
 
         Packets that fail to decode are skipped with a warning (counted in ``stats``); frames
-        decoded with concealed errors are kept and counted.
+        decoded with concealed errors are kept and counted. With a time range, only the
+        range's frames and packets, with timestamps from zero (see :mod:`vsr.media.trim`).
+
+        Raises:
+            MediaError: a read error; a time range that held no video frame.
         """
+        trim = self.trim
         for packet in self._demux():
             video = packet.stream is self.stream
-            self.clock.packet(packet, video)
-            if not video:
-                if packets is not None and (packet.dts is not None or packet.pts is not None):
+            self.clock.packet(packet, video)  # before the range is checked: times after a reset follow on
+            if not video and (packet.dts is not None or packet.pts is not None):
+                if (trim is None or trim.packet(packet)) and packets is not None:
                     packets(packet)
+            if trim is not None and trim.video_done:  # only copied streams' late packets are still wanted
+                if trim.drained(packet):
+                    return self._check_kept()
+                continue
+            if packet.stream is not self.stream:
                 continue
             for unpacked in self._unpacked(packet):
                 try:
@@ -313,9 +353,7 @@ class Decoder:
                     continue
                 if frames and self.stats.frames == 0 and self._last_pts is None:
                     self.rotation = frames[0].rotation
-                self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
-                for f in frames:
-                    f.pts = self.clock.frame_pts(f)
+                self._received(frames)
                 yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
@@ -324,14 +362,25 @@ class Decoder:
         except av.error.FFmpegError as e:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
-        self.stats.corrupt_frames += sum(f.is_corrupt for f in frames)
-        for f in frames:
-            f.pts = self.clock.frame_pts(f)
+        self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
             out += self._pull()
         yield from self._emit(out)
+        self._check_kept()
+
+    def _received(self, frames: list[av.VideoFrame]) -> None:
+        """Decoded frames: best-effort times (vsr.media.timestamps), then corrupt ones counted."""
+        for f in frames:
+            f.pts = self.clock.frame_pts(f)
+        # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
+        self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))
+                                         for f in frames)
+
+    def _check_kept(self) -> None:
+        if self.trim is not None and self.trim.kept == 0:
+            raise self.trim.no_frames()
 
     def _unpacked(self, packet: av.Packet) -> list[av.Packet]:
         """``packet`` through ``mpeg4_unpack_bframes`` where that applies (the end-of-stream
@@ -348,6 +397,8 @@ class Decoder:
 
     def _demux(self) -> Iterator[av.Packet]:
         """``container.demux()`` with a read error or timeout as one MediaError."""
+        yield from self._pending
+        self._pending = []
         it = self.container.demux()
         while True:
             try:

@@ -1,0 +1,264 @@
+"""Time ranges (--start/--end/--duration): the parser, frame counts, frame-exactness, A/V offset,
+open GOPs, pipes, and ranges outside the input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from media import packets, read_video
+from vsr.config import TimeRange, parse_time, time_range
+from vsr.errors import UsageError
+
+AUDIO_FRAME = Fraction(1024, 48000)  # one AAC frame of the generated clips' audio
+
+
+# --- parser -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,seconds", [
+    ("90", 90), ("1.5", Fraction(3, 2)), (".25", Fraction(1, 4)), ("5s", 5), ("250ms", Fraction(1, 4)),
+    ("1500us", Fraction(3, 2000)), ("01:30", 90), ("1:02:03.04", 3723 + Fraction(1, 25)), ("0:00:00", 0),
+    ("100:00:00", 360000), (" 2 ", 2),
+])
+def test_parse_time(text, seconds):
+    assert parse_time(text) == seconds
+
+
+@pytest.mark.parametrize("text,why", [
+    ("-1", "negative"), ("abc", "expected seconds"), ("1:61", "below 60"), ("1:00:75", "below 60"),
+    ("", "expected seconds"), ("1h", "expected seconds"), ("1.2.3", "expected seconds"),
+])
+def test_parse_time_refuses(text, why):
+    with pytest.raises(UsageError, match=why):
+        parse_time(text)
+
+
+def test_time_range_builder():
+    assert time_range() is None
+    assert time_range("10", duration="5") == TimeRange(Fraction(10), Fraction(15))
+    assert time_range(end="1:00") == TimeRange(None, Fraction(60))
+    assert time_range(duration="2") == TimeRange(None, Fraction(2))
+    assert time_range("0.5") == TimeRange(Fraction(1, 2), None)
+    assert time_range(Fraction(1), 2.5) == TimeRange(Fraction(1), Fraction(5, 2))
+    with pytest.raises(UsageError, match="not both"):
+        time_range("1", "2", "3")
+    with pytest.raises(UsageError, match="not after start"):
+        time_range("20", "10")
+    with pytest.raises(UsageError, match="not after start"):
+        time_range("10", "10")
+    with pytest.raises(UsageError, match="holds no time"):
+        time_range("1", duration="0")
+    with pytest.raises(UsageError, match="negative"):
+        time_range(-1.0)
+
+
+# --- frames and audio kept --------------------------------------------------------------------------
+
+def _av_clip(make_clip, suffix: str):
+    """H.264 with B-frames, 64x48, 50 frames at 25 fps (2 s), a keyframe every 10, AAC audio."""
+    return make_clip(f"range_av.{suffix}", frames=50, audio=True, options={"g": "10", "bf": "2"},
+                     container_format="mpegts" if suffix == "ts" else None)
+
+
+def _start_time(path: Path) -> Fraction:
+    import av
+
+    with av.open(str(path)) as c:
+        return Fraction(c.start_time or 0, av.time_base)
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv", "ts"])
+def test_start_end_frames_and_av_offset(make_clip, espcn_x2, tmp_path, suffix):
+    from vsr.pipeline import upscale_video
+
+    clip = _av_clip(make_clip, suffix)
+    zero = _start_time(clip.path)
+    start, end = Fraction(1, 2), Fraction(13, 10)
+    src_times = [t - zero for t in clip.times]
+    want = [t for t in src_times if start <= t < end]
+    out = tmp_path / f"out.{suffix}"
+    stats = upscale_video(clip.path, out, range=TimeRange(start, end), loaded=espcn_x2)
+    got = read_video(out)
+    assert stats.frames == len(got.times) == len(want) == 20
+    first_video = got.times[0]
+    audio = packets(out, "audio")
+    src_audio = [t - zero for t, _ in packets(clip.path, "audio") if t - zero >= start]
+    assert len(audio) == sum(1 for t in src_audio if t < end)  # cut at packet boundaries
+    offset = audio[0][0] - first_video
+    assert abs(offset - (src_audio[0] - want[0])) < Fraction(1, 1000)  # the source's A/V offset, kept
+    assert abs(offset) <= AUDIO_FRAME  # within one audio frame
+    if suffix != "ts":  # timestamps start at zero, at --start (the TS muxer adds a delay of its own)
+        assert abs(first_video - (want[0] - start)) < Fraction(1, 1000)
+        assert 0 <= audio[0][0] < AUDIO_FRAME
+
+
+# --- frame-exact: the frames kept are those of a whole run ----------------------------------------
+
+def _whole_run(path: Path, tmp_path: Path, espcn_x2):
+    """Every frame of an FFV1 upscale of the whole input, with its time from the input's start."""
+    from vsr.pipeline import upscale_video
+
+    out = tmp_path / f"whole_{path.stem}.mkv"
+    if not out.exists():
+        upscale_video(path, out, loaded=espcn_x2, codec="ffv1")
+    return read_video(out)
+
+
+def _check_exact(clip, tmp_path: Path, espcn_x2, start: Fraction | None, end: Fraction | None) -> int:
+    """Upscale ``clip`` with a range: its frames are pixel-equal to the same frames of a whole run,
+    at the source's times less the start; returns how many were kept."""
+    from vsr.pipeline import upscale_video
+
+    whole = _whole_run(clip.path, tmp_path, espcn_x2)
+    zero = _start_time(clip.path)
+    times = [t - zero for t in read_video(clip.path).times]  # from the input's start, as -ss counts
+    keep = [i for i, t in enumerate(times) if (start is None or t >= start) and (end is None or t < end)]
+    out = tmp_path / f"part_{clip.path.stem}_{float(start or 0)}_{float(end or 0)}.mkv"
+    upscale_video(clip.path, out, range=TimeRange(start, end), loaded=espcn_x2, codec="ffv1")
+    part = read_video(out)
+    assert len(part.times) == len(keep) > 0
+    for j, i in enumerate(keep):
+        for a, b in zip(part.planes[j], whole.planes[i]):
+            assert (a == b).all(), f"frame {i} of the whole run differs from frame {j} of the range"
+    if start is not None:  # MKV's 1 ms clock; output times from zero at --start
+        assert all(abs(part.times[j] - (times[i] - start)) <= Fraction(1, 1000) for j, i in enumerate(keep))
+    return len(keep)
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv", "ts"])
+def test_range_is_frame_exact(make_clip, espcn_x2, tmp_path, suffix):
+    clip = _av_clip(make_clip, suffix)
+    # mid-GOP start and end (keyframes every 10 frames, 0.4 s), then an end only, then a start only
+    assert _check_exact(clip, tmp_path, espcn_x2, Fraction(55, 100), Fraction(129, 100)) in (18, 19)
+    assert _check_exact(clip, tmp_path, espcn_x2, None, Fraction(1, 2)) in (12, 13)
+    assert _check_exact(clip, tmp_path, espcn_x2, Fraction(17, 10), None) in (7, 8)
+
+
+@pytest.mark.parametrize("codec,options,fmt", [
+    ("mpeg2video", {"g": "12", "bf": "2", "qscale": "4"}, "mpegts"),  # MPEG-2 GOPs are open unless +cgop
+    ("libx264", {"g": "12", "bf": "2", "x264-params": "open-gop=1:keyint-min=12:scenecut=0"}, "mp4"),
+    ("libx264", {"g": "12", "bf": "2", "x264-params": "open-gop=1:keyint-min=12:scenecut=0"}, "matroska"),
+])
+def test_open_gop_start_mid_gop(make_clip, espcn_x2, tmp_path, codec, options, fmt):
+    """Starting on a GOP's leading B-frames (decoded after its I-frame, from the previous GOP):
+    they come out exactly as in a whole run."""
+    clip = make_clip(f"open_gop_{codec}.{ {'mpegts': 'ts', 'matroska': 'mkv'}.get(fmt, fmt)}", codec=codec, frames=40,
+                     size=(64, 48), options=options, container_format=fmt)
+    zero = _start_time(clip.path)
+    times = [t - zero for t in clip.times]
+    for first in (10, 11, 12, 23):  # leading frames of the GOP at 12, its I-frame, the next GOP's
+        start = (times[first] + times[first - 1]) / 2  # between two frames: the later one is the first kept
+        assert _check_exact(clip, tmp_path, espcn_x2, start, start + Fraction(1, 2)) == 12
+
+
+# --- pipes, progress, ranges outside the input ------------------------------------------------------
+
+VSR = [sys.executable, "-m", "vsr"]
+
+
+def test_pipe_input_reads_and_drops(make_clip, espcn_x2, tmp_path):
+    """stdin cannot seek: read from the beginning, drop; the same frames as from the file."""
+    from vsr.pipeline import upscale_video
+
+    clip = _av_clip(make_clip, "ts")
+    rng = ["--start", "0.5", "--end", "00:01.3"]
+    piped = tmp_path / "piped.mkv"
+    r = subprocess.run(VSR + ["upscale", "-", "-o", str(piped), "--backend", "onnxruntime", "--codec", "ffv1",
+                              "--weights", "clean", "--progress", "none", *rng], input=clip.path.read_bytes(), capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    seeked = tmp_path / "seeked.mkv"
+    upscale_video(clip.path, seeked, range=time_range("0.5", "00:01.3"), loaded=espcn_x2, codec="ffv1")
+    a, b = read_video(piped), read_video(seeked)
+    assert len(a.times) == len(b.times) in (19, 20)
+    assert a.times == b.times
+    assert all((x == y).all() for pa, pb in zip(a.planes, b.planes) for x, y in zip(pa, pb))
+    assert packets(piped, "audio") == packets(seeked, "audio")
+
+
+def test_progress_total_is_the_ranges_frame_count(gop_mp4, tmp_path, capsys):
+    import json
+
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    code = main(["upscale", str(gop_mp4.path), "-o", str(dst), "--progress", "json", "--backend", "onnxruntime",
+                 "--codec", "ffv1", "--start", "0.2", "--duration", "0.6"])  # 25 fps: frames 5 to 19
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    reports = [json.loads(x) for x in captured.out.strip().splitlines()]
+    assert {r["total"] for r in reports} == {15}
+    assert reports[-1]["frame"] == 15 and len(read_video(dst).times) == 15
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--start", "10"], "--start 10 s is past the end of the input (1.2 s long)"),
+    (["--start", "1.19"], "--start 1.19 s is past the end of the input (its last frame is at 1.16 s)"),
+    (["--start", "0.21", "--end", "0.23"], "the range 0.21 s-0.23 s holds no video frame"),
+    (["--start", "2", "--end", "1"], "is not after start"),
+    (["--end", "1", "--duration", "1"], "not both"),
+    (["--start", "1:75"], "below 60"),
+])
+def test_range_outside_the_input_fails_in_one_line(gop_mp4, tmp_path, capsys, args, says):
+    from vsr.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main(["upscale", str(gop_mp4.path), "-o", str(out / "x.mkv"), "--progress", "none",
+                 "--backend", "onnxruntime", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and says in err[0], err
+    assert "Error" not in err[0] and "Traceback" not in err[0]
+    assert list(out.iterdir()) == []  # nothing written, not even a partial
+
+
+def test_pipe_range_past_the_end_fails_in_one_line(make_clip, tmp_path):
+    clip = _av_clip(make_clip, "ts")
+    r = subprocess.run(VSR + ["upscale", "-", "-o", str(tmp_path / "x.mkv"), "--backend", "onnxruntime",
+                              "--progress", "none", "--start", "30"], input=clip.path.read_bytes(),
+                       capture_output=True, timeout=300)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "stdin" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- vsr batch ---------------------------------------------------------------------------------------
+
+def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, capsys):
+    import json
+
+    from vsr.batch import upscale_batch
+    from vsr.batch.state import JOURNAL_NAME
+    from vsr.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for stem, suffix in (("a", "mp4"), ("b", "mkv")):
+        (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
+    out = tmp_path / "out"
+    fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
+                 "--progress", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert progress and {x["total"] for x in progress} == {20}  # progress counts the range's frames
+    assert [x["frames"] for x in lines if x["event"] == "file"] == [20, 20]
+    outputs = sorted(p for p in out.rglob("*.mkv"))
+    assert len(outputs) == 2 and all(len(read_video(p).times) == 20 for p in outputs)
+    done = [json.loads(x) for x in (out / JOURNAL_NAME).read_text().splitlines()]
+    assert sorted(r["range"] for r in done if r["event"] == "done") == ["0.5 s-1.3 s"] * 2
+    # the same range again: done (journal); another range: not taken for done
+    again = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in again] == ["skipped"] * 2 and all("journal" in r.reason for r in again)
+    other = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in other] == ["failed"] * 2
+    assert all("made from the time range 0.5 s-1.3 s" in r.reason for r in other)
+    redo = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                         container="mkv", backend="onnxruntime", overwrite=True)
+    assert [r.status for r in redo] == ["done"] * 2 and [r.frames for r in redo] == [12, 12]
