@@ -19,7 +19,7 @@ from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
-from vsr.media.timestamps import InputClock
+from vsr.media.timestamps import InputClock, Unpacker
 from vsr.media.trim import Trim
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
@@ -208,11 +208,7 @@ class Decoder:
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
         self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
-        self._unpack = None
-        if cc.name == "mpeg4":  # DivX/Xvid "packed" B-frames: one frame per packet again (no-op otherwise)
-            import av.bitstream
-
-            self._unpack = av.bitstream.BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+        self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
         self.trim: Trim | None = None
         self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
         if time_range is not None:
@@ -344,7 +340,7 @@ class Decoder:
                 continue
             if packet.stream is not self.stream:
                 continue
-            for unpacked in self._unpacked(packet):
+            for unpacked in self._unpack(packet):
                 try:
                     frames = self.stream.codec_context.decode(unpacked)
                 except av.error.FFmpegError as e:
@@ -381,19 +377,6 @@ class Decoder:
     def _check_kept(self) -> None:
         if self.trim is not None and self.trim.kept == 0:
             raise self.trim.no_frames()
-
-    def _unpacked(self, packet: av.Packet) -> list[av.Packet]:
-        """``packet`` through ``mpeg4_unpack_bframes`` where that applies (the end-of-stream
-        packet drains the filter and is kept last, so the decoder drains too)."""
-        if self._unpack is None:
-            return [packet]
-        end = not packet.size
-        try:
-            out = self._unpack.filter(None if end else packet)  # takes the packet's data
-        except av.error.FFmpegError as e:
-            log.warning("%s: a packed B-frame could not be unpacked (%s)", self.path.name, e)
-            return []
-        return out + [packet] if end else out
 
     def _demux(self) -> Iterator[av.Packet]:
         """``container.demux()`` with a read error or timeout as one MediaError."""

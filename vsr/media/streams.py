@@ -56,6 +56,10 @@ def _encoder_payload(codec: str, text: str) -> bytes:
     return data
 
 
+def _seconds(packet: av.Packet) -> str:
+    return "?" if packet.pts is None or not packet.time_base else f"{float(packet.pts * packet.time_base):.3f}"
+
+
 def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
     """Language, title and disposition (default, forced...): what players pick tracks by."""
     for key in ("language", "title"):
@@ -99,6 +103,7 @@ class Passthrough:
     def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
         self.output = output
         self._muxer = MonotonicMuxer(output)  # copied timestamps that step back are moved on, not fatal
+        self._damaged: set[int] = set()  # output streams that lost a damaged packet (warned once)
         self._preroll: dict[int, av.Packet] = {}  # input stream index -> audio packet hidden by an edit list
         self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
         self._transcode: dict[int, AudioTranscode] = {}
@@ -213,4 +218,11 @@ class Passthrough:
             new.pts, new.dts, new.duration, new.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
             packet = new
         packet.stream = out
-        self._muxer.mux(packet)
+        when = _seconds(packet)
+        try:
+            self._muxer.mux(packet)
+        except av.error.InvalidDataError as e:  # damaged beyond what the muxer's filters take (ADTS AAC)
+            if out.index not in self._damaged:  # once per stream
+                log.warning("%s stream %d of the output: a damaged packet at %s s was dropped (%s)", out.type,
+                            out.index, when, e.strerror or e)
+            self._damaged.add(out.index)

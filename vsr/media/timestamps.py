@@ -29,7 +29,7 @@ from fractions import Fraction
 
 import av
 
-__all__ = ["InputClock", "MonotonicMuxer", "DECODE_ORDER_FORMATS"]
+__all__ = ["InputClock", "MonotonicMuxer", "Unpacker", "DECODE_ORDER_FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,38 @@ class InputClock:
         if pts is not None and (self._faulty_pts <= self._faulty_dts or dts is None):
             return pts
         return dts
+
+
+class Unpacker:
+    """MPEG-4 Part 2 video packets through FFmpeg's ``mpeg4_unpack_bframes`` (DivX/Xvid packed
+    B-frames back to one frame per packet; other MPEG-4 streams pass unchanged); other codecs'
+    packets pass as they are.
+
+    Args:
+        stream: the input video stream.
+        name: the input's name, for messages.
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream, name: str) -> None:
+        self.name = name
+        self._bsf = None
+        if stream.codec_context.name == "mpeg4":
+            import av.bitstream
+
+            self._bsf = av.bitstream.BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+
+    def __call__(self, packet: av.Packet) -> list[av.Packet]:
+        """The packets to decode for ``packet`` (the end-of-stream packet drains the filter and
+        is kept last, so the decoder drains too)."""
+        if self._bsf is None:
+            return [packet]
+        end = not packet.size
+        try:
+            out = self._bsf.filter(None if end else packet)  # takes the packet's data
+        except av.error.FFmpegError as e:
+            log.warning("%s: a packed B-frame could not be unpacked (%s)", self.name, e)
+            return []
+        return out + [packet] if end else out
 
 
 class MonotonicMuxer:
