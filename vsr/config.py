@@ -69,6 +69,8 @@ class EncodeConfig:
         pix_fmt: output pixel format, e.g. ``yuv420p10le``.
         options: extra encoder options as ``(key, value)`` pairs.
         container_format: FFmpeg muxer name (``--format``); None: from the output's suffix.
+        muxer_options: FFmpeg muxer options as ``(key, value)`` pairs (segment parts:
+            ``avoid_negative_ts=disabled`` keeps the source's timestamps unshifted).
     """
 
     codec: str | None = None
@@ -77,6 +79,7 @@ class EncodeConfig:
     pix_fmt: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     container_format: str | None = None
+    muxer_options: tuple[tuple[str, str], ...] = ()
 
 
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
@@ -197,3 +200,4 @@ class UpscaleConfig:
     input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
     timeout: float | None = None  # seconds without input data before the job fails (--timeout)
     range: TimeRange | None = None  # part of the input to upscale (--start/--end/--duration); None: all
+    video_only: bool = False  # write the video stream alone: no copied streams, chapters or tags (segment parts)

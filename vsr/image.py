@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
-from vsr.errors import MediaError, OutputExistsError
+from vsr.errors import MediaError, OutputExistsError, UsageError
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
 from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # file suffix -> Pillow format name, for the files vsr writes
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_READ_FORMATS = ("PNG", "JPEG", "MPO")  # MPO: the JPEG of many cameras (a JPEG with extra frames)
 
 
 def _check_image(rgb: object) -> np.ndarray:
@@ -127,10 +128,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         MediaError: missing, unreadable or not an image.
+        UsageError: an image in a format other than PNG or JPEG (WebP, GIF, TIFF ...).
     """
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if im.format not in _READ_FORMATS:
+                raise UsageError(f"{path}: a {im.format} image; vsr image reads PNG and JPEG only: convert it "
+                                 "to .png first")
             if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
                 log.warning("%s: transparency is dropped", path)
             return np.asarray(im.convert("L" if im.mode in ("1", "L", "LA") else "RGB"))
@@ -148,11 +153,11 @@ def image_format(path: str | os.PathLike) -> str:
     """The Pillow format name for an output file's suffix (``.png``, ``.jpg``, ``.jpeg``).
 
     Raises:
-        MediaError: any other suffix.
+        UsageError: any other suffix.
     """
     fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise MediaError(f"{path}: unsupported output format; use one of {', '.join(IMAGE_FORMATS)}")
+        raise UsageError(f"{path}: vsr image writes PNG and JPEG only; name the output .png, .jpg or .jpeg")
     return fmt
 
 
@@ -169,7 +174,8 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, overwrite: bool = F
         quality: JPEG quality (1-95).
 
     Raises:
-        MediaError: unsupported suffix, or the write failed.
+        UsageError: unsupported suffix.
+        MediaError: the write failed.
         OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)

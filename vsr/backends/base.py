@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 
-from vsr.devices import parse_device, resolve_device
+from vsr.devices import nvidia_driver_present, parse_device, resolve_device
 from vsr.errors import BackendError, missing_torch
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class BackendEntry:
     def unavailable(self, device: str) -> str | None:
         """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
         module's own words: it says which devices it runs on, and what to use instead)."""
+        if "cpu" not in self.rank and not nvidia_driver_present():  # a GPU-only backend: the GPU comes first
+            return "it needs an NVIDIA GPU, and this machine has none (see 'vsr info' for what it can run)"
         try:
             impl = self._impl()
         except ImportError as e:  # PyTorch is an extra: the backends built on it say so
