@@ -333,18 +333,12 @@ class Decoder:
         """
         trim = self.trim
         for packet in self._demux():
-<<<<<<< HEAD
             video = packet.stream is self.stream
             self.clock.packet(packet, video)  # before the range is checked: times after a reset follow on
             if not video and (packet.dts is not None or packet.pts is not None):
-                if (trim is None or trim.packet(packet)) and packets is not None:
-                    packets(packet)
-=======
-            if packet.stream is not self.stream and (packet.dts is not None or packet.pts is not None):
                 for item in [packet] if trim is None else trim.take(packet):
                     if packets is not None:
                         packets(item)
->>>>>>> main
             if trim is not None and trim.video_done:  # only copied streams' late packets are still wanted
                 if trim.drained(packet):
                     return self._check_kept()
