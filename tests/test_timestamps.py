@@ -183,7 +183,8 @@ def test_svt_av1_banner_only_with_verbose(clip: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["-e", "foo=bar"], "-e foo=bar: the libx264 encoder has no option 'foo'"),
     (["-e", "presett=slow"], "did you mean 'preset'?"),
-    (["--preset", "slowx"], "--preset slowx: libx264 has no preset 'slowx'; choose one of ultrafast"),
+    (["--preset", "slowx"], "--preset slowx: libx264 has no such preset; use one of ultrafast"),
+    (["-e", "preset=slowx"], "-e preset=slowx: libx264 has no preset 'slowx'; choose one of ultrafast"),
     (["-e", "tune=flim"], "-e tune=flim: libx264 has no tune 'flim'"),
     (["--codec", "ffv1", "--crf", "20"], "--crf 20: the ffv1 encoder has no constant-quality setting"),
     (["--codec", "libsvtav1", "--preset", "99"], "the libsvtav1 encoder refused its settings (--preset 99)"),

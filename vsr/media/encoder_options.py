@@ -19,16 +19,18 @@ import av
 from vsr.config import EncodeConfig
 from vsr.errors import MediaError, UsageError
 
-__all__ = ["quiet_library_logs", "check_names", "check_unused", "open_failed"]
+__all__ = ["PRESETS", "quiet_library_logs", "check_names", "check_unused", "open_failed"]
 
 log = logging.getLogger(__name__)
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                  "placebo")
+# encoders whose preset is a name from a fixed list (checked before opening, so a typo fails in
+# one line naming the choices instead of the encoder's own error)
+PRESETS = {name: _X26X_PRESETS for name in ("libx264", "libx264rgb", "libx265")}
 # names x264 and x265 check themselves, printing their complaint to stderr past FFmpeg's log level
 _NAMES = {
-    ("libx264", "preset"): _X26X_PRESETS,
-    ("libx265", "preset"): _X26X_PRESETS,
+    **{(name, "preset"): names for name, names in PRESETS.items()},
     ("libx264", "tune"): ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency"),
     ("libx265", "tune"): ("psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation"),
     ("libx264", "profile"): ("baseline", "main", "high", "high10", "high422", "high444"),
@@ -36,17 +38,16 @@ _NAMES = {
 
 
 def check_names(name: str, cfg: EncodeConfig) -> None:
-    """Check x264's and x265's preset, tune and profile names before the encoder sees them.
+    """Check x264's and x265's preset, tune and profile names given as ``-e KEY=VALUE``
+    before the encoder sees them (``--preset`` is checked with the other settings).
 
     Raises:
         UsageError: an unknown name, with the valid ones.
     """
-    given = [("--preset", "preset", cfg.preset)] + [("-e", k, v) for k, v in cfg.options]
-    for flag, key, value in given:
+    for key, value in cfg.options:
         names = _NAMES.get((name, key))
         if value and names and value not in names and not (key == "tune" and "," in value):
-            shown = f"{flag} {value}" if flag != "-e" else f"-e {key}={value}"
-            raise UsageError(f"{shown}: {name} has no {key} {value!r}; choose one of {', '.join(names)}")
+            raise UsageError(f"-e {key}={value}: {name} has no {key} {value!r}; choose one of {', '.join(names)}")
 
 
 @contextmanager
