@@ -98,11 +98,15 @@ def test_h264_with_b_frames_joins_with_increasing_dts(tmp_path: Path, espcn_x2, 
         assert [Fraction(p) * tb_out for p in decoded] == [Fraction(p) * tb_src for p in src_pts]
 
 
-def test_open_gop_mpeg2_source(tmp_path: Path, espcn_x2) -> None:
-    """MPEG-2 with open GOPs (B-frames before each I-frame in display order, decoded after it)."""
-    src = tmp_path / "open.ts"
-    write_video(src, codec="mpeg2video", size=(32, 24), frames=36, container_format="mpegts",
-                options={"g": "9", "bf": "2"})
+@pytest.mark.parametrize("name,codec,options,fmt", [
+    ("open.ts", "mpeg2video", {"g": "9", "bf": "2"}, "mpegts"),
+    ("open.mkv", "libx264", {"bf": "2", "x264-params": "open-gop=1:keyint=9:min-keyint=9:scenecut=0"}, None),
+])
+def test_open_gop_sources(tmp_path: Path, espcn_x2, name: str, codec: str, options: dict, fmt: str | None) -> None:
+    """Open GOPs (B-frames shown before their I-frame, decoded after it): MPEG-2 (open by default)
+    and x264 open-gop. The leading frames land in the segment before, decoded right."""
+    src = tmp_path / name
+    write_video(src, codec=codec, size=(32, 24), frames=36, container_format=fmt, options=options)
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
     upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
     stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
