@@ -62,10 +62,11 @@ def test_plan_cuts_at_source_keyframes(gop_mkv: Path) -> None:
         parse_count("0")
 
 
-def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+@pytest.mark.parametrize("overlap", [1, 2])
+def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2, overlap) -> None:
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
     upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="ffv1")
-    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1", overlap=overlap)
     assert stats.computed == [0, 1, 2, 3] and stats.frames == 40
     assert _frames(joined) == _frames(whole)  # pixel-equal, same timestamps
     assert packets(joined, "audio") == packets(gop_mkv, "audio")  # muxed once from the source: no seams
