@@ -156,6 +156,18 @@ def test_bad_preset(clip, tmp_path, capsys) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--codec", "nope"], "--codec nope: this FFmpeg has no such encoder; e.g. libx264, libx265"),
+    (["--codec", "libx265", "--pix-fmt", "rgb24"], "--pix-fmt rgb24: libx265 cannot write it; it takes yuv420p, "),
+    (["--preset", "bad"], "--preset bad: libx264 has no such preset; use one of ultrafast, "),
+])
+def test_batch_refuses_encoder_settings_before_any_file(args, says, clip, tmp_path, capsys) -> None:
+    """A setting no file can be encoded with is one usage error, not one failure per file."""
+    assert main(["batch", str(clip), "-d", str(tmp_path / "out"), *args]) == 2
+    assert _line(capsys.readouterr().err).startswith(f"vsr: error: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_encoder_refusing_an_option_value(clip, tmp_path, capsys) -> None:
     assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "-e", "crf=abc", "--progress", "none"]) == 1
     line = _line(capsys.readouterr().err)

@@ -8,7 +8,7 @@ import re
 from typing import NoReturn
 
 __all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
-           "backend_name", "device_name", "backend_help"]
+           "backend_name", "device_name", "check_encoder", "backend_help"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -143,6 +143,30 @@ def device_name(text: str) -> str:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N")
     return text
+
+
+def check_encoder(codec: str | None, pix_fmt: str | None, preset: str | None) -> None:
+    """Refuse, before any file is read, a ``--codec`` this FFmpeg lacks and a ``--pix-fmt`` or
+    ``--preset`` the encoder does not take (without ``--codec`` only the preset: libx264 and
+    libx265, the defaults, share their list; the pixel format waits for the encoder the source
+    picks).
+
+    Raises:
+        UsageError: one line naming the choices.
+    """
+    if codec is None and preset is None:
+        return
+    import av
+
+    from vsr.errors import UsageError
+    from vsr.media.encode import check_settings
+
+    try:
+        found = av.codec.Codec(codec or "libx264", "w")
+    except (ValueError, av.error.FFmpegError):
+        raise UsageError(f"--codec {codec}: this FFmpeg has no such encoder; e.g. libx264, libx265, libsvtav1, "
+                         "ffv1 (FFmpeg's encoder names)") from None
+    check_settings(found, pix_fmt if codec else None, preset)
 
 
 def backend_help() -> str:

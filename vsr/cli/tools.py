@@ -121,7 +121,8 @@ def add_image(sub) -> None:
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; compressed for JPEG-damaged pictures)")
     p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
-    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_image)
 

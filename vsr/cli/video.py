@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import (backend_help, backend_name, check_crf, device_name, int_range, number_range, parse_size,
-                          pix_fmt, positive_int, segment_count)
+from vsr.cli.args import (backend_help, backend_name, check_crf, check_encoder, device_name, int_range, number_range,
+                          parse_size, pix_fmt, positive_int, segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -23,11 +23,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
     p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
                    help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
-    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
-    p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
+    p.add_argument("--workers", type=int_range(0), default=0,
+                   help="CPU: frames computed at once (0: automatic, up to 4)")
     p.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
     p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
@@ -35,7 +37,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
-    p.add_argument("--crf", type=int_range(0), help="quality: constant rate factor, lower is better (x264 0-51, default "
+    p.add_argument("--crf", type=int_range(0),
+                   help="quality: constant rate factor, lower is better (x264 0-51, default "
                                                    "18; x265 0-51, default 20; SVT-AV1, libaom, VP9 0-63)")
     p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
     p.add_argument("--pix-fmt", type=pix_fmt, help="output pixel format (default: the source's, e.g. yuv420p10le)")
@@ -64,6 +67,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     bad_crf = check_crf(args.crf, args.codec)
     if bad_crf:
         raise UsageError(bad_crf)
+    check_encoder(args.codec, args.pix_fmt, args.preset)
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
@@ -267,7 +271,8 @@ def add_batch(sub) -> None:
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N",
+                   help="CPUs per task (default 1)")
     g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
                    help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
     g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",

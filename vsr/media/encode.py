@@ -17,7 +17,7 @@ from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
 
-__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
+__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt", "check_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,22 @@ def default_codec(bit_depth: int, container_format: str) -> str:
     if "webm" in container_format.split(","):
         return "libsvtav1"
     return "libx264" if bit_depth == 8 else "libx265"
+
+
+def check_settings(codec: av.codec.Codec, pix_fmt: str | None = None, preset: str | None = None) -> None:
+    """Refuse a ``--pix-fmt`` or ``--preset`` the encoder does not take, naming what it takes.
+
+    Raises:
+        UsageError: a pixel format FFmpeg does not know or the encoder cannot write, or a
+            preset not in the encoder's list (x264, x265).
+    """
+    takes = [f.name for f in codec.video_formats or []]
+    if pix_fmt is not None and (pix_fmt not in takes if takes else not _known_pix_fmt(pix_fmt)):
+        raise UsageError(f"--pix-fmt {pix_fmt}: {codec.name} cannot write it; it takes "
+                         f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
+    presets = _PRESETS.get(codec.name)
+    if preset and presets and preset not in presets:
+        raise UsageError(f"--preset {preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
 
 
 def _known_pix_fmt(name: str) -> bool:
@@ -115,22 +131,6 @@ class Encoder:
             raise
 
     # -- set-up -------------------------------------------------------------------------------
-    @staticmethod
-    def _check_settings(codec: av.codec.Codec, cfg: EncodeConfig) -> None:
-        """Refuse a ``--pix-fmt`` or ``--preset`` the encoder does not take, naming what it takes.
-
-        Raises:
-            UsageError: a pixel format FFmpeg does not know or the encoder cannot write, or a
-                preset not in the encoder's list.
-        """
-        takes = [f.name for f in codec.video_formats or []]
-        if cfg.pix_fmt is not None and (cfg.pix_fmt not in takes if takes else not _known_pix_fmt(cfg.pix_fmt)):
-            raise UsageError(f"--pix-fmt {cfg.pix_fmt}: {codec.name} cannot write it; it takes "
-                             f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
-        presets = _PRESETS.get(codec.name)
-        if cfg.preset and presets and cfg.preset not in presets:
-            raise UsageError(f"--preset {cfg.preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
-
     def _open_video(self, frame: YuvFrame) -> None:
         cfg = self.config
         name = cfg.codec or default_codec(frame.bit_depth, self.output.format.name)
@@ -138,7 +138,7 @@ class Encoder:
             codec = av.codec.Codec(name, "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
-        self._check_settings(codec, cfg)
+        check_settings(codec, cfg.pix_fmt, cfg.preset)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
@@ -147,7 +147,8 @@ class Encoder:
         try:
             stream = self.output.add_stream(name, rate=rate)
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({cause(e)})") from e
+            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video "
+                             f"({cause(e)})") from e
         cc = stream.codec_context
         out = planar_format(pix_fmt)
         if self._pad_odd and name not in _ODD_SIZES_OK:
