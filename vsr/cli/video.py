@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import (backend_help, check_crf, int_range, number_range, parse_size, pix_fmt, positive_int,
-                          segment_count)
+from vsr.cli.args import (backend_help, backend_name, check_crf, device_name, int_range, number_range, parse_size,
+                          pix_fmt, positive_int, segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -20,10 +20,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=("auto", *WEIGHT_SETS), default="auto",
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
-    p.add_argument("--backend", default="auto", help=backend_help())
+    p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
     p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
                    help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
-    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
