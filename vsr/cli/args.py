@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["parse_size", "positive_int", "backend_help"]
+__all__ = ["parse_size", "positive_int", "backend_help", "device_help", "add_backend_options", "backend_option_values"]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -25,6 +25,34 @@ def backend_help() -> str:
     from vsr.backends import backend_names
 
     return f"{', '.join(backend_names())} (default auto: the best this machine runs; see 'vsr info')"
+
+
+def device_help() -> str:
+    """``--device`` help: the device kinds the registered backends run on."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_help as kinds_help
+
+    return kinds_help()
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """A flag per option the registered backends declare (``--precision``, ``--max-size``, ...)."""
+    from vsr.backends import backend_options
+
+    for o in backend_options().values():
+        if o.kind == "flag":
+            p.add_argument(o.flag, action="store_true", default=None, help=o.help)
+        elif o.kind == "size":
+            p.add_argument(o.flag, type=parse_size, default=None, metavar="WxH", help=o.help)
+        else:
+            p.add_argument(o.flag, choices=o.choices, default=None, help=o.help)
+
+
+def backend_option_values(args: argparse.Namespace) -> dict:
+    """The backend options given on the command line (those left out take each backend's default)."""
+    from vsr.backends import backend_options
+
+    return {name: v for name in backend_options() if (v := getattr(args, name, None)) is not None}
 
 
 # Subcommands in help order: each adds its parser and sets ``func``.
