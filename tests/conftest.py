@@ -18,14 +18,21 @@ REPO = Path(__file__).resolve().parent.parent
 # --- data -------------------------------------------------------------------------------
 
 
+# what the tests take from the data root (training images are only for tools/train.py)
+_DATA_PARTS = ("val/Set5", "val/Set14", "video")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The data root (:func:`tools.paths.data_root`): ``train/``, ``val/Set5``, ``val/Set14``, ``video/``."""
     from tools.paths import data_root
 
     path = data_root()
-    if not path.is_dir():
-        pytest.skip(f"shared data not found at {path}")
+    missing = [part for part in _DATA_PARTS if not (path / part).is_dir()]
+    if missing:
+        pytest.skip(f"needs the third-party test data (Set5, Set14, real video clips; sources and licences in "
+                    f"its SOURCES.md, kept in ../shared/data beside the repository) at {path}, which lacks "
+                    f"{', '.join(missing)}: set VSR_DATA_ROOT to the folder holding it")
     return path
 
 

@@ -348,24 +348,53 @@ def test_kill_9_then_rerun_finishes_only_what_is_missing(tmp_path):
 
 def test_a_bug_on_one_file_is_an_internal_error_not_a_bad_input(tmp_path, monkeypatch, caplog):
     """A bad input is ``failed``; an exception vsr did not raise on purpose is ``failed`` too (the
-    batch goes on) but marked ``internal`` and logged with its traceback, so it reads as a bug."""
+    batch goes on) but marked ``internal``: one line in the progress display, the traceback only in
+    the debug log (-vv). The bars end at the frames really written, not at the estimate."""
+    import io
+    import logging
+
     import vsr.pipeline
+    from vsr.batch.progress import BarReporter
 
     src, out = tmp_path / "in", tmp_path / "out"
     write_clip(src / "a.mp4", 32, 24, frames=3)
     write_clip(src / "b.mp4", 32, 24, frames=3)
+    write_clip(src / "c.mp4", 32, 24, frames=4)
     write_text(src / "bad.mp4")
     real = vsr.pipeline.upscale_video
 
-    def buggy(source, *args, **kwargs):
-        if Path(source).name == "a.mp4":
+    def buggy(source, *args, progress=None, **kwargs):
+        name = Path(source).name
+        if name == "a.mp4":
             raise ZeroDivisionError("division by zero")  # stands for a bug inside vsr
-        return real(source, *args, **kwargs)
+        if name == "c.mp4":  # a bug after two frames were encoded and reported: they are never kept
+            def progress_then_bug(p):
+                progress(p)
+                if p.frames >= 2:
+                    raise ZeroDivisionError("division by zero")
+            return real(source, *args, progress=progress_then_bug, **kwargs)
+        return real(source, *args, progress=progress, **kwargs)
 
     monkeypatch.setattr(vsr.pipeline, "upscale_video", buggy)
-    results = {Path(r.input).name: r for r in upscale_batch([src], out, codec="ffv1", container="mkv")}
+    screen = io.StringIO()
+    bars = BarReporter(screen, jobs=1)
+    with caplog.at_level(logging.DEBUG, logger="vsr"):
+        results = {Path(r.input).name: r for r in upscale_batch([src], out, codec="ffv1", container="mkv",
+                                                                  progress=bars)}
     assert results["b.mp4"].status == "done"
-    assert results["a.mp4"].status == "failed" and results["a.mp4"].internal
-    assert results["a.mp4"].reason.startswith("internal error: ZeroDivisionError")
+    for name in ("a.mp4", "c.mp4"):
+        r = results[name]
+        assert r.status == "failed" and r.internal
+        assert r.reason == "internal error (a bug in vsr or a library: rerun with -vv for the traceback and " \
+                           "please report it): division by zero"
     assert results["bad.mp4"].status == "failed" and not results["bad.mp4"].internal
-    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
+    text = screen.getvalue()
+    assert "Traceback" not in text and "ZeroDivisionError" not in text
+    failed_lines = [x for x in text.replace("\r", "\n").splitlines() if x.startswith("failed: ")]
+    assert len(failed_lines) == 3 and any(x.startswith(f"failed: {src / 'c.mp4'}: internal error") for x in failed_lines)
+    # the traceback is in the debug log only, never at a level shown without -vv
+    assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)
+    assert not any(r.levelno > logging.DEBUG and r.exc_info for r in caplog.records)
+    # true counts: only b.mp4's 3 frames were written
+    assert bars.counts.frames_done() == bars.counts.frames_total == 3
+    assert bars._overall.n == bars._overall.total == 3

@@ -12,7 +12,7 @@ from PIL import Image
 
 import vsr
 from vsr.cli import main
-from vsr.errors import MediaError
+from vsr.errors import MediaError, UsageError
 from vsr.image import read_image, write_image
 from vsr.models.weights import list_models
 from vsr.quality import downscale, modcrop, psnr, rgb_to_y, rgb_to_ycbcr
@@ -104,7 +104,7 @@ def test_read_write_image(tmp_path: Path, rng) -> None:
     np.testing.assert_array_equal(read_image(tmp_path / "a.png"), rgb)
     Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")
     assert read_image(tmp_path / "g.png").shape == (6, 9)
-    with pytest.raises(MediaError, match="unsupported output format"):
+    with pytest.raises(UsageError, match="PNG and JPEG only"):
         write_image(tmp_path / "a.gif", rgb)
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(MediaError, match="not an image"):

@@ -39,6 +39,35 @@ def test_display_size_applies_sar_then_rotation():
     assert display_size(100, 50, 0) == (100, 50)  # SAR 0 means unknown: square
 
 
+@pytest.mark.parametrize("text, landscape", [
+    ("1080p", (1920, 1080)), ("720p", (1280, 720)), ("1440p", (2560, 1440)), ("2160p", (3840, 2160)),
+    ("4k", (3840, 2160)), ("8k", (7680, 4320)), ("480p", (854, 480)), ("1920x1080", (1920, 1080)),
+])
+def test_names_are_16_9_frames(text, landscape):
+    t = parse_target(text)
+    assert t.frame() == landscape
+    assert t.frame(portrait=True) == (landscape if t.box else landscape[::-1])  # a box is never turned
+
+
+def test_wide_films_fit_the_frame():
+    """A 2.4:1 film fits the 16:9 frame: 3840x1600 at 4k, not 5184x2160 (the issue's numbers)."""
+    p = plan_target(1920, 800, parse_target("4k"), ALL)
+    assert (p.size, p.scale, p.reached) == ((3840, 1600), 2, True)
+    q = plan_target(1280, 536, parse_target("1080p"), ALL)  # 2.39:1
+    assert q.size == (1920, 804) and q.scale == 2
+    scope = plan_target(720, 480, parse_target("2160p"), ALL, sar=Fraction(32, 27) * Fraction(4, 3))  # 2.37:1
+    assert scope.size[0] == 3840 and scope.size[1] < 2160
+
+
+def test_portrait_picture_fits_the_turned_frame():
+    p = plan_target(720, 1280, parse_target("1080p"), ALL)  # 9:16 phone clip
+    assert p.size == (1080, 1920) and p.display == (1080, 1920)
+    tall = plan_target(400, 1200, parse_target("1080p"), ALL)  # 1:3, taller than 9:16: height-bound
+    assert tall.size == (640, 1920)
+    square = plan_target(500, 500, parse_target("1080p"), ALL)
+    assert square.size == (1080, 1080)
+
+
 def test_16_9_to_2160p():
     p = plan_target(1920, 1080, parse_target("2160p"), ALL)
     assert (p.size, p.display, p.scale, p.reached, p.at_target) == ((3840, 2160), (3840, 2160), 2, True, False)
@@ -64,8 +93,8 @@ def test_portrait_stored_frame():
     assert p.size == (2160, 3840) and p.display == (2160, 3840)
 
 
-def test_rotated_frame_np_means_short_side_whatever_the_rotation():
-    """A 1920x1080 frame tagged rotation 90 displays as 1080x1920: 2160p makes it 2160 wide as shown."""
+def test_rotated_frame_np_frame_turns_with_the_picture():
+    """A 1920x1080 frame tagged rotation 90 displays as 1080x1920: 2160p fits it in 2160x3840 as shown."""
     p = plan_target(1920, 1080, parse_target("2160p"), ALL, rotation=90)
     assert p.size == (3840, 2160)  # stored, before rotation
     assert p.display == (2160, 3840)
@@ -96,7 +125,7 @@ def test_odd_sizes_round_to_the_chroma_subsampling():
     assert p.size == (1454, 1080)  # 101 * 14.4 = 1454.4
     odd = plan_target(101, 75, parse_target("1081p"), ALL, log2_chroma=(1, 1))
     assert odd.size[0] % 2 == 0 and odd.size[1] % 2 == 0
-    assert odd.size[1] == 1082  # 1081 is halfway: rounds up
+    assert odd.size[1] == 1080  # even, and inside the 1922x1081 frame
     s422 = plan_target(101, 75, parse_target("1081p"), ALL, log2_chroma=(1, 0))
     assert s422.size[0] % 2 == 0 and s422.size[1] == 1081  # 4:2:2 subsamples only the width
     s444 = plan_target(101, 75, parse_target("1081p"), ALL, log2_chroma=(0, 0))
@@ -116,7 +145,9 @@ def test_at_or_above_the_target():
     assert plan_target(3840, 2160, parse_target("1080p"), ALL).at_target
     assert plan_target(1920, 1080, parse_target("1080p"), ALL).at_target  # exactly there
     assert plan_target(1080, 1920, parse_target("1080p"), ALL).at_target  # portrait: short side 1080
-    assert not plan_target(1920, 1078, parse_target("1080p"), ALL).at_target
+    assert plan_target(1920, 1078, parse_target("1080p"), ALL).at_target  # fills the frame's width
+    assert not plan_target(1918, 1078, parse_target("1080p"), ALL).at_target
+    assert plan_target(1920, 800, parse_target("1080p"), ALL).at_target  # a 2.4:1 film fills 1920 wide
     assert plan_target(1920, 1080, parse_target("1920x1080"), ALL).at_target
 
 
@@ -132,11 +163,9 @@ def test_invariants(w, h, target, rotation):
     # aspect kept to within the rounding of one side (each side is off by at most 1 px)
     assert abs(Fraction(ow, oh) - Fraction(w, h)) <= Fraction(ow + 1, oh - 1) - Fraction(ow, oh) + Fraction(1, 10**9)
     dw, dh = p.display
-    if t.short_side is not None:
-        assert abs(min(dw, dh) - t.short_side) <= 1
-    else:
-        assert dw <= t.box[0] and dh <= t.box[1]
-        assert dw >= t.box[0] - 2 or dh >= t.box[1] - 2  # fills the box on one side
+    bw, bh = t.frame(portrait=(h > w) != (rotation == 90))  # the picture's orientation as displayed
+    assert dw <= bw and dh <= bh
+    assert dw >= bw - 2 or dh >= bh - 2  # fills the frame on one side
     covering = [s for s in ALL if s * w >= ow and s * h >= oh]
     assert p.scale == (covering[0] if covering else max(ALL))
     assert p.reached == bool(covering)

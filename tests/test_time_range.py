@@ -224,3 +224,98 @@ def test_pipe_range_past_the_end_fails_in_one_line(make_clip, tmp_path):
     lines = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and "stdin" in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+# --- vsr batch ---------------------------------------------------------------------------------------
+
+def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, capsys):
+    import json
+
+    from vsr.batch import upscale_batch
+    from vsr.batch.state import JOURNAL_NAME
+    from vsr.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for stem, suffix in (("a", "mp4"), ("b", "mkv")):
+        (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
+    out = tmp_path / "out"
+    fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
+                 "--progress", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    progress = [x for x in lines if x["event"] == "progress"]
+    assert progress and {x["total"] for x in progress} == {20}  # progress counts the range's frames
+    assert [x["frames"] for x in lines if x["event"] == "file"] == [20, 20]
+    outputs = sorted(p for p in out.rglob("*.mkv"))
+    assert len(outputs) == 2 and all(len(read_video(p).times) == 20 for p in outputs)
+    done = [json.loads(x) for x in (out / JOURNAL_NAME).read_text().splitlines()]
+    assert sorted(r["range"] for r in done if r["event"] == "done") == ["0.5 s-1.3 s"] * 2
+    # the same range again: done (journal); another range: not taken for done
+    again = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in again] == ["skipped"] * 2 and all("journal" in r.reason for r in again)
+    other = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                          container="mkv", backend="onnxruntime")
+    assert [r.status for r in other] == ["failed"] * 2
+    assert all("made from the time range 0.5 s-1.3 s" in r.reason for r in other)
+    redo = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
+                         container="mkv", backend="onnxruntime", overwrite=True)
+    assert [r.status for r in redo] == ["done"] * 2 and [r.frames for r in redo] == [12, 12]
+
+
+# --- subtitles, chapters, timecode, re-encoded audio ---------------------------------------------
+
+def test_subtitles_and_chapters_follow_the_range(make_clip, espcn_x2, tmp_path):
+    from media import chapters
+    from vsr.pipeline import upscale_video
+
+    clip = make_clip("range_subs.mkv", codec="ffv1", frames=50, audio=True,
+                     subtitles=[(0, 300, "before"), (400, 500, "across the start"), (1000, 200, "inside"),
+                                (1250, 400, "across the end"), (1500, 100, "after")],
+                     chapters=[(0, 500, "One"), (500, 1100, "Two"), (1100, 2000, "Three")])
+    out = tmp_path / "out.mkv"
+    upscale_video(clip.path, out, range=TimeRange(Fraction(6, 10), Fraction(14, 10)), loaded=espcn_x2,
+                  codec="ffv1")
+    subs = [(t, bytes(p).decode()) for t, p in packets(out, "subtitle")]
+    # shown during the range: kept, from the range's start (the one shown across it starts at zero)
+    assert subs == [(0, "across the start"), (Fraction(4, 10), "inside"), (Fraction(65, 100), "across the end")]
+    assert chapters(out) == [(0, Fraction(1, 2), "Two"), (Fraction(1, 2), Fraction(4, 5), "Three")]
+
+
+def test_timecode_moves_to_the_first_frame_kept(make_clip, espcn_x2, tmp_path):
+    from vsr.media.probe import probe  # noqa: F401 - the timecode is read as the encoder reads it
+    from vsr.media.decode import open_input
+    from vsr.media.streams import source_timecode
+    from vsr.pipeline import upscale_video
+
+    clip = make_clip("range_tc.mov", frames=50, video_metadata={"timecode": "01:00:00:00"})
+    out = tmp_path / "out.mov"
+    upscale_video(clip.path, out, range=TimeRange(Fraction(1, 2), None), loaded=espcn_x2)
+    with open_input(out) as c:
+        assert source_timecode(c, c.streams.video[0]) == "01:00:00:13"  # frame 13 (0.52 s) is the first
+
+
+def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
+    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s."""
+    import av
+
+    from media_containers import Track, write_media
+    from vsr.pipeline import upscale_video
+
+    if not {"wmv2", "wmav2"} <= av.codecs_available:
+        pytest.skip("this FFmpeg build has no WMV2/WMA encoder to make the input")
+    src = tmp_path / "clip.wmv"
+    write_media(src, codec="wmv2", frames=50, start=1.0, audio=[Track("wmav2", layout="stereo", rate=44100)])
+    out = tmp_path / "out.mkv"
+    upscale_video(src, out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), loaded=espcn_x2)
+    video = read_video(out).times
+    assert len(video) == 20
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        frames = list(c.decode(audio=0))
+    first = frames[0].pts * frames[0].time_base
+    end = frames[-1].pts * frames[-1].time_base + Fraction(frames[-1].samples, frames[-1].sample_rate)
+    wma_frame = Fraction(2048, 44100)  # cut at WMA packet boundaries, the decoder primed with those before
+    assert 0 <= first < wma_frame and abs(first - video[0]) <= wma_frame
+    assert abs(end - Fraction(8, 10)) <= wma_frame

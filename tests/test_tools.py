@@ -33,7 +33,8 @@ def test_evaluate_table(tiny_sets: Path, tmp_path: Path, capsys) -> None:
 
     spec = SHIPPED[0]
     out = tmp_path / "table.md"
-    text = evaluate.main(["--model", spec.name, "--scale", str(spec.scale), "--val", str(tiny_sets),
+    # the sets are found under val/ of --data-root (tiny_sets is DATA_ROOT/val)
+    text = evaluate.main(["--model", spec.name, "--scale", str(spec.scale), "--data-root", str(tiny_sets.parent),
                           "--sets", "A", "B", "--out", str(out)])
     assert out.read_text() == text == capsys.readouterr().out
     lines = text.splitlines()
@@ -57,3 +58,13 @@ def test_compare_sheet(tiny_sets: Path, tmp_path: Path) -> None:
     with Image.open(out) as im:
         # thumbnail, HR, bicubic and one model: four 48 px panels with 8 px gaps
         assert im.size == (8 + 4 * (48 + 8), 22 + 48 + 8)
+
+
+def test_data_root_is_the_option_else_the_environment_else_beside_the_repository(monkeypatch, tmp_path):
+    from tools.paths import REPO, data_root
+
+    monkeypatch.delenv("VSR_DATA_ROOT", raising=False)
+    assert data_root() == REPO.parent / "shared" / "data"
+    monkeypatch.setenv("VSR_DATA_ROOT", str(tmp_path / "env"))
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "given") == tmp_path / "given"

@@ -15,6 +15,9 @@ import pytest
 from media import psnr
 from vsr.cli import main
 from vsr.models.weights import list_models
+from vsr.samples import sample_path
+
+BIKES = sample_path("bikes.mp4")  # shipped in the package: these tests need no data root
 
 COMPRESSED_X2 = sorted(s.name for s in list_models("compressed") if s.scale == 2)
 needs_compressed = pytest.mark.skipif(not COMPRESSED_X2, reason="no compressed x2 weights shipped")
@@ -38,10 +41,10 @@ def _clip_psnr(ref: list[np.ndarray], out: list[np.ndarray], shave: int) -> floa
     return psnr(a, b, 255.0)
 
 
-def test_evaluate_video_reproduces_a_direct_bicubic_figure(ev, shared_data, tmp_path):
+def test_evaluate_video_reproduces_a_direct_bicubic_figure(ev, tmp_path):
     """bikes.mp4 (640x272), 6 frames, x2: the tool's bicubic PSNR on lossless LR equals the one
     computed here straight from PyAV/swscale; H.264 CRF 30 LR scores lower; ESPCN beats it."""
-    clip = shared_data / "video" / "bikes.mp4"
+    clip = BIKES
     out = tmp_path / "rows.json"
     assert ev.main(["--clips", str(clip), "--frames", "6", "--crf", "lossless,30", "--models", "espcn",
                     "--weights", "clean", "--json", str(out)]) == 0
@@ -101,12 +104,12 @@ def test_compressed_weights_beat_bicubic_and_clean_on_crf30_through_the_cli(ev, 
     assert got["compressed"] > got["clean"] + 0.1, (got, bicubic)
 
 
-def test_auto_picks_clean_for_lossless_and_compressed_for_low_rate(ev, shared_data, tmp_path, caplog):
+def test_auto_picks_clean_for_lossless_and_compressed_for_low_rate(ev, tmp_path, caplog):
     """``--weights auto`` (the default) runs the clean set on FFV1 and, where shipped, the
     compressed one on H.264 at CRF 30 (about 0.05 bits per pixel)."""
-    hr, lr = _crf30_case(ev, shared_data / "video" / "bikes.mp4", tmp_path, frames=4, box=(0, 0, 160, 128))
+    hr, lr = _crf30_case(ev, BIKES, tmp_path, frames=4, box=(0, 0, 160, 128))
     lossless = tmp_path / "lossless.mkv"
-    ev.write_lr(ev.read_hr(shared_data / "video" / "bikes.mp4", 4, 2)[0], 2, "lossless", 25, lossless)
+    ev.write_lr(ev.read_hr(BIKES, 4, 2)[0], 2, "lossless", 25, lossless)
     caplog.set_level(logging.INFO, logger="vsr.models.choice")
     for src, want in ((lossless, "clean"), (lr, "compressed" if "espcn" in COMPRESSED_X2 else "clean")):
         caplog.clear()
@@ -115,7 +118,7 @@ def test_auto_picks_clean_for_lossless_and_compressed_for_low_rate(ev, shared_da
         assert len(chosen) == 1 and chosen[0].split()[2] == want, chosen
 
 
-def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data, monkeypatch):
+def test_missing_weight_set_is_one_line_error(capsys, tmp_path, monkeypatch):
     """An explicit set that is not shipped for the model and scale fails before any work, in one
     line (every pair ships both sets now, so the manifest read here lacks FSRCNN x4's)."""
     from vsr.models import weights as weights_mod
@@ -126,7 +129,7 @@ def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data, mon
     manifest.write_text(json.dumps(entries))
     monkeypatch.setattr(weights_mod, "MANIFEST", manifest)
     out = tmp_path / "out.mkv"
-    code = main(["upscale", str(shared_data / "video" / "bikes.mp4"), "-o", str(out), "--model", "fsrcnn",
+    code = main(["upscale", str(BIKES), "-o", str(out), "--model", "fsrcnn",
                  "--scale", "4", "--weights", "compressed", "--progress", "none"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "no compressed weights shipped" in err[0], err
@@ -134,11 +137,11 @@ def test_missing_weight_set_is_one_line_error(capsys, tmp_path, shared_data, mon
     assert weights_mod.get_spec("fsrcnn", 4, "clean").weights == "clean"
 
 
-def test_batch_auto_picks_a_set_per_file(ev, shared_data, tmp_path, capsys):
+def test_batch_auto_picks_a_set_per_file(ev, tmp_path, capsys):
     """``vsr batch --dry-run`` shows the set ``auto`` chose for each file from its codec and rate."""
     src = tmp_path / "in"
     src.mkdir()
-    frames = ev.read_hr(shared_data / "video" / "bikes.mp4", 4, 2)[0]
+    frames = ev.read_hr(BIKES, 4, 2)[0]
     ev.write_lr(frames, 2, "lossless", 25, src / "master.mkv")
     ev.write_lr(frames, 2, "30", 25, src / "web.mkv")
     assert main(["batch", str(src), "-d", str(tmp_path / "out"), "--dry-run"]) == 0

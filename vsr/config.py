@@ -76,6 +76,8 @@ class EncodeConfig:
         pix_fmt: output pixel format, e.g. ``yuv420p10le``.
         options: extra encoder options as ``(key, value)`` pairs.
         container_format: FFmpeg muxer name (``--format``); None: from the output's suffix.
+        muxer_options: FFmpeg muxer options as ``(key, value)`` pairs (segment parts:
+            ``avoid_negative_ts=disabled`` keeps the source's timestamps unshifted).
     """
 
     codec: str | None = None
@@ -84,6 +86,7 @@ class EncodeConfig:
     pix_fmt: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     container_format: str | None = None
+    muxer_options: tuple[tuple[str, str], ...] = ()
 
 
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
@@ -141,6 +144,17 @@ class TimeRange:
     def __str__(self) -> str:
         return f"{_seconds(self.start or 0)}-{'end' if self.end is None else _seconds(self.end)}"
 
+    def frames_in(self, frames: int, rate: Fraction | float | None, duration: Fraction | float | None) -> int:
+        """Frames of an input (``frames`` in all, ``rate`` per second, ``duration`` seconds long,
+        each None or 0 when unknown) that the range holds, estimated; 0 when unknown."""
+        end = self.end
+        if duration:
+            end = Fraction(duration) if end is None else min(end, Fraction(duration))
+        if end is None or not rate:
+            return 0
+        n = max(0, round((end - (self.start or 0)) * Fraction(rate)))
+        return min(n, frames) if frames else n
+
 
 def _seconds(t: Fraction) -> str:
     return f"{float(t):.6g} s"
@@ -193,3 +207,4 @@ class UpscaleConfig:
     input_options: tuple[tuple[str, str], ...] = ()  # FFmpeg protocol/demuxer options (--input-option)
     timeout: float | None = None  # seconds without input data before the job fails (--timeout)
     range: TimeRange | None = None  # part of the input to upscale (--start/--end/--duration); None: all
+    video_only: bool = False  # write the video stream alone: no copied streams, chapters or tags (segment parts)

@@ -72,6 +72,8 @@ def cuda_unavailable(device: str) -> str | None:
     kind, idx = parse_device(device)
     if kind != "cuda":
         return "it needs a CUDA device (--device cuda)"
+    if not nvidia_driver_present():
+        return "this machine has no NVIDIA GPU (no NVIDIA driver is loaded)"
     import torch
 
     if not torch.cuda.is_available():

@@ -1,7 +1,10 @@
 """Exceptions with messages a user can act on; the CLI maps them to exit codes."""
 
+import errno
+import os
+
 __all__ = ["VsrError", "ModelError", "WeightsError", "MediaError", "BackendError", "OutputExistsError", "UsageError",
-           "missing_torch"]
+           "missing_torch", "os_error_message"]
 
 
 class VsrError(Exception):
@@ -46,3 +49,34 @@ class UsageError(VsrError):
 def missing_torch(e: BaseException) -> bool:
     """Whether ``e`` is the ImportError of PyTorch (the ``vsr-luma[torch]`` extra) not being installed."""
     return isinstance(e, ImportError) and (e.name or "").partition(".")[0] == "torch"
+
+
+# What an operating-system error means for the file it names, and what to do about it.
+_OS_ERRORS = {
+    errno.ENOSPC: "the disk is full; free some space there or write the output to another disk",
+    errno.EDQUOT: "your disk quota is used up; free some space or write the output elsewhere",
+    errno.EFBIG: "the file grew beyond the largest size this process may write (the shell's 'ulimit -f' or the "
+                 "file system's limit); raise the limit or write to another file system",
+    errno.EROFS: "the file system is read-only; write the output elsewhere",
+    errno.EACCES: "permission denied; check the file's and its folder's permissions",
+    errno.EPERM: "operation not permitted; check the file's and its folder's permissions",
+    errno.ENOENT: "no such file or folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EIO: "input/output error on the device; check the disk or network share",
+    errno.EPIPE: "the reading side went away before the output was complete",
+}
+
+
+def os_error_message(e: OSError, name: str | os.PathLike | None = None) -> str:
+    """One line for an operating-system error: ``NAME: what happened; what to do``, without
+    the errno number or Python's exception name.
+
+    Args:
+        e: the error (``OSError`` or a subclass, PyAV's included).
+        name: the file to name (e.g. the destination instead of its hidden partial file);
+            default ``e.filename``.
+    """
+    what = _OS_ERRORS.get(e.errno) or (e.strerror or str(e)).rstrip(".")
+    name = name if name is not None else e.filename
+    name = {"pipe:0": "standard input", "pipe:1": "standard output", "pipe:": "standard output"}.get(str(name), name)
+    return f"{name}: {what}" if name else what[0].upper() + what[1:]

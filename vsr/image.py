@@ -17,19 +17,20 @@ from PIL import Image, UnidentifiedImageError
 
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
-from vsr.errors import MediaError, OutputExistsError
+from vsr.errors import MediaError, OutputExistsError, UsageError
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
 from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.upscale.plan import choose_tile, run_tiled
 from vsr.upscale.resample import resize
 
-__all__ = ["upscale_image", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
+__all__ = ["upscale_image", "upscale_images", "read_image", "write_image", "image_format", "IMAGE_FORMATS"]
 
 log = logging.getLogger(__name__)
 
 # file suffix -> Pillow format name, for the files vsr writes
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_READ_FORMATS = ("PNG", "JPEG", "MPO")  # MPO: the JPEG of many cameras (a JPEG with extra frames)
 
 
 def _check_image(rgb: object) -> np.ndarray:
@@ -69,28 +70,54 @@ def upscale_image(
         ModelError: unknown model, no shipped weights for ``scale``, or a bad weights file.
         BackendError: the backend cannot run on ``device``.
     """
-    rgb = _check_image(rgb)
-    h, w = rgb.shape[:2]
+    return upscale_images([rgb], model, scale, backend, device, weights)[0]
+
+
+def upscale_images(
+    images: list[np.ndarray], model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto",
+    weights: str = "clean", luma: bool = False,
+) -> list[np.ndarray]:
+    """:func:`upscale_image` on several images with one backend built once.
+
+    Args:
+        images: each ``(H, W, 3)`` or ``(H, W)`` uint8, sizes may differ.
+        luma: return the network's luma only: ``(scale*H, scale*W)`` float64 in [16, 235], rounded
+            to integers (the SR papers' evaluation protocol, as ``vsr.quality.rgb_to_y`` gives it).
+
+    Returns:
+        One upscaled image per input: uint8 RGB, or float64 luma with ``luma``.
+    """
+    rgbs = [_check_image(rgb) for rgb in images]
     spec = get_spec(model, scale, weights)
     runner = create_backend(None, spec, BackendConfig(name=backend, device=device))
-    log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
-    ycc = rgb_to_ycbcr(rgb).transpose(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
-    y = (ycc[:, :1] / 255.0).astype(np.float32)
-    radius = spec.radius
+    out = []
     try:
-        if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime): PyTorch is never imported
-            y_sr = run_tiled(runner, y, choose_tile(runner, 1, h, w, radius), radius)  # exact tiles if large
-        else:
-            import torch
-
-            yt = torch.from_numpy(y).to(runner.device, runner.dtype).contiguous()
-            y_sr = run_tiled(runner, yt, choose_tile(runner, 1, h, w, radius), radius).float().cpu().numpy()
+        for rgb in rgbs:
+            h, w = rgb.shape[:2]
+            log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
+            ycc = rgb_to_ycbcr(rgb).transpose(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
+            y_sr = np.clip(_sr_luma(runner, spec.radius, (ycc[:, :1] / 255.0).astype(np.float32)), 0.0, 1.0)
+            y_sr = y_sr.astype(np.float64) * 255.0  # (1, 1, sH, sW)
+            if luma:
+                out.append(np.rint(y_sr[0, 0]))
+                continue
+            c_sr = resize(ycc[:, 1:].astype(np.float32), scale * h, scale * w)  # (1, 2, sH, sW) bicubic
+            out.append(ycbcr_to_rgb(np.concatenate([y_sr, c_sr.astype(np.float64)], axis=1)[0].transpose(1, 2, 0)))
     finally:
         runner.close()
-    y_sr = np.clip(y_sr, 0.0, 1.0).astype(np.float64) * 255.0  # (1, 1, sH, sW)
-    c_sr = resize(ycc[:, 1:].astype(np.float32), scale * h, scale * w)  # (1, 2, sH, sW) bicubic
-    out = np.concatenate([y_sr, c_sr.astype(np.float64)], axis=1)[0].transpose(1, 2, 0)
-    return ycbcr_to_rgb(out)
+    return out
+
+
+def _sr_luma(runner, radius: int, y: np.ndarray) -> np.ndarray:
+    """The network on ``(1, 1, H, W)`` float32 luma in [0, 1]: ``(1, 1, sH, sW)`` float32 on the host."""
+    h, w = y.shape[2:]
+    tile = choose_tile(runner, 1, h, w, radius)
+    if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime): PyTorch is never imported
+        return run_tiled(runner, y, tile, radius)  # exact tiles if large
+    import torch
+
+    yt = torch.from_numpy(y).to(runner.device, runner.dtype).contiguous()
+    return run_tiled(runner, yt, tile, radius).float().cpu().numpy()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -101,10 +128,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Raises:
         MediaError: missing, unreadable or not an image.
+        UsageError: an image in a format other than PNG or JPEG (WebP, GIF, TIFF ...).
     """
     path = Path(path)
     try:
         with Image.open(path) as im:
+            if im.format not in _READ_FORMATS:
+                raise UsageError(f"{path}: a {im.format} image; vsr image reads PNG and JPEG only: convert it "
+                                 "to .png first")
             if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
                 log.warning("%s: transparency is dropped", path)
             return np.asarray(im.convert("L" if im.mode in ("1", "L", "LA") else "RGB"))
@@ -122,11 +153,11 @@ def image_format(path: str | os.PathLike) -> str:
     """The Pillow format name for an output file's suffix (``.png``, ``.jpg``, ``.jpeg``).
 
     Raises:
-        MediaError: any other suffix.
+        UsageError: any other suffix.
     """
     fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise MediaError(f"{path}: unsupported output format; use one of {', '.join(IMAGE_FORMATS)}")
+        raise UsageError(f"{path}: vsr image writes PNG and JPEG only; name the output .png, .jpg or .jpeg")
     return fmt
 
 
@@ -143,7 +174,8 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, overwrite: bool = F
         quality: JPEG quality (1-95).
 
     Raises:
-        MediaError: unsupported suffix, or the write failed.
+        UsageError: unsupported suffix.
+        MediaError: the write failed.
         OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     path = Path(path)

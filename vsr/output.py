@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -14,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vsr.errors import MediaError, OutputExistsError
+from vsr.errors import MediaError, OutputExistsError, os_error_message
 from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
 
-__all__ = ["check_paths", "partial_path", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG",
+__all__ = ["check_paths", "partial_path", "public_name", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG",
            "remove_stale_partials"]
 
 PARTIAL_TAG = ".vsr-partial"
@@ -51,6 +52,23 @@ def partial_path(dst: Path) -> Path:
     pick it up. Writers name the container explicitly (:func:`muxer_for`).
     """
     return dst.with_name(f".{dst.name}{PARTIAL_TAG}-{os.getpid()}")
+
+
+_HIDDEN = re.compile(r"\.(?P<name>.+?)(?:" + re.escape(PARTIAL_TAG) + r"-\d+|\.\d+-[0-9a-f]{8}\.tmp)")
+
+
+def public_name(path: str | os.PathLike) -> str:
+    """The destination a hidden temporary file stands for (``dir/.out.mp4.vsr-partial-123`` ->
+    ``dir/out.mp4``, likewise :func:`atomic_write`'s); any other path unchanged. Messages name
+    the destination, never the temporary file."""
+    text = os.fspath(path)
+    head, _, base = text.rpartition(os.sep)
+    m = _HIDDEN.fullmatch(base)
+    return text if m is None else f"{head}{os.sep if head or text.startswith(os.sep) else ''}{m['name']}"
+
+
+# Errors of the disk being written to: whatever file they name, they are about the destination.
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 _PARTIAL_PID = re.compile(re.escape(PARTIAL_TAG) + r"-(\d+)")
@@ -116,6 +134,10 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     On any exception (Ctrl-C included) the temporary file is removed and nothing
     appears at ``dst``. Without ``overwrite`` an existing ``dst`` is never replaced,
     even one created while the job ran.
+
+    Raises:
+        MediaError: the folder cannot be written, or writing failed for want of space, quota or
+            file size (the message names ``dst``, never the temporary file).
     """
     tmp = partial_path(dst)
     try:
@@ -140,6 +162,11 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
                 os.replace(tmp, dst)
             tmp.unlink(missing_ok=True)
         _fsync_dir(dst.parent)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno in _WRITE_ERRNOS or (e.filename is not None and public_name(str(e.filename)) == str(dst)):
+            raise MediaError(os_error_message(e, dst)) from e
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

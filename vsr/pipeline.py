@@ -44,6 +44,7 @@ class Progress:
         eta: seconds left (None if unknown).
         position: seconds of video encoded so far (the frames' timestamps: ``n`` frames span
             ``n`` mean frame intervals), None before timestamps are known.
+        segment: the segment being computed, in a segmented run (``--segments``); None otherwise.
     """
 
     frames: int
@@ -52,6 +53,7 @@ class Progress:
     fps: float
     eta: float | None
     position: float | None = None
+    segment: int | None = None
 
     @property
     def speed(self) -> float | None:
@@ -300,9 +302,9 @@ def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, to
     """Decode, upscale and encode in three threads joined by bounded queues."""
     ch = Channels(cfg.queue_size, cancel)
     report = _Reporter(progress, total)
-    decode = Decode(decoder, ch.packets.put, ch.end_input)
+    decode = Decode(decoder, None if cfg.video_only else ch.packets.put, ch.end_input)
     upscale = Upscale(upscaler, cfg.backend.batch)
-    encode = Encode(tmp, decoder, EncodeOptions(cfg.encode, pad_odd=cfg.size is None), report)
+    encode = Encode(tmp, decoder, EncodeOptions(cfg.encode, pad_odd=cfg.size is None, video_only=cfg.video_only), report)
 
     def encode_all() -> None:
         encode.consume(ch.receive(ch.frames_out), ch.packets)

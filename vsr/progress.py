@@ -15,13 +15,14 @@ MODES = ("auto", "none", "bar", "plain", "json")
 
 
 def progress_fields(name: str, p: Progress) -> dict:
-    """The fields of one ``progress`` line: ``file frame total percent fps speed eta elapsed``
+    """The fields of one ``progress`` line: ``file [segment] frame total percent fps speed eta elapsed``
     (``total``, ``percent`` and ``eta`` are None when the frame count is unknown; ``speed`` is
     video seconds per wall-clock second, FFmpeg's ``speed=``: 2.0 runs twice as fast as real time,
-    None before two timestamps are known)."""
+    None before two timestamps are known; ``segment`` only in a segmented run)."""
     pct = round(100.0 * p.frames / p.total, 1) if p.total else None
     speed = p.speed
-    return {"file": name, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
+    seg = {} if p.segment is None else {"segment": p.segment}
+    return {"file": name, **seg, "frame": p.frames, "total": p.total or None, "percent": pct, "fps": round(p.fps, 2),
             "speed": None if speed is None else round(speed, 3),
             "eta": None if p.eta is None else round(p.eta, 1), "elapsed": round(p.elapsed, 1)}
 

@@ -15,7 +15,8 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "modcrop", "downscale", "upscale_bicubic", "psnr", "ssim"]
+__all__ = ["rgb_to_ycbcr", "ycbcr_to_rgb", "rgb_to_y", "modcrop", "downscale", "upscale_rgb", "upscale_bicubic",
+           "psnr", "ssim"]
 
 # MATLAB rgb2ycbcr: limited-range BT.601 on R, G, B in [0, 1]
 _M = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
@@ -50,6 +51,13 @@ def downscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     """Antialiased bicubic downscale by an integer factor (uint8 in, uint8 out)."""
     h, w = rgb.shape[:2]
     return np.asarray(Image.fromarray(rgb).resize((w // scale, h // scale), Image.BICUBIC))
+
+
+def upscale_rgb(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """Pillow's bicubic upscale by an integer factor (uint8 in, uint8 out): the bicubic baseline
+    of the Set5 protocol (``tools/evaluate.py``)."""
+    h, w = rgb.shape[:2]
+    return np.asarray(Image.fromarray(rgb).resize((w * scale, h * scale), Image.BICUBIC))
 
 
 def upscale_bicubic(plane: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -182,10 +182,13 @@ class EncodeOptions:
     Attributes:
         encode: codec, quality, pixel format, container.
         pad_odd: pad an odd output size by one pixel (False when the user asked for the size).
+        video_only: write the video alone, without the source's other streams, chapters and
+            global tags (a segment's part: the join takes those once from the source).
     """
 
     encode: EncodeConfig
     pad_odd: bool = True
+    video_only: bool = False
 
 
 class Encode:
@@ -215,6 +218,8 @@ class Encode:
         from vsr.media.encode import Encoder
 
         self.source = self.decoder.source_info()
+        if self.options.video_only:
+            self.source = replace(self.source, streams=(), chapters=[], metadata={})
         enc = self.options.encode
         self.encoder = Encoder(self.dst, frame, self.source, enc, sample_aspect_ratio=output_sar(self.source, frame),
                                pad_odd=self.options.pad_odd, container_format=enc.container_format)

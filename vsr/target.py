@@ -9,21 +9,25 @@ Semantics:
   frame with rotation 90 displays as 1080x1920; a 720x576 frame with SAR 16:15
   displays as 768x576.
 * ``"Np"`` (``1080p``, ``1440p``, ``2160p``, ...; also ``4k`` = ``2160p``, ``8k`` =
-  ``4320p``): the display's *short side* becomes N. For landscape video that is the
-  height, as usual; a portrait phone clip at ``1080p`` comes out 1080 wide. Rotation
-  never changes what ``Np`` means.
+  ``4320p``) names a 16:9 *frame*: 1920x1080, 2560x1440, 3840x2160 (the width is N * 16/9
+  rounded to even: 480p is 854x480), turned to the picture's orientation as displayed:
+  a portrait clip at ``1080p`` fits 1080x1920. The picture fits inside that frame keeping
+  its display aspect: 16:9 fills it, 4:3 at ``1080p`` is 1440x1080, a 2.4:1 film at
+  ``4k`` is 3840x1600 (not 5184x2160, wider than the standard). A square picture counts
+  as landscape.
 * ``"WxH"``: the largest size that fits inside a W by H box *as displayed* (rotation
-  applied), keeping the display aspect ratio. A portrait clip in a ``3840x2160`` box
-  is 2160 high; use ``Np`` for "this resolution whatever the orientation".
+  applied), keeping the display aspect ratio; the box is not turned. A portrait clip in
+  a ``3840x2160`` box is 2160 high; use ``Np`` for "this resolution whatever the
+  orientation".
 * The output has square pixels (SAR 1:1) and keeps the rotation tag: its stored size
   is the unrotated display size times the enlargement factor, each side rounded to
   the nearest multiple of the chroma subsampling (2 for 4:2:0 on both sides, 2 for
-  4:2:2 on the width only, 1 for 4:4:4 and gray), never beyond a ``WxH`` box.
+  4:2:2 on the width only, 1 for 4:4:4 and gray), never beyond the frame or box.
 * The model scale is the smallest available one whose output covers that size on
   both sides, so the bicubic resize after the network only shrinks; if none does, the
   largest is used and the resize enlarges the rest (``reached`` is False).
-* A source whose display already is at or above the target (enlargement factor <= 1)
-  is ``at_target``: the caller skips it or copies it.
+* A source whose display already fills the frame or box on one side (enlargement factor
+  <= 1) is ``at_target``: the caller skips it or copies it.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ _ALIASES = {"4k": 2160, "uhd": 2160, "8k": 4320}
 
 @dataclass(frozen=True)
 class Target:
-    """A target resolution: exactly one of ``short_side`` ("Np") or ``box`` ("WxH")."""
+    """A target resolution: exactly one of ``short_side`` ("Np": the 16:9 frame N high, turned to
+    the picture's orientation, see :meth:`frame`) or ``box`` ("WxH")."""
 
     short_side: int | None = None
     box: tuple[int, int] | None = None
@@ -48,6 +53,15 @@ class Target:
     def __post_init__(self) -> None:
         if (self.short_side is None) == (self.box is None):
             raise ValueError("a Target has exactly one of short_side or box")
+
+    def frame(self, portrait: bool = False) -> tuple[int, int]:
+        """The ``(width, height)`` box the picture fits in: ``box``, or for ``Np`` the 16:9
+        frame (``1080p`` -> 1920x1080), turned to 1080x1920 for a ``portrait`` picture."""
+        if self.box is not None:
+            return self.box
+        n = self.short_side
+        wide = _round_to(Fraction(16 * n, 9), 2)
+        return (n, wide) if portrait else (wide, n)
 
     def __str__(self) -> str:
         return f"{self.short_side}p" if self.short_side is not None else f"{self.box[0]}x{self.box[1]}"
@@ -137,19 +151,14 @@ def plan_target(
         raise ValueError(f"bad source size {width}x{height}")
     dw, dh = display_size(width, height, sar, 0)  # unrotated display
     turned = _quarter_turn(rotation)
-    limit: tuple[int, int] | None = None
-    if target.short_side is not None:
-        factor = Fraction(target.short_side) / min(dw, dh)
-    else:
-        bw, bh = target.box
-        rw, rh = (dh, dw) if turned else (dw, dh)
-        factor = min(Fraction(bw) / rw, Fraction(bh) / rh)
-        limit = (bh, bw) if turned else (bw, bh)  # the box in unrotated terms
+    rw, rh = (dh, dw) if turned else (dw, dh)  # as displayed
+    bw, bh = target.frame(portrait=rh > rw)
+    factor = min(Fraction(bw) / rw, Fraction(bh) / rh)
+    limit = (bh, bw) if turned else (bw, bh)  # the frame in unrotated terms
     mw, mh = 1 << log2_chroma[0], 1 << log2_chroma[1]
     ow, oh = _round_to(dw * factor, mw), _round_to(dh * factor, mh)
-    if limit is not None:
-        ow = min(ow, max(mw, limit[0] // mw * mw))
-        oh = min(oh, max(mh, limit[1] // mh * mh))
+    ow = min(ow, max(mw, limit[0] // mw * mw))
+    oh = min(oh, max(mh, limit[1] // mh * mh))
     fits = [s for s in available if s * width >= ow and s * height >= oh]
     scale = fits[0] if fits else available[-1]
     return TargetPlan((ow, oh), (oh, ow) if turned else (ow, oh), scale, factor, bool(fits))

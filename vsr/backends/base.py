@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vsr.backends.options import BackendOption, check_options, merged_options
-from vsr.devices import parse_device, register_device_kind, resolve_device
+from vsr.devices import nvidia_driver_present, parse_device, register_device_kind, resolve_device
 from vsr.errors import BackendError, missing_torch
 
 if TYPE_CHECKING:
@@ -127,6 +127,8 @@ class BackendEntry:
     def unavailable(self, device: str) -> str | None:
         """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
         module's own words: it says which devices it runs on, and what to use instead)."""
+        if "cpu" not in self.rank and not nvidia_driver_present():  # a GPU-only backend: the GPU comes first
+            return "it needs an NVIDIA GPU, and this machine has none (see 'vsr info' for what it can run)"
         try:
             impl = self._impl()
         except ImportError as e:  # PyTorch is an extra: the backends built on it say so

@@ -100,7 +100,7 @@ def plan_batch(
                 expected = info.frames if info is not None and info.frames_exact else None
                 complete, why = check_complete(item.source.input, item.dst, expected, journal,
                                                copy=item.action == "copy", options=dict(cfg.input_options),
-                                               timeout=cfg.timeout)
+                                               timeout=cfg.timeout, time_range=cfg.range)
                 if complete:
                     item = replace(item, action="skip", reason=why, done_before=True)
                 else:

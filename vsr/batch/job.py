@@ -85,9 +85,11 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
     except VsrError as e:
         result.status, result.reason = "failed", _reason(item, str(e))
     except Exception as e:  # noqa: BLE001 - a bug on one file never stops the batch
-        log.error("internal error on %s (a bug in vsr or a library; please report it)", item.name, exc_info=True)
+        log.debug("%s: internal error", item.name, exc_info=True)  # the traceback, with -vv
         result.status, result.internal = "failed", True
-        result.reason = f"internal error: {type(e).__name__}: {_reason(item, str(e))}"
+        detail = _reason(item, str(e))
+        result.reason = "internal error (a bug in vsr or a library: rerun with -vv for the traceback and please " \
+                        "report it)" + (f": {detail}" if detail else "")
     finally:
         if view is not None:
             pool.release(view)

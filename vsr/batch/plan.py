@@ -394,7 +394,8 @@ def describe(item: BatchItem) -> str:
     if item.action == "upscale":
         w, h = item.output_size
         cfg = item.config
-        parts.append(f"{cfg.model.name} x{cfg.model.scale} -> {w}x{h} -> {item.dst}  [{cfg.model.weights} weights]")
+        parts.append(f"{cfg.model.name} x{cfg.model.scale} -> {w}x{h} -> {item.dst}  [{cfg.model.weights} weights"
+                     + (f", {cfg.range}]" if cfg.range else "]"))
     elif item.action == "copy":
         parts.append(f"copy -> {item.dst}")
     elif item.action == "skip":

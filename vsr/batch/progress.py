@@ -69,12 +69,15 @@ class _Counts:
         return self.frames_finished + sum(self.frames_running.values())
 
     def finish(self, result: "FileResult") -> None:
+        """Count a file that ended: the frames it wrote, and the total corrected to them (a failed
+        file wrote none), so the counts end true whatever the estimates were."""
         self.by_status[result.status] = self.by_status.get(result.status, 0) + 1
         self.frames_running.pop(result.input, None)
-        # a finished file counts as its whole expected share, whatever it wrote; a file never
-        # reported started (a Ray task) counts its input's frames when it was an upscale
-        default = result.input_frames if result.action == "upscale" else 0
-        self.frames_finished += self.expected.pop(result.input, default)
+        # a file never reported started (a Ray task) was counted in the total with its input's frames
+        expected = self.expected.pop(result.input, result.input_frames if result.action == "upscale" else 0)
+        written = result.frames if result.status == "done" and result.action == "upscale" else 0
+        self.frames_finished += written
+        self.frames_total = max(0, self.frames_total + written - expected)
 
     def fields(self) -> dict:
         done = self.frames_done()
@@ -202,15 +205,17 @@ class BarReporter:
 
     def file_finished(self, result: "FileResult") -> None:
         with self._lock:
-            before = self.counts.frames_done()
             self.counts.finish(result)
             bar = self._bars.pop(result.input, None)
             if bar is not None:
                 self._slots[self._slots.index(bar)] = None
                 bar.close()
+            if result.status == "failed":  # one line above the bars; a traceback goes only to the -vv log
+                self._tqdm.write(f"failed: {result.input}: {result.reason}", file=self.stream)
             if self._overall is not None:
-                self._overall.update(self.counts.frames_done() - before)
-                self._overall.set_description(self._desc())
+                self._overall.total = self.counts.frames_total or None
+                self._overall.n = self.counts.frames_done()
+                self._overall.set_description(self._desc())  # refreshes the bar
 
     def close(self) -> None:
         with self._lock:

@@ -48,6 +48,8 @@ class _Recorder:
 
     def finished(self, item: BatchItem, result: FileResult) -> None:
         fields: dict[str, Any] = {"input": item.name, "output": str(item.dst.resolve()) if item.dst else None}
+        if item.config is not None and item.config.range is not None:  # a changed range is not done
+            fields["range"] = str(item.config.range)
         if item.done_before and "journal" not in result.reason:
             # complete, found by counting its frames (journal lost, or killed before the journal
             # line was written): journal it so later runs need not open it again
@@ -72,7 +74,11 @@ class _Recorder:
 
 def _expected_frames(item: BatchItem) -> int:
     """Frames an item adds to the batch's progress: those it upscales (copies count none)."""
-    return item.info.frames if item.info is not None and item.action == "upscale" else 0
+    if item.info is None or item.action != "upscale":
+        return 0
+    rng = item.config.range if item.config is not None else None
+    return item.info.frames if rng is None else rng.frames_in(item.info.frames, item.info.frame_rate,
+                                                              item.info.duration)
 
 
 def run_batch(

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vsr.config import TimeRange
 from vsr.errors import UsageError, VsrError
 
 __all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal",
@@ -121,14 +122,15 @@ class OutdirLock:
 
 def check_complete(src: str | Path, dst: Path, expected_frames: int | None, journal: dict[str, dict[str, Any]],
                    copy: bool = False, options: dict[str, str] | None = None,
-                   timeout: float | None = None) -> tuple[bool, str]:
+                   timeout: float | None = None, time_range: TimeRange | None = None) -> tuple[bool, str]:
     """Whether ``dst`` is a complete output of ``src``.
 
     First the journal: a ``done`` record for ``dst`` whose output size and mtime still
     match, for the same input size and mtime. Otherwise the file itself: a copy must
     have the input's size; a video must open and hold as many video frames as the
     input (within 0.2%, at least 2 frames). ``src`` may be a URL (``options`` and
-    ``timeout`` then open it when its frames must be counted).
+    ``timeout`` then open it when its frames must be counted). With a ``time_range`` only
+    a ``done`` record of that same range counts (its frames cannot be counted exactly cheaply).
 
     Returns:
         ``(complete, why)``: ``why`` says how it was decided or what is wrong.
@@ -140,8 +142,13 @@ def check_complete(src: str | Path, dst: Path, expected_frames: int | None, jour
         out_stamp, in_stamp = file_stamp(dst), input_stamp(src)
     except OSError as e:
         return False, f"cannot stat ({e})"
+    want_range = None if time_range is None else str(time_range)
     if rec and rec.get("output_stamp") == out_stamp and rec.get("input_stamp") == in_stamp:
-        return True, "done in an earlier run (journal)"
+        if rec.get("range") == want_range:
+            return True, "done in an earlier run (journal)"
+        return False, f"made from {'the time range ' + rec['range'] if rec.get('range') else 'the whole input'}"
+    if want_range is not None:
+        return False, f"no record of the time range {want_range} in the journal"
     if copy:
         same = out_stamp["bytes"] == in_stamp["bytes"]
         return same, "copied in an earlier run" if same else "differs in size from the input"

@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from vsr.errors import VsrError, missing_torch
+from vsr.errors import VsrError, missing_torch, os_error_message
 
 __all__ = ["main", "build_parser"]
 
@@ -32,20 +32,22 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("vsr")
+        return version("vsr-luma")
     except PackageNotFoundError:
         return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
+    from vsr.cli.args import Parser
+
+    parser = Parser(prog="vsr", description="Video super-resolution with ESPCN/FSRCNN.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"vsr {_version()}")
-    from vsr.cli import tools, video
+    from vsr.cli import demo, segments, tools, video
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (video.add_upscale, video.add_batch, tools.add_export, tools.add_engine, tools.add_image,
-                tools.add_models, tools.add_info):
+    for add in (demo.add_demo, video.add_upscale, video.add_batch, segments.add_segments, tools.add_export,
+                tools.add_engine, tools.add_image, tools.add_models, tools.add_info):
         add(sub)
     return parser
 
@@ -54,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 1 failure, 2 usage error, 130 interrupted,
     143 terminated)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand they were given to, not by the top-level parser
+        prog = " ".join(["vsr", args.command, getattr(args, "engine_command", None) or ""]).strip()
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)\n")
     _setup_logging(args.verbose)
     previous = _terminate_as_interrupt()
     try:
@@ -70,17 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an unexpected library error: still one line unless -v
         if args.verbose:
             raise
-        if missing_torch(e):  # an extra
-            print(f"vsr: error: {args.command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'",
-                  file=sys.stderr)
-            return 1
-        print(f"vsr: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        print(f"vsr: error: {_unexpected(e, args.command)}", file=sys.stderr)
         return 1
     finally:
         if previous is not None:
             import signal
 
             signal.signal(signal.SIGTERM, previous)
+
+
+def _unexpected(e: Exception, command: str) -> str:
+    """One line for an error vsr did not raise on purpose: what happened and what to do, without
+    the exception's class name, errno or a temporary file's name."""
+    if missing_torch(e):  # an extra
+        return f"{command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'"
+    if isinstance(e, OSError):  # PyAV's errors from the operating system included
+        from vsr.output import public_name
+
+        return os_error_message(e, None if e.filename is None else public_name(str(e.filename)))
+    return f"unexpected failure ({e}); this is a bug in vsr or a library: run with -v for details and report it"
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,10 +1,40 @@
-"""Argument types and help shared by the subcommands."""
+"""Argument types, ranges and help shared by the subcommands, and the parser that reports a bad
+argument in one line."""
 
 from __future__ import annotations
 
 import argparse
+import re
+from typing import NoReturn
 
-__all__ = ["parse_size", "positive_int", "backend_help", "device_help", "add_backend_options", "backend_option_values"]
+__all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
+           "backend_help", "device_help", "add_backend_options",
+           "backend_option_values"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line plus a hint, not the whole usage (exit 2):
+    ``vsr upscale: error: --scale: 5 is not one of 2, 3, 4 (see vsr upscale --help)``.
+
+    Subcommand parsers made by ``add_subparsers`` are of the same class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_plain(message)} (see {self.prog} --help)\n")
+
+
+def _plain(message: str) -> str:
+    """argparse's wording made shorter: ``argument --scale: invalid choice: 5 (choose from 2, 3, 4)``
+    -> ``--scale: 5 is not one of 2, 3, 4``."""
+    message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+    m = re.search(r"invalid choice: (.+?) \(choose from (.+)\)$", message)
+    if m:
+        choices = m.group(2).replace("'", "")
+        message = message[:m.start()] + f"{m.group(1)} is not one of {choices}"
+    m = re.search(r"invalid (int|float) value: (.+)$", message)
+    if m:
+        message = message[:m.start()] + f"{m.group(2)} is not {'a whole number' if m.group(1) == 'int' else 'a number'}"
+    return message
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -17,8 +47,87 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return int(text)
+
+
+def segment_count(text: str) -> int | str:
+    """``--segments``: a positive number or ``auto``."""
+    from vsr.errors import UsageError
+    from vsr.segments.plan import parse_count
+
+    try:
+        return parse_count(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).partition(": ")[2]) from None
+
+
+def int_range(low: int, high: int | None = None, what: str = ""):
+    """An argparse ``type=`` accepting whole numbers from ``low`` to ``high`` (None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"of {low} or more"
+            raise argparse.ArgumentTypeError(f"expected a whole number {span}{what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def number_range(low: float, what: str = "", positive: bool = False):
+    """An argparse ``type=`` accepting finite numbers (decimals allowed) of ``low`` or more (above
+    ``low`` when ``positive``); ``what`` ends the message, e.g. ``" of seconds"``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value > low if positive else value >= low) or value == float("inf"):
+            span = "a positive number" if positive and low == 0 else f"a number of {low:g} or more"
+            raise argparse.ArgumentTypeError(f"expected {span}{what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def pix_fmt(text: str) -> str:
+    """An argparse ``type=`` for ``--pix-fmt``: a pixel format name FFmpeg knows."""
+    import av
+
+    try:
+        av.VideoFormat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a pixel format FFmpeg knows; common ones: yuv420p, yuv420p10le, yuv422p10le, "
+            "yuv444p") from None
+    return text
+
+
+# The quality scale of each encoder's --crf (the option it maps to: crf, or cq for NVENC). An
+# encoder not listed here is checked by the encoder itself when it opens.
+CRF_RANGES = {
+    "libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libsvtav1": (0, 63), "libaom-av1": (0, 63),
+    "libvpx-vp9": (0, 63), "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51),
+    "av1_nvenc": (0, 51),
+}
+
+
+def check_crf(crf: int | None, codec: str | None) -> str | None:
+    """Why ``--crf`` is out of range for ``codec`` (None: the default, libx264 or libx265), or None."""
+    if crf is None:
+        return None
+    name = codec or "libx264"
+    low, high = CRF_RANGES.get(name, (0, None))
+    if crf < low or (high is not None and crf > high):
+        span = f"{low} to {high}" if high is not None else f"{low} or more"
+        what = f"{name} takes {span}" if codec else f"the default encoders (libx264, libx265) take {span}"
+        return f"--crf {crf}: out of range; {what} (lower is better quality)"
+    return None
 
 
 def backend_help() -> str:
@@ -54,5 +163,3 @@ def backend_option_values(args: argparse.Namespace) -> dict:
 
     return {name: v for name in backend_options() if (v := getattr(args, name, None)) is not None}
 
-
-# Subcommands in help order: each adds its parser and sets ``func``.

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import add_backend_options, backend_help, backend_option_values, device_help, positive_int
+from vsr.cli.args import (add_backend_options, backend_help, backend_option_values, check_crf, device_help,
+                          int_range, number_range, pix_fmt, positive_int, segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -23,16 +24,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help=device_help())
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads per frame (0: automatic)")
-    p.add_argument("--workers", type=int, default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
+    p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
+    p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
     add_backend_options(p)  # each backend's own: --precision, --max-size, --cuda-graphs, ...
 
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
-    p.add_argument("--crf", type=int, help="quality: constant rate factor (x264 default 18, x265 20)")
+    p.add_argument("--crf", type=int_range(0), help="quality: constant rate factor, lower is better (x264 0-51, default "
+                                                   "18; x265 0-51, default 20; SVT-AV1, libaom, VP9 0-63)")
     p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
-    p.add_argument("--pix-fmt", help="output pixel format (default: the source's, e.g. yuv420p10le)")
+    p.add_argument("--pix-fmt", type=pix_fmt, help="output pixel format (default: the source's, e.g. yuv420p10le)")
     p.add_argument("-e", "--encoder-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra encoder option, repeatable (e.g. -e tune=film -e x265-params=aq-mode=3)")
     p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
@@ -55,6 +57,10 @@ def _encoder_options(items: list[str], flag: str = "--encoder-option") -> tuple[
 def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] | None = None):
     from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig, time_range
 
+    bad_crf = check_crf(args.crf, args.codec)
+    if bad_crf:
+        raise UsageError(bad_crf)
+
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
         backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.workers,
@@ -71,16 +77,6 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     )
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
 def _add_range_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
                              "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
@@ -95,7 +91,7 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=number_range(0, " of seconds", positive=True), default=None, metavar="SECONDS",
                    help="fail with one line when the input sends nothing for this long (network sources)")
 
 
@@ -112,8 +108,50 @@ def add_upscale(sub) -> None:
     _add_model_args(p)
     _add_target_args(p)
     _add_encode_args(p)
+    add_segment_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_upscale)
+
+
+def add_job_args(p: argparse.ArgumentParser) -> None:
+    """The options that shape an output (model, --target, encoding), shared with ``vsr segments``."""
+    _add_model_args(p)
+    _add_target_args(p)
+    _add_encode_args(p)
+
+
+def job_config(args: argparse.Namespace):
+    """``(config, note)`` from :func:`add_job_args`' options; config None when --target finds
+    the input already there."""
+    cfg = _upscale_config(args, args.scale or 2)
+    if args.target is None:
+        return cfg, None
+    return _target_config(args, cfg)
+
+
+def add_segment_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--segments", type=segment_count, default=None, metavar="N|auto",
+                   help="cut the input at its keyframes into N segments (auto: about a minute each), computed "
+                        "one by one into a hidden work folder and joined without re-encoding; rerunning the same "
+                        "command after a crash reuses finished segments (see docs/batch.md)")
+
+
+def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
+    """``vsr upscale ... --segments N``: plan, compute what is not finished, join."""
+    from vsr.progress import make_reporter
+    from vsr.segments.run import upscale_segmented
+
+    if args.input == "-" or args.output == "-":
+        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+    callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
+    try:
+        stats = upscale_segmented(args.input, args.output, cfg, segments=args.segments, progress=callback)
+    finally:
+        close()
+    print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
+          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)",
+          file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    return 0
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -137,6 +175,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
+    if args.segments is not None:
+        return upscale_in_segments(args, cfg)
     name = "stdin" if args.input == "-" else Path(args.input).name
     callback, close = make_reporter(args.progress, name, sys.stderr if to_stdout else sys.stdout, sys.stderr)
     try:
@@ -160,9 +200,9 @@ def _target_arg(text: str):
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=_target_arg, metavar="RES",
-                   help="instead of --scale: 2160p, 1440p, 1080p, ... (the display's short side), 4k, or WxH "
-                        "(fit inside the box); the smallest model scale that reaches it, then an exact resize "
-                        "keeping the display aspect (see docs/batch.md)")
+                   help="instead of --scale: a frame to fit the picture in, 2160p or 4k (3840x2160), 1440p, 1080p "
+                        "(1920x1080), ... turned for portrait video, or WxH; the smallest model scale that reaches "
+                        "it, then an exact resize keeping the display aspect (see docs/batch.md)")
 
 
 def _target_config(args: argparse.Namespace, cfg):
@@ -212,11 +252,11 @@ def add_batch(sub) -> None:
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per task (default 1)")
-    g.add_argument("--ray-gpus-per-task", type=float, default=0.0, metavar="N",
+    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
                    help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
-    g.add_argument("--ray-max-retries", type=int, default=3, metavar="N",
-                   help="reruns of a task whose worker died (default 3)")
+    g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",
+                   help="reruns of a task whose worker died (default 3; -1: no limit)")
     p.set_defaults(func=_cmd_batch)
 
 
@@ -245,11 +285,25 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                    "max_retries": args.ray_max_retries}
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
-    results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
-                        ray=args.ray, ray_options=ray_options)
+    with _logging_above_bars(reporter):
+        results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
+                            ray=args.ray, ray_options=ray_options)
     out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
     for line in summary_lines(results, time.monotonic() - start):
         print(line, file=out)
     if args.report:
         print(f"report: {args.report}", file=out)
     return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _logging_above_bars(reporter):
+    """While progress bars are drawn, log lines go through tqdm (printed whole above the bars)."""
+    import contextlib
+
+    from vsr.batch.progress import BarReporter
+
+    if not isinstance(reporter, BarReporter):
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()

@@ -298,15 +298,19 @@ class Decoder:
 
         s, cc = self.stream, self.stream.codec_context
         sar = s.sample_aspect_ratio or cc.sample_aspect_ratio
+        rate = s.guessed_rate or s.average_rate or None
+        chapters, timecode = list(self.container.chapters()), source_timecode(self.container, s)
+        if self.trim is not None:
+            chapters, timecode = self.trim.chapters(chapters), self.trim.timecode(timecode, rate)
         return SourceInfo(
             name=self.path.name, format=self.container.format.name,
-            rate=s.guessed_rate or s.average_rate or None, coded_size=self.normalizer.size or (cc.width, cc.height),
+            rate=rate, coded_size=self.normalizer.size or (cc.width, cc.height),
             sample_aspect_ratio=Fraction(sar) if sar else Fraction(1), sar_tagged=bool(s.sample_aspect_ratio),
             rotation=self.rotation,
             video_tags={k: s.metadata[k] for k in ("language", "title", "handler_name") if k in s.metadata},
-            timecode=source_timecode(self.container, s),
+            timecode=timecode,
             metadata={k: v for k, v in self.container.metadata.items() if k != "encoder"},
-            chapters=list(self.container.chapters()),
+            chapters=chapters,
             streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"))
 
     def __iter__(self) -> Iterator[YuvFrame]:
@@ -327,13 +331,14 @@ class Decoder:
         trim = self.trim
         for packet in self._demux():
             if packet.stream is not self.stream and (packet.dts is not None or packet.pts is not None):
-                if (trim is None or trim.packet(packet)) and packets is not None:
-                    packets(packet)
+                for item in [packet] if trim is None else trim.take(packet):
+                    if packets is not None:
+                        packets(item)
             if trim is not None and trim.video_done:  # only copied streams' late packets are still wanted
                 if trim.drained(packet):
                     return self._check_kept()
                 continue
-            if packet.stream is not self.stream:
+            if packet.stream is not self.stream or (trim is not None and trim.skip_video(packet)):
                 continue
             try:
                 frames = self.stream.codec_context.decode(packet)

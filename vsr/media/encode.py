@@ -10,19 +10,23 @@ import av
 import numpy as np
 
 from vsr.config import EncodeConfig
-from vsr.errors import MediaError
+from vsr.errors import MediaError, UsageError
 from vsr.frames import YuvFrame
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
 
-__all__ = ["Encoder", "default_codec", "choose_pix_fmt"]
+__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
 
 log = logging.getLogger(__name__)
 
 _ODD_SIZES_OK = {"ffv1", "rawvideo", "utvideo", "huffyuv", "ffvhuff"}
 _CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
+# Presets of the encoders whose preset is a name from a fixed list (checked before opening, so a
+# typo fails in one line naming the choices instead of the encoder's own error)
+_PRESETS = {name: ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                   "placebo") for name in ("libx264", "libx264rgb", "libx265")}
 _NVENC_HINT = (
     "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
     "data-centre GPUs such as the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
@@ -34,6 +38,14 @@ def default_codec(bit_depth: int, container_format: str) -> str:
     if "webm" in container_format.split(","):
         return "libsvtav1"
     return "libx264" if bit_depth == 8 else "libx265"
+
+
+def _known_pix_fmt(name: str) -> bool:
+    try:
+        av.VideoFormat(name)
+    except ValueError:
+        return False
+    return True
 
 
 def choose_pix_fmt(codec: av.codec.Codec, wanted: str) -> str:
@@ -91,7 +103,7 @@ class Encoder:
         self.pad = (0, 0)  # (right, bottom) luma pixels replicated to fit the chroma subsampling
         self._sar = sample_aspect_ratio
         try:
-            self.output = av.open(str(path), "w", format=container_format)
+            self.output = av.open(str(path), "w", format=container_format, options=dict(config.muxer_options))
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"{path}: cannot write this container ({e})") from e
         self._source = source
@@ -103,6 +115,22 @@ class Encoder:
             raise
 
     # -- set-up -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_settings(codec: av.codec.Codec, cfg: EncodeConfig) -> None:
+        """Refuse a ``--pix-fmt`` or ``--preset`` the encoder does not take, naming what it takes.
+
+        Raises:
+            UsageError: a pixel format FFmpeg does not know or the encoder cannot write, or a
+                preset not in the encoder's list.
+        """
+        takes = [f.name for f in codec.video_formats or []]
+        if cfg.pix_fmt is not None and (cfg.pix_fmt not in takes if takes else not _known_pix_fmt(cfg.pix_fmt)):
+            raise UsageError(f"--pix-fmt {cfg.pix_fmt}: {codec.name} cannot write it; it takes "
+                             f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
+        presets = _PRESETS.get(codec.name)
+        if cfg.preset and presets and cfg.preset not in presets:
+            raise UsageError(f"--preset {cfg.preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
+
     def _open_video(self, frame: YuvFrame) -> None:
         cfg = self.config
         name = cfg.codec or default_codec(frame.bit_depth, self.output.format.name)
@@ -110,6 +138,7 @@ class Encoder:
             codec = av.codec.Codec(name, "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
+        self._check_settings(codec, cfg)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
@@ -154,17 +183,8 @@ class Encoder:
             else:
                 opts[key] = value
         cc.options = opts
-        src = self._source
-        if src.rotation:
-            stream.set_display_rotation(src.rotation)
-        stream.metadata.update(src.video_tags)
-        if src.timecode:  # same frame rate, so the start timecode still holds
-            stream.metadata["timecode"] = src.timecode
         self.stream = stream
-        self.passthrough = Passthrough(self.output, list(src.streams))
-        self.output.metadata.update(src.metadata)
-        if src.chapters:
-            self.output.set_chapters(src.chapters)
+        self.passthrough = carry_over(self.output, stream, self._source)
         try:
             cc.open()
         except av.error.FFmpegError as e:
@@ -175,7 +195,9 @@ class Encoder:
                     f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
                     f"a width and height divisible by {1 << out.log2_chroma[0]} and {1 << out.log2_chroma[1]}; "
                     "choose a size that is, or a codec that takes odd sizes such as --codec ffv1") from e
-            raise MediaError(f"cannot open encoder {name} with {opts or 'default options'}: {e}") from e
+            given = " ".join(f"{k}={v}" for k, v in opts.items()) or "its default settings"
+            raise MediaError(f"{name} refused {given}; check --crf, --preset and -e values (run with -v to see "
+                             "the encoder's own message)") from e
         self._pix_fmt = pix_fmt
         self._work_fmt = work.name
 
@@ -219,6 +241,27 @@ class Encoder:
             self.output.close()
         except Exception:  # noqa: BLE001 - best effort on an error path
             pass
+
+
+def carry_over(output: av.container.OutputContainer, video: av.video.stream.VideoStream,
+               source: SourceInfo) -> Passthrough:
+    """What an output takes from its source besides the picture: the video's rotation, tags
+    and timecode, the global tags and chapters, and the other streams (before the header is
+    written). Shared by :class:`Encoder` and the join of segment parts.
+
+    Returns:
+        The passthrough of the source's other streams into ``output``.
+    """
+    if source.rotation:
+        video.set_display_rotation(source.rotation)
+    video.metadata.update(source.video_tags)
+    if source.timecode:  # same frame rate, so the start timecode still holds
+        video.metadata["timecode"] = source.timecode
+    passthrough = Passthrough(output, list(source.streams))
+    output.metadata.update(source.metadata)
+    if source.chapters:
+        output.set_chapters(source.chapters)
+    return passthrough
 
 
 def frame_format_name(frame: YuvFrame) -> str:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import re
 import struct
+from dataclasses import dataclass
 from typing import Callable
 
 import av
 
 from vsr.media.transcode import AudioTranscode
 
-__all__ = ["Passthrough", "source_timecode"]
+__all__ = ["Passthrough", "Preroll", "source_timecode"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,15 @@ _TS_CODECS = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "
               "dvb_subtitle", "dvb_teletext", "arib_caption"}
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
+@dataclass(frozen=True)
+class Preroll:
+    """An input packet from just before a time range's start (:mod:`vsr.media.trim`): it primes
+    the decoder of a re-encoded stream, whose output from it is dropped; a copied stream never
+    writes it."""
+
+    packet: av.Packet
 
 
 def _plain_text(codec: str, payload: bytes) -> str:
@@ -177,8 +187,14 @@ class Passthrough:
         for t in self._transcode.values():
             t.flush()
 
-    def mux(self, packet: av.Packet) -> None:
-        """Write one input packet to its output stream (ignored if its stream was dropped)."""
+    def mux(self, packet: av.Packet | Preroll) -> None:
+        """Write one input packet to its output stream (ignored if its stream was dropped); a
+        :class:`Preroll` only primes a re-encoding decoder."""
+        if isinstance(packet, Preroll):
+            t = self._transcode.get(packet.packet.stream.index)
+            if t is not None and packet.packet.size:
+                t.mux(packet.packet, prime=True)
+            return
         if packet.stream.index in self._transcode:
             if packet.size:
                 self._transcode[packet.stream.index].mux(packet)

@@ -56,14 +56,21 @@ class AudioTranscode:
         self.codec = name
         self._failed = False
 
-    def mux(self, packet: av.Packet) -> None:
-        """Decode one input packet and write what the encoder gives back."""
+    def mux(self, packet: av.Packet, prime: bool = False) -> None:
+        """Decode one input packet and write what the encoder gives back.
+
+        Args:
+            prime: a packet from before a time range's start: decoded (the decoder needs what
+                came before its first packet in the range), its sound dropped.
+        """
         try:
             frames = self._decoder.decode(packet)
         except av.error.FFmpegError as e:
-            log.warning("skipped an undecodable audio packet at pts %s (%s)", packet.pts, e)
+            if not prime:
+                log.warning("skipped an undecodable audio packet at pts %s (%s)", packet.pts, e)
             return
-        self._encode(frames)
+        if not prime:
+            self._encode(frames)
 
     def flush(self) -> None:
         """Drain the decoder and the encoder (call once, before the output is closed)."""

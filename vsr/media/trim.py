@@ -21,11 +21,14 @@ The rules (see docs/time-ranges.md):
 from __future__ import annotations
 
 import logging
+import math
 from fractions import Fraction
+from typing import Any
 import av
 
 from vsr.config import TimeRange
 from vsr.errors import MediaError
+from vsr.media.streams import Preroll
 
 __all__ = ["Trim"]
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _PROBE_PACKETS = 4000  # packets read after a seek to find the first video keyframe and audio packets
 _DRAIN_SECONDS = 2  # after the video's end, demux this much further for copied streams' late packets
+_PREROLL_PACKETS = 3  # audio packets before the start that prime a re-encoding decoder
+_SUBTITLE_PREROLL = 30  # seconds demuxed (not decoded) before the start for subtitles shown across it
 
 
 def _seconds(t: Fraction) -> str:
@@ -60,7 +65,9 @@ class Trim:
         self.video_done = False  # a frame at or after the end was decoded
         self.kept = 0  # video frames kept
         self._last: Fraction | None = None  # time of the last frame decoded, from the input's start
-        self._drain_until: Fraction | None = None
+        self._held: dict[int, list[av.Packet]] = {}  # audio packets just before the start, per stream
+        self._started: set[int] = set()  # audio streams whose first packet in the range went out
+        self._video_from: Fraction | None = None  # video packets before this keyframe time are skipped
         self._seen: set[int] = set()  # copied streams that reached the end
 
     # -- checks and estimates ----------------------------------------------------------------------
@@ -86,14 +93,7 @@ class Trim:
 
     def estimate(self, frames: int, rate: Fraction | None) -> int:
         """Frames the range holds, estimated from the whole input's ``frames`` and ``rate`` (0: unknown)."""
-        duration = self.duration()
-        end = self.range.end if duration is None or self.range.end is None else min(self.range.end, duration)
-        if end is None:
-            end = duration
-        if end is None or not rate:
-            return 0
-        n = round((end - (self.range.start or 0)) * Fraction(rate))
-        return max(0, min(n, frames) if frames else n)
+        return self.range.frames_in(frames, rate, self.duration())
 
     # -- seeking -----------------------------------------------------------------------------------
     def seek(self) -> list[av.Packet]:
@@ -119,25 +119,50 @@ class Trim:
                 log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, _seconds(target), e)
                 self.container.seek(0)
                 return []
-            packets, good = self._probe()
-            if good:
+            packets, key = self._probe()
+            if key is not None:
                 log.debug("%s: seeked %s before the range's start", self.name, _seconds(back))
+                if self.container.streams.subtitles:
+                    return self._subtitle_preroll(target, key)
                 return packets
             back = max(Fraction(1), back * 2)
 
-    def _probe(self) -> tuple[list[av.Packet], bool]:
+    def _subtitle_preroll(self, target: Fraction, key: Fraction) -> list[av.Packet]:
+        """Seek :data:`_SUBTITLE_PREROLL` further back for the subtitles shown across the start;
+        video packets are skipped, undecoded, up to the keyframe at ``key`` seconds."""
+        early = target - _SUBTITLE_PREROLL
+        if early <= self.zero:
+            self.container.seek(0)
+        else:
+            self.container.seek(int(early / self.video.time_base), stream=self.video, backward=True)
+        self._video_from = key
+        return []
+
+    def skip_video(self, p: av.Packet) -> bool:
+        """Whether a video packet comes before the keyframe decoding starts at (subtitle pre-roll)."""
+        if self._video_from is None:
+            return False
+        t = self._time(p)
+        if p.is_keyframe and t is not None and t >= self._video_from:
+            self._video_from = None
+            return False
+        return True
+
+    def _probe(self) -> tuple[list[av.Packet], Fraction | None]:
         """Demux after a seek until the first video keyframe and each audio stream's first
-        packet are seen; whether they start no later than the range."""
+        packet are seen: the packets, and the keyframe's time when they start no later than
+        the range (else None)."""
         audio = {s.index for s in self.container.streams.audio}
         packets: list[av.Packet] = []
         key_ok: bool | None = None
+        key = None
         first_audio: dict[int, bool] = {}
         for p in self.container.demux():
             packets.append(p)
             t = self._time(p)
             if p.stream.index == self.video.index:
                 if key_ok is None and p.is_keyframe and t is not None:
-                    key_ok = t <= self.start
+                    key_ok, key = t <= self.start, t
                     if not key_ok:
                         break
             elif p.stream.index in audio and p.stream.index not in first_audio and t is not None:
@@ -150,7 +175,7 @@ class Trim:
                 break
             if len(packets) >= _PROBE_PACKETS:
                 break
-        return packets, bool(key_ok) and all(first_audio.values())
+        return packets, key if key_ok and all(first_audio.values()) else None
 
     # -- keeping -----------------------------------------------------------------------------------
     @staticmethod
@@ -189,7 +214,32 @@ class Trim:
     def _before(self, t: Fraction) -> bool:
         return self._low is not None and t < self._low
 
-    def packet(self, p: av.Packet) -> bool:
+    def take(self, p: av.Packet) -> list[av.Packet | Preroll]:
+        """What to pass on for a copied stream's packet: nothing, the packet with its output
+        timestamps, or for an audio stream's first packet in the range, the last
+        :data:`_PREROLL_PACKETS` before it as :class:`~vsr.media.streams.Preroll` first (a
+        re-encoding decoder is primed with them; copies never write them)."""
+        index = p.stream.index
+        if p.stream.type == "audio" and self._low is not None and index not in self._started:
+            if not self._keep(p):
+                t = self._time(p)
+                if t is not None and self._before(t):
+                    held = self._held.setdefault(index, [])
+                    held[:] = [*held[-(_PREROLL_PACKETS - 1):], p]
+                return []
+            self._started.add(index)
+            held = self._held.pop(index, [])
+            for h in held:
+                self._shift(h)
+            return [*map(Preroll, held), p]
+        return [p] if self._keep(p) else []
+
+    def _shift(self, p: av.Packet) -> None:
+        shift = round(self.start / p.time_base)
+        p.pts = p.pts - shift if p.pts is not None else None
+        p.dts = p.dts - shift if p.dts is not None else None
+
+    def _keep(self, p: av.Packet) -> bool:
         """Whether a copied stream's packet is kept; a kept one gets its output timestamps."""
         t = self._time(p)
         if t is None:
@@ -209,9 +259,7 @@ class Trim:
                 p.duration = max(1, (p.duration or 0) - cut)
         elif self._before(t):
             return False
-        shift = round(self.start / tb)
-        p.pts = p.pts - shift if p.pts is not None else None
-        p.dts = p.dts - shift if p.dts is not None else None
+        self._shift(p)
         return True
 
     def drained(self, p: av.Packet) -> bool:
@@ -221,6 +269,36 @@ class Trim:
         if t is not None and self.end is not None and t >= self.end + _DRAIN_SECONDS:
             return True
         return {s.index for s in self.container.streams.audio} <= self._seen
+
+    # -- what the output's header takes from the input ----------------------------------------------
+    def chapters(self, chapters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """PyAV chapters moved to the output's clock and clipped to the range (those outside dropped)."""
+        length = None if self.end is None else self.end - self.start
+        out = []
+        for ch in chapters:
+            tb = ch["time_base"]
+            a, b = ch["start"] * tb - self.start, ch["end"] * tb - self.start
+            if b <= 0 or (length is not None and a >= length):
+                continue
+            a, b = max(a, Fraction(0)), b if length is None else min(b, length)
+            out.append({**ch, "start": round(a / tb), "end": round(b / tb)})
+        return out
+
+    def timecode(self, timecode: str | None, rate: Fraction | None) -> str | None:
+        """The start timecode moved on to the first frame kept (``HH:MM:SS:FF``, non-drop-frame; a
+        drop-frame one, ``HH:MM:SS;FF``, is left as it is with a warning)."""
+        start = self.range.start or 0
+        if not timecode or not start or not rate:
+            return timecode
+        parts = timecode.replace(";", ":").split(":")
+        fps = round(Fraction(rate))
+        if ";" in timecode or len(parts) != 4 or not all(x.isdigit() for x in parts) or fps < 1:
+            log.warning("%s: start timecode %s kept as it is (not moved to the range's start)", self.name, timecode)
+            return timecode
+        h, m, sec, f = map(int, parts)
+        n = ((h * 60 + m) * 60 + sec) * fps + f + math.ceil(start * Fraction(rate))  # the first frame kept
+        n %= 24 * 3600 * fps
+        return f"{n // (3600 * fps):02d}:{n // (60 * fps) % 60:02d}:{n // fps % 60:02d}:{n % fps:02d}"
 
     def no_frames(self) -> MediaError:
         """The error for a range that held no video frame."""

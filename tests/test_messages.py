@@ -1,0 +1,220 @@
+"""Messages a person can act on: every failure of the CLI is one line saying what happened and
+what to do, with no Python class name, errno, return code, dict or hidden partial file name;
+argparse errors are one line plus a hint (exit 2); numeric options are range-checked."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from media import write_clip
+from vsr.cli import main
+from vsr.cli.args import check_crf
+
+VSR = [sys.executable, "-m", "vsr"]
+
+
+def _line(err: str) -> str:
+    """The one line of ``err``, checked for what a user should never see."""
+    assert "Traceback" not in err and "usage:" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert not re.search(r"\b[A-Z]\w*(Error|Exception)\b", line), line  # no Python class name
+    for never in ("Errno", "returned", "avcodec_open2", "{", ".vsr-partial"):
+        assert never not in line, line
+    return line
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("msg") / "in.mkv", 64, 48, frames=2)
+
+
+def _usage(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    return _line(capsys.readouterr().err)
+
+
+# --- argparse: one line plus a hint ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, want", [
+    (["--scale", "5"], "vsr upscale: error: --scale: 5 is not one of 2, 3, 4 (see vsr upscale --help)"),
+    (["--crf", "abc"], "vsr upscale: error: --crf: expected a whole number of 0 or more, got 'abc' "
+                       "(see vsr upscale --help)"),
+    (["--bogus"], "vsr upscale: error: unrecognized arguments: --bogus (see vsr upscale --help)"),
+    (["--progress", "fancy"], "vsr upscale: error: --progress: 'fancy' is not one of auto, none, bar, plain, json "
+                              "(see vsr upscale --help)"),
+])
+def test_argparse_errors_are_one_line_with_a_hint(args, want, clip, tmp_path, capsys) -> None:
+    assert _usage(capsys, ["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), *args]) == want
+
+
+def test_missing_arguments_one_line(capsys) -> None:
+    assert _usage(capsys, ["upscale"]) == \
+        "vsr upscale: error: the following arguments are required: input, -o/--output (see vsr upscale --help)"
+    assert _usage(capsys, []).endswith("(see vsr --help)")
+    assert _usage(capsys, ["engine", "list", "--nope"]) == \
+        "vsr engine list: error: unrecognized arguments: --nope (see vsr engine list --help)"
+
+
+# --- numeric ranges -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--workers", "-1"], "--workers: expected a whole number of 0 or more, got '-1'"),
+    (["--threads", "-2"], "--threads: expected a whole number of 0 or more"),
+    (["--tile", "0"], "--tile: expected a positive whole number"),
+    (["--batch", "0"], "--batch: expected a positive whole number"),
+    (["--timeout", "0"], "--timeout: expected a positive number of seconds"),
+    (["--timeout", "inf"], "--timeout: expected a positive number of seconds"),
+    (["--crf", "-1"], "--crf: expected a whole number of 0 or more"),
+    (["--max-size", "0x0"], "--max-size: expected WIDTHxHEIGHT"),
+])
+def test_numbers_out_of_range_are_usage_errors(args, says, clip, tmp_path, capsys) -> None:
+    assert says in _usage(capsys, ["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), *args])
+    assert not (tmp_path / "o.mkv").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--ray-max-retries", "-2"], "--ray-max-retries: expected a whole number of -1 or more"),
+    (["--ray-cpus-per-task", "-1"], "--ray-cpus-per-task: expected a number of 0 or more"),
+    (["--ray-gpus-per-task", "nan"], "--ray-gpus-per-task: expected a number of 0 or more"),
+    (["-j", "0"], "-j/--jobs: expected a positive whole number"),
+])
+def test_batch_numbers_out_of_range(args, says, clip, tmp_path, capsys) -> None:
+    assert says in _usage(capsys, ["batch", str(clip), "-d", str(tmp_path / "out"), *args])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--crf", "99"], "--crf 99: out of range; the default encoders (libx264, libx265) take 0 to 51"),
+    (["--codec", "libx265", "--crf", "52"], "--crf 52: out of range; libx265 takes 0 to 51"),
+    (["--codec", "libsvtav1", "--crf", "64"], "--crf 64: out of range; libsvtav1 takes 0 to 63"),
+])
+def test_crf_is_checked_per_encoder(args, says, clip, tmp_path, capsys) -> None:
+    for command in (["upscale", str(clip), "-o", str(tmp_path / "o.mkv")], ["batch", str(clip), "-d",
+                                                                            str(tmp_path / "out")]):
+        assert main([*command, *args]) == 2
+        assert _line(capsys.readouterr().err) == f"vsr: error: {says} (lower is better quality)"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crf_ranges() -> None:
+    assert check_crf(51, None) is None and check_crf(0, "libx264") is None
+    assert check_crf(63, "libsvtav1") is None and check_crf(63, "libvpx-vp9") is None
+    assert check_crf(52, "hevc_nvenc") is not None
+    assert check_crf(500, "some_encoder_vsr_does_not_list") is None  # that encoder checks it itself
+
+
+# --- encoder settings -----------------------------------------------------------------------
+
+
+def test_unknown_pixel_format(clip, tmp_path, capsys) -> None:
+    line = _usage(capsys, ["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--pix-fmt", "yuv999"])
+    assert line.startswith("vsr upscale: error: --pix-fmt: 'yuv999' is not a pixel format FFmpeg knows; "
+                           "common ones: yuv420p, yuv420p10le")
+
+
+def test_pixel_format_the_encoder_cannot_write(clip, tmp_path, capsys) -> None:
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--pix-fmt", "rgb24", "--progress",
+                 "none"]) == 2
+    line = _line(capsys.readouterr().err)
+    assert line.startswith("vsr: error: --pix-fmt rgb24: libx264 cannot write it; it takes yuv420p, ")
+    assert "yuv444p10le" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_preset(clip, tmp_path, capsys) -> None:
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--preset", "nope", "--progress",
+                 "none"]) == 2
+    assert _line(capsys.readouterr().err) == (
+        "vsr: error: --preset nope: libx264 has no such preset; use one of ultrafast, superfast, veryfast, "
+        "faster, fast, medium, slow, slower, veryslow, placebo")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_encoder_refusing_an_option_value(clip, tmp_path, capsys) -> None:
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "-e", "crf=abc", "--progress", "none"]) == 1
+    line = _line(capsys.readouterr().err)
+    assert line.startswith("vsr: error: libx264 refused ") and "crf=abc" in line and "check --crf" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- a full disk, a file size limit: the destination is named, nothing is left -------------
+
+
+def _big_clip(tmp_path: Path) -> Path:
+    return write_clip(tmp_path / "src" / "big.mkv", 128, 96, frames=12)
+
+
+def test_file_size_limit_names_the_destination(tmp_path) -> None:
+    """RLIMIT_FSIZE (the shell's ``ulimit -f``) makes writes fail past a size, as a full disk does,
+    without root: the output (ffv1, ~50 KiB a frame) cannot fit in 64 KiB."""
+    src = _big_clip(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    dst = out / "out.mkv"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none"],
+                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert r.returncode == 1, r.stderr
+    assert _line(r.stderr) == (f"vsr: error: {dst}: the file grew beyond the largest size this process may write "
+                               "(the shell's 'ulimit -f' or the file system's limit); raise the limit or write to "
+                               "another file system")
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_full_disk_on_standard_output(tmp_path) -> None:
+    """/dev/full answers every write with 'no space left on device' (ENOSPC)."""
+    src = _big_clip(tmp_path)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(VSR + ["upscale", str(src), "-o", "-", "--format", "matroska", "--codec", "ffv1"],
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert _line(r.stderr) == ("vsr: error: standard output: the disk is full; free some space there or write the "
+                               "output to another disk")
+
+
+# --- backends, images -----------------------------------------------------------------------
+
+
+def test_tensorrt_without_a_gpu_says_it_needs_one(clip, tmp_path, capsys) -> None:
+    from vsr.devices import nvidia_driver_present
+
+    if nvidia_driver_present():
+        pytest.skip("this machine has an NVIDIA GPU")
+    for device in ("auto", "cuda"):
+        assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--backend", "tensorrt", "--device",
+                     device]) == 1
+        line = _line(capsys.readouterr().err)
+        assert "needs an NVIDIA GPU, and this machine has none" in line and "PyTorch" not in line
+    assert main(["engine", "build"]) == 1
+    assert "needs an NVIDIA GPU" in _line(capsys.readouterr().err)
+
+
+def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> None:
+    from PIL import Image, features
+
+    if not features.check("webp"):
+        pytest.skip("this Pillow cannot write WebP")
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.webp")
+    assert main(["image", str(tmp_path / "x.webp"), "-o", str(tmp_path / "y.png")]) == 2
+    assert _line(capsys.readouterr().err) == \
+        f"vsr: error: {tmp_path / 'x.webp'}: a WEBP image; vsr image reads PNG and JPEG only: convert it to .png first"
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    assert main(["image", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.webp")]) == 2
+    assert "PNG and JPEG only; name the output .png, .jpg or .jpeg" in _line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x.webp"]

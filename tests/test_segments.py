@@ -1,0 +1,215 @@
+"""Segmented runs (vsr.segments): keyframe plans, parts and their journal, the join, resume.
+
+Every clip is generated here, small (32x24 to 64x48, tens of frames), with short GOPs so a
+plan has several cut points.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from media import chapters, packets, write_video
+from vsr.errors import MediaError, UsageError
+from vsr.pipeline import upscale_video
+from vsr.segments import parse_count, plan_segments, upscale_segmented
+from vsr.segments.work import WorkDir
+
+
+def _frames(path: Path) -> list[tuple[int, bytes]]:
+    """``(pts, picture bytes)`` of every decoded frame (PyAV directly, not vsr)."""
+    with av.open(str(path)) as c:
+        return [(f.pts, f.to_ndarray().tobytes()) for f in c.decode(video=0)]
+
+
+def _video_packets(path: Path) -> list[av.Packet]:
+    with av.open(str(path)) as c:
+        return [p for p in c.demux(video=0) if p.size]
+
+
+@pytest.fixture(scope="module")
+def gop_mkv(tmp_path_factory) -> Path:
+    """H.264 (no B-frames) MKV, 32x24, 40 frames, a keyframe every 10, AAC audio, subtitles, chapters."""
+    path = tmp_path_factory.mktemp("seg") / "gop.mkv"
+    write_video(path, size=(32, 24), frames=40, options={"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "0"},
+                audio=True, subtitles=[(0, 300, "one"), (900, 300, "two")], chapters=[(0, 800, "A"), (800, 1600, "B")])
+    return path
+
+
+def test_plan_cuts_at_source_keyframes(gop_mkv: Path) -> None:
+    plan = plan_segments(gop_mkv, 4)
+    keys = [p.pts for p in _video_packets(gop_mkv) if p.is_keyframe]
+    assert [s.start_pts for s in plan.segments] == keys[:4] == [0, 400, 800, 1200]
+    assert [s.frames for s in plan.segments] == [10, 10, 10, 10] and plan.frames == 40
+    assert plan.segments[0].start is None and plan.segments[-1].end is None
+    assert plan.segments[1].start == Fraction(2, 5) and plan.segments[1].end == Fraction(4, 5)
+    again = type(plan).from_json(json.loads(plan.dumps()))
+    assert again == plan
+    assert len(plan_segments(gop_mkv, 100).segments) == 4  # no more segments than keyframes
+    assert len(plan_segments(gop_mkv, "auto").segments) == 1  # 1.6 s of source: one minute-long segment
+    assert parse_count("auto") == "auto" and parse_count("3") == 3
+    with pytest.raises(UsageError):
+        parse_count("0")
+
+
+def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1")
+    assert stats.computed == [0, 1, 2, 3] and stats.frames == 40
+    assert _frames(joined) == _frames(whole)  # pixel-equal, same timestamps
+    assert packets(joined, "audio") == packets(gop_mkv, "audio")  # muxed once from the source: no seams
+    assert packets(joined, "subtitle") == packets(whole, "subtitle")
+    assert chapters(joined) == chapters(whole) and len(chapters(joined)) == 2
+    assert not WorkDir(joined).path.exists()  # the work folder goes after a successful join
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mov", "ts", "mkv"])
+def test_h264_with_b_frames_joins_with_increasing_dts(tmp_path: Path, espcn_x2, suffix: str) -> None:
+    src = tmp_path / "src.mp4"
+    write_video(src, size=(32, 24), frames=36, options={"g": "9", "sc_threshold": "0", "bf": "3"}, audio=True)
+    dst = tmp_path / f"out.{suffix}"
+    stats = upscale_segmented(src, dst, segments=4, loaded=espcn_x2, codec="libx264",
+                              encoder_options={"bf": "3", "x264-params": "b-pyramid=normal"})
+    assert stats.frames == 36 and len(stats.computed) == 4
+    pkts = _video_packets(dst)
+    if suffix != "mkv":  # Matroska stores no DTS
+        dts = [p.dts for p in pkts]
+        assert all(a < b for a, b in zip(dts, dts[1:])), dts
+    with av.open(str(dst)) as c:
+        c.streams.video[0].codec_context.options = {"err_detect": "explode"}
+        decoded = [f.pts for f in c.decode(video=0)]
+    src_pts = sorted(p.pts for p in _video_packets(src))
+    assert len(decoded) == 36
+    tb_src = av.open(str(src)).streams.video[0].time_base
+    tb_out = av.open(str(dst)).streams.video[0].time_base
+    if suffix in ("mp4", "mov"):
+        assert [Fraction(p) * tb_out for p in decoded] == [Fraction(p) * tb_src for p in src_pts]
+
+
+def test_open_gop_mpeg2_source(tmp_path: Path, espcn_x2) -> None:
+    """MPEG-2 with open GOPs (B-frames before each I-frame in display order, decoded after it)."""
+    src = tmp_path / "open.ts"
+    write_video(src, codec="mpeg2video", size=(32, 24), frames=36, container_format="mpegts",
+                options={"g": "9", "bf": "2"})
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert len(stats.computed) == 3
+    assert _frames(joined) == _frames(whole)
+
+
+def test_vfr_timestamps_come_from_the_source(tmp_path: Path, espcn_x2) -> None:
+    pts = [0, 40, 73, 120, 200, 210, 260, 330, 400, 433, 470, 560, 600, 640, 700, 705]
+    src = tmp_path / "vfr.mkv"
+    write_video(src, size=(32, 24), frames=len(pts), time_base=Fraction(1, 1000), pts=pts,
+                options={"g": "4", "bf": "0", "sc_threshold": "0"}, audio=True)
+    plan = plan_segments(src, 4)
+    assert [s.start_pts for s in plan.segments] == [0, 200, 400, 600]
+    dst = tmp_path / "out.mkv"
+    upscale_segmented(src, dst, segments=4, loaded=espcn_x2, codec="ffv1")
+    assert [p for p, _ in _frames(dst)] == pts
+
+
+def test_single_keyframe_is_one_segment(tmp_path: Path, espcn_x2, caplog) -> None:
+    src = tmp_path / "one.mkv"
+    write_video(src, size=(32, 24), frames=12, options={"g": "1000", "sc_threshold": "0"})
+    with caplog.at_level(logging.WARNING):
+        stats = upscale_segmented(src, tmp_path / "out.mkv", segments=4, loaded=espcn_x2, codec="ffv1")
+    assert stats.segments == 1 and stats.frames == 12
+    assert "single keyframe" in caplog.text
+
+
+def test_join_refuses_a_missing_or_corrupt_part(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+    from vsr.config import BackendConfig, UpscaleConfig
+    from vsr.segments.run import join_run, plan_run, run_segment
+
+    dst = tmp_path / "out.mkv"
+    cfg = UpscaleConfig(backend=BackendConfig("onnxruntime"))
+    plan_run(gop_mkv, dst, cfg, 3)
+    for i in (0, 2):
+        run_segment(gop_mkv, dst, cfg, i)
+    with pytest.raises(MediaError, match=r"segment 1 .*missing"):
+        join_run(gop_mkv, dst, cfg)
+    run_segment(gop_mkv, dst, cfg, 1)
+    part = WorkDir(dst).part(2)
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"segment 2 .*corrupt") as e:
+        join_run(gop_mkv, dst, cfg)
+    assert "\n" not in str(e.value) and not dst.exists()
+    assert run_segment(gop_mkv, dst, cfg, 2) and not run_segment(gop_mkv, dst, cfg, 0)  # redone / kept
+    assert join_run(gop_mkv, dst, cfg) == 40
+
+
+def test_changed_options_discard_stale_parts(gop_mkv: Path, tmp_path: Path, caplog) -> None:
+    from vsr.config import BackendConfig, EncodeConfig, UpscaleConfig
+    from vsr.segments.run import plan_run, run_segment
+
+    dst = tmp_path / "out.mkv"
+    cfg = UpscaleConfig(backend=BackendConfig("onnxruntime"))
+    plan_run(gop_mkv, dst, cfg, 2)
+    run_segment(gop_mkv, dst, cfg, 0)
+    other = UpscaleConfig(backend=BackendConfig("onnxruntime"), encode=EncodeConfig(crf=30))
+    with pytest.raises(UsageError, match="differ from the plan"):
+        run_segment(gop_mkv, dst, other, 1)
+    with caplog.at_level(logging.WARNING):
+        plan_run(gop_mkv, dst, other, 2)
+    assert "1 finished segment(s) are discarded" in caplog.text
+    assert not WorkDir(dst).part(0).exists()
+
+
+def _vsr(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vsr", *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_kill_then_rerun_computes_only_unfinished_segments(gop_mkv: Path, tmp_path: Path) -> None:
+    """Segments 0 and 1 finished on 'other nodes', segment 2 killed (-9) part-way: the rerun of
+    plain ``vsr upscale --segments 4`` computes exactly the segments without a sound part."""
+    dst = tmp_path / "out.mkv"
+    opts = ["--backend", "onnxruntime", "--codec", "ffv1"]
+    assert _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts).returncode == 0
+    for i in (0, 1):
+        assert _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", "1" if i else "0", *opts).returncode == 0
+    work = WorkDir(dst)
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", "segments", "run", str(gop_mkv), "-o", str(dst),
+                             "--index", "2", *opts], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not any(".vsr-partial" in p.name for p in work.path.iterdir()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {i for i in range(4) if work.record(i) is not None}
+    assert {0, 1} <= done and 3 not in done  # 2 may have finished before the kill landed
+    r = _vsr("upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts, "--progress", "none")
+    assert r.returncode == 0, r.stderr
+    computed, reused = 4 - len(done), len(done)
+    assert f"({computed} computed, {reused} reused)" in r.stdout
+    assert len(_frames(dst)) == 40 and not work.path.exists()
+
+
+def test_cli_farm_steps_and_one_line_errors(gop_mkv: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mp4"
+    r = _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", "--backend", "onnxruntime")
+    plan = json.loads(r.stdout)
+    assert [(s["index"], s["start"], s["end"], s["frames"]) for s in plan["segments"]] == [(0, None, 0.8, 20),
+                                                                                           (1, 0.8, None, 20)]
+    assert {"start_pts", "end_pts"} <= set(plan["segments"][0])
+    r = _vsr("segments", "join", str(gop_mkv), "-o", str(dst))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "segment 0" in r.stderr and "Traceback" not in r.stderr
+    r = _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", "5", "--backend", "onnxruntime")
+    assert r.returncode == 2 and "segments 0 to 1" in r.stderr

@@ -1,0 +1,236 @@
+"""A segmented run of one file: plan, compute the parts not yet finished, join.
+
+Re-running the same call after a crash or a kill reuses every part its journal vouches for
+and computes only the rest; changed options discard the old parts (with a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from vsr.config import UpscaleConfig
+from vsr.errors import UsageError
+from vsr.segments.plan import Plan, plan_segments
+from vsr.segments.work import WorkDir, fingerprint
+
+__all__ = ["SegmentStats", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentStats:
+    """What a segmented run did.
+
+    Attributes:
+        frames: frames in the output.
+        seconds: wall-clock time, join included.
+        segments: segments in the plan.
+        computed: indices of the segments computed by this run.
+        reused: indices of the finished parts an earlier run left and this one reused.
+        input_size, output_size: ``(width, height)`` (the output's from the last computed part).
+        backend: the backend that ran (empty when every part was reused).
+    """
+
+    frames: int = 0
+    seconds: float = 0.0
+    segments: int = 0
+    computed: list[int] = field(default_factory=list)
+    reused: list[int] = field(default_factory=list)
+    input_size: tuple[int, int] = (0, 0)
+    output_size: tuple[int, int] = (0, 0)
+    backend: str = ""
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def resolve_weights(src: Path, cfg: UpscaleConfig) -> UpscaleConfig:
+    """``cfg`` with ``--weights auto`` decided once for the whole file (as an unsegmented run
+    decides it), so every part, on any node, uses the same weights."""
+    if cfg.model.weights != "auto":
+        return cfg
+    from vsr.media.decode import Decoder
+    from vsr.models.choice import choose_weights
+
+    decoder = Decoder(src, options=dict(cfg.input_options))
+    try:
+        chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", *decoder.bits_per_pixel())
+    finally:
+        decoder.close()
+    return replace(cfg, model=replace(cfg.model, weights=chosen))
+
+
+def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -> tuple[Plan, str, WorkDir,
+                                                                                         UpscaleConfig]:
+    """Open (or resume) the work folder of ``dst``.
+
+    Args:
+        count: segments wanted (``"auto"``); None: the plan already in the work folder.
+
+    Returns:
+        ``(plan, fingerprint, work folder, config with the weights resolved)``.
+
+    Raises:
+        UsageError: a time range (not combined with segments), or no plan to resume.
+    """
+    if cfg.range is not None:
+        raise UsageError("--segments cannot be combined with --start/--end/--duration yet; cut the range first")
+    work = WorkDir(dst)
+    cfg = resolve_weights(src, cfg)
+    if count is None:
+        saved = work.read_plan()
+        if saved is None:
+            raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+        plan = saved[0]
+        print_ = fingerprint(plan, cfg)
+        if print_ != saved[1]:
+            raise UsageError(f"{dst.name}: these options or this source differ from the plan's; give the same "
+                             "options as 'vsr segments plan', or plan again")
+        return plan, print_, work, cfg
+    plan = plan_segments(src, count)
+    print_ = fingerprint(plan, cfg)
+    return work.start(plan, print_), print_, work, cfg
+
+
+def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
+                      segments: int | str = "auto", progress: Callable[[Any], None] | None = None,
+                      loaded: Any = None, cancel: threading.Event | None = None,
+                      runner: Callable[..., list[int]] | None = None, **options: Any) -> SegmentStats:
+    """Upscale one file in segments cut at its keyframes, resumable after a kill.
+
+    Args:
+        src, dst, config, options, loaded, cancel: as :func:`vsr.pipeline.upscale_video`.
+        segments: how many (a number, or ``"auto"``: see :mod:`vsr.segments.plan`).
+        progress: called with :class:`vsr.pipeline.Progress` reports covering the whole file
+            (frames across segments, reused parts counted as done), ``segment`` set.
+        runner: computes a list of segment indices instead of this process (Ray: see
+            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices)``.
+
+    Returns:
+        What was computed, reused and written.
+
+    Raises:
+        VsrError: as :func:`vsr.pipeline.upscale_video`; a part the join refuses.
+    """
+    from vsr.output import check_paths
+    from vsr.pipeline import load_backend, merge_options
+    from vsr.segments.join import join_parts
+    from vsr.segments.part import run_part
+
+    cfg = merge_options(config or UpscaleConfig(), options)
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, cfg.overwrite)
+    t0 = time.perf_counter()
+    plan, print_, work, cfg = prepare(src, dst, cfg, segments)
+    stats = SegmentStats(segments=len(plan.segments))
+    stats.reused = work.finished(plan, print_)
+    todo = [s.index for s in plan.segments if s.index not in stats.reused]
+    if stats.reused:
+        log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
+                 len(plan.segments), len(todo))
+    if todo and runner is not None:
+        stats.computed = runner(src, dst, cfg, todo)
+    elif todo:
+        net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
+        try:
+            report = _Report(plan, stats.reused, progress)
+            for i in todo:
+                part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net,
+                                cancel=cancel)
+                report.finished(part.frames)
+                stats.computed.append(i)
+            stats.backend = net.backend.name
+        finally:
+            if loaded is None:
+                net.backend.close()
+    stats.frames = join_parts(src, dst, plan, work, print_, cfg)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+class _Report:
+    """Turns each part's progress into reports over the whole file."""
+
+    def __init__(self, plan: Plan, reused: list[int], progress: Callable[[Any], None] | None) -> None:
+        self.total = plan.frames
+        self.done = sum(plan.segments[i].frames for i in reused)  # frames finished, parts before included
+        self.computed = 0  # frames computed by this run (the rate's numerator)
+        self.progress = progress
+        self.t0 = time.perf_counter()
+        self.current = 0
+
+    def callback(self, index: int) -> Callable[[Any], None] | None:
+        if self.progress is None:
+            return None
+        from vsr.pipeline import Progress
+
+        def on_progress(p: Any) -> None:
+            self.current = p.frames
+            frames = self.computed + p.frames
+            elapsed = time.perf_counter() - self.t0
+            fps = frames / elapsed if elapsed > 0 else 0.0
+            done = min(self.done + p.frames, self.total)
+            eta = (self.total - done) / fps if fps else None
+            self.progress(Progress(done, self.total, elapsed, fps, eta, segment=index))
+
+        return on_progress
+
+    def finished(self, frames: int) -> None:
+        self.done += frames
+        self.computed += frames
+
+
+# -- the three farm steps (any node sharing the filesystem) ---------------------------------------
+def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
+    """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
+    (an earlier plan with the same options is kept, with its finished parts)."""
+    return prepare(Path(src), Path(dst), cfg, count)[0]
+
+
+def run_segment(src: str | Path, dst: str | Path, cfg: UpscaleConfig, index: int, *,
+                progress: Callable[[Any], None] | None = None, force: bool = False) -> bool:
+    """Step 2: compute segment ``index`` of the saved plan (a sound finished part is kept
+    unless ``force``). Returns whether it was computed.
+
+    Raises:
+        UsageError: no plan, other options than the plan's, an index outside it.
+    """
+    from vsr.segments.part import run_part
+
+    src, dst = Path(src), Path(dst)
+    plan, print_, work, cfg = prepare(src, dst, cfg, None)
+    if not 0 <= index < len(plan.segments):
+        raise UsageError(f"--index {index}: the plan has segments 0 to {len(plan.segments) - 1}")
+    if not force and work.problem(index, print_) is None:
+        log.info("%s: segment %d is already done", dst.name, index)
+        return False
+    report = _Report(plan, [], progress)
+    report.done = sum(s.frames for s in plan.segments[:index])
+    run_part(src, work, plan, index, cfg, print_, progress=report.callback(index))
+    return True
+
+
+def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
+    """Step 3: verify every part of the saved plan and write ``dst``; returns its frames.
+
+    Raises:
+        UsageError: no plan there.
+        MediaError: a missing or corrupt part, named in one line.
+    """
+    from vsr.output import check_paths
+    from vsr.segments.join import join_parts
+
+    src, dst = Path(src), Path(dst)
+    check_paths(src, dst, cfg.overwrite)
+    work = WorkDir(dst)
+    saved = work.read_plan()
+    if saved is None:
+        raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+    return join_parts(src, dst, saved[0], work, saved[1], cfg)
