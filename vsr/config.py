@@ -9,7 +9,8 @@ from typing import Any
 
 from vsr.errors import UsageError
 
-__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "TimeRange", "UpscaleConfig", "parse_time", "time_range"]
+__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "TimeRange", "UpscaleConfig", "parse_time", "seconds_text",
+           "time_range"]
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,13 @@ class TimeRange:
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start < 0:
-            raise UsageError(f"start {float(self.start):g} s is negative")
+            raise UsageError(f"start {seconds_text(self.start)} is negative")
         if self.end is not None and self.end <= (self.start or 0):
-            raise UsageError(f"end {_seconds(self.end)} is not after start {_seconds(self.start or 0)}: "
+            raise UsageError(f"end {seconds_text(self.end)} is not after start {seconds_text(self.start or 0)}: "
                              "the range holds no time")
 
     def __str__(self) -> str:
-        return f"{_seconds(self.start or 0)}-{'end' if self.end is None else _seconds(self.end)}"
+        return f"{seconds_text(self.start or 0)}-{'end' if self.end is None else seconds_text(self.end)}"
 
     def frames_in(self, frames: int, rate: Fraction | float | None, duration: Fraction | float | None) -> int:
         """Frames of an input (``frames`` in all, ``rate`` per second, ``duration`` seconds long,
@@ -156,8 +157,12 @@ class TimeRange:
         return min(n, frames) if frames else n
 
 
-def _seconds(t: Fraction) -> str:
-    return f"{float(t):.6g} s"
+def seconds_text(t: Fraction | float) -> str:
+    """``t`` seconds as people read them, to the microsecond: ``"90 s"``, ``"1.333333 s"``."""
+    us = round(Fraction(t) * 1_000_000)
+    whole, frac = divmod(abs(us), 1_000_000)
+    text = f"{whole}.{frac:06d}".rstrip("0").rstrip(".")
+    return f"{'-' if us < 0 else ''}{text} s"
 
 
 def time_range(start: str | Fraction | float | None = None, end: str | Fraction | float | None = None,

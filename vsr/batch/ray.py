@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from vsr.batch.plan import BatchItem
 from vsr.batch.report import FileResult
-from vsr.errors import BackendError
+from vsr.errors import BackendError, cause
 
 if TYPE_CHECKING:
     from vsr.pipeline import Progress
@@ -145,7 +145,7 @@ def run_ray(
                     result = ray.get(ref)
                 except ray.exceptions.RayError as e:  # worker died more than max_retries times, node lost ...
                     result = FileResult(input=item.name, output=str(item.dst), status="failed",
-                                        reason=f"Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}",
+                                        reason=f"Ray task failed: {cause(e)}",
                                         action=item.action)
                 result.input = item.name
                 result.output = str(item.dst) if item.dst is not None else None

@@ -8,8 +8,7 @@ import re
 from typing import NoReturn
 
 __all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
-           "backend_help", "device_help", "add_backend_options",
-           "backend_option_values"]
+           "backend_name", "device_name", "backend_help", "device_help", "add_backend_options", "backend_option_values"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -128,6 +127,28 @@ def check_crf(crf: int | None, codec: str | None) -> str | None:
         what = f"{name} takes {span}" if codec else f"the default encoders (libx264, libx265) take {span}"
         return f"--crf {crf}: out of range; {what} (lower is better quality)"
     return None
+
+
+def backend_name(text: str) -> str:
+    """An argparse ``type=`` for ``--backend``: ``auto`` or a registered backend's name."""
+    from vsr.backends import backend_names
+
+    if text not in backend_names():
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(backend_names())}")
+    return text
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type=`` for ``--device``: ``auto``, ``cpu``, or a device kind a registered
+    backend runs on with an optional index (``cuda``, ``cuda:N``)."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_kinds
+
+    kind, sep, idx = text.partition(":")
+    if text != "auto" and not (kind in device_kinds() and (not sep or (idx.isdigit() and kind != "cpu"))):
+        kinds = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in device_kinds())
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, {kinds}")
+    return text
 
 
 def backend_help() -> str:
