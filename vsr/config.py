@@ -106,17 +106,17 @@ def parse_time(text: str) -> Fraction:
     """
     t = text.strip()
     if t.startswith("-"):
-        raise UsageError(f"time {text!r} is negative: times count from the input's start")
+        raise UsageError(f"{text!r} is negative: times count from the input's start")
     m = _CLOCK.fullmatch(t)
     if m:
         hours, minutes, seconds = int(m[1] or 0), int(m[2]), Fraction(m[3])
         if minutes >= 60 or seconds >= 60:
-            raise UsageError(f"time {text!r}: minutes and seconds must be below 60 in [HH:]MM:SS")
+            raise UsageError(f"{text!r}: minutes and seconds must be below 60 in [HH:]MM:SS")
         return hours * 3600 + minutes * 60 + seconds
     m = _SECONDS.fullmatch(t)
     if m:
         return Fraction(m[1]) / {None: 1, "s": 1, "ms": 1000, "us": 1_000_000}[m[2]]
-    raise UsageError(f"time {text!r}: expected seconds (90, 1.5) or [HH:]MM:SS[.frac] (01:30, 1:02:03.5)")
+    raise UsageError(f"{text!r} is not a time: give seconds (90, 1.5) or [HH:]MM:SS[.frac] (01:30, 1:02:03.5)")
 
 
 @dataclass(frozen=True)
@@ -176,16 +176,19 @@ def time_range(start: str | Fraction | float | None = None, end: str | Fraction 
         UsageError: both ``end`` and ``duration``, a zero or negative duration, an end not
             after the start, or a time :func:`parse_time` refuses.
     """
-    def value(x: str | Fraction | float | None) -> Fraction | None:
+    def value(x: str | Fraction | float | None, flag: str) -> Fraction | None:
         if x is None:
             return None
-        if isinstance(x, str):
-            return parse_time(x)
-        if x < 0:
-            raise UsageError(f"time {x:g} is negative: times count from the input's start")
+        try:
+            if isinstance(x, str):
+                return parse_time(x)
+            if x < 0:
+                raise UsageError(f"{seconds_text(x)} is negative: times count from the input's start")
+        except UsageError as e:
+            raise UsageError(f"{flag} {e}") from None
         return Fraction(x)
 
-    s, e, d = value(start), value(end), value(duration)
+    s, e, d = value(start, "--start"), value(end, "--end"), value(duration, "--duration")
     if e is not None and d is not None:
         raise UsageError("give --end or --duration, not both")
     if d is not None:
