@@ -78,9 +78,11 @@ def test_registry_imports_no_backend_until_asked():
 def test_unknown_backend_is_one_clear_error(vfr_mp4, tmp_path, capsys):
     from vsr.cli import main
 
-    assert main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / "o.mp4"), "--backend", "nope"]) != 0
+    with pytest.raises(SystemExit) as e:  # a usage error, caught by the argument parser
+        main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / "o.mp4"), "--backend", "nope"])
+    assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown backend 'nope'" in err[0] and "openvino" in err[0], err
+    assert len(err) == 1 and "--backend: 'nope' is not one of auto" in err[0] and "openvino" in err[0], err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -52,11 +52,25 @@ def _usage(capsys, argv: list[str]) -> str:
     (["--crf", "abc"], "vsr upscale: error: --crf: expected a whole number of 0 or more, got 'abc' "
                        "(see vsr upscale --help)"),
     (["--bogus"], "vsr upscale: error: unrecognized arguments: --bogus (see vsr upscale --help)"),
+    (["--backend", "pytorch"], "vsr upscale: error: --backend: 'pytorch' is not one of auto, onnxruntime, openvino, "
+                               "tensorrt, torch (see vsr upscale --help)"),
+    (["--device", "tpu"], "vsr upscale: error: --device: 'tpu' is not a device; use auto, cpu, cuda or cuda:N "
+                          "(see vsr upscale --help)"),
     (["--progress", "fancy"], "vsr upscale: error: --progress: 'fancy' is not one of auto, none, bar, plain, json "
                               "(see vsr upscale --help)"),
 ])
 def test_argparse_errors_are_one_line_with_a_hint(args, want, clip, tmp_path, capsys) -> None:
     assert _usage(capsys, ["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), *args]) == want
+
+
+def test_output_is_a_usage_error(clip, tmp_path, capsys) -> None:
+    for dst, says in ((clip, "output is the input file; choose another output name"),
+                      (tmp_path / "o.xyz", "FFmpeg knows no container for the suffix '.xyz'"),
+                      (tmp_path, "is a directory; give an output file name")):
+        assert main(["upscale", str(clip), "-o", str(dst)]) == 2
+        assert says in _line(capsys.readouterr().err)
+    assert _usage(capsys, ["image", str(clip), "-o", str(tmp_path / "o.png"), "--scale", "5"]) == \
+        "vsr image: error: --scale: 5 is not one of 2, 3, 4 (see vsr image --help)"
 
 
 def test_missing_arguments_one_line(capsys) -> None:
@@ -218,3 +232,42 @@ def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> No
     assert main(["image", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.webp")]) == 2
     assert "PNG and JPEG only; name the output .png, .jpg or .jpeg" in _line(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x.webp"]
+
+
+# --- errors vsr did not foresee -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error, want", [
+    (lambda av: av.error.InvalidDataError(1094995529, "Invalid data found when processing input",
+                                          "/v/.out.mkv.vsr-partial-123"),
+     "/v/out.mkv: Invalid data found when processing input (from FFmpeg); run with -v to see FFmpeg's own "
+     "messages, and please report it if other players read this input"),
+    (lambda av: av.error.ArgumentError(22, "Invalid argument", "pipe:1"),  # the issue's AVI case, to stdout
+     "standard output: Invalid argument (from FFmpeg); run with -v to see FFmpeg's own messages, and please "
+     "report it if other players read this input"),
+    (lambda av: OSError(28, "No space left on device", "/v/.rep.json.77-0123abcd.tmp"),
+     "/v/rep.json: the disk is full; free some space there or write the output to another disk"),
+    (lambda av: ZeroDivisionError("division by zero"),
+     "unexpected failure (division by zero); this is a bug in vsr or a library: run with -v for details and "
+     "please report it"),
+])
+def test_unforeseen_errors_read_as_one_line(error, want) -> None:
+    """The CLI's last resort, on the library's own exception objects: no class name, errno or
+    hidden file name."""
+    import av
+
+    from vsr.cli import _public, _unexpected
+
+    line = _public(_unexpected(error(av), "upscale"))
+    assert line == want
+    _line(line)
+
+
+def test_hidden_names_in_messages_become_destinations() -> None:
+    from vsr.output import partial_path, public_name, public_text
+
+    dst = Path("/media/out dir/film.mkv")
+    assert public_name(partial_path(dst)) == str(dst)
+    assert public_text(f"Invalid argument: '{partial_path(Path('/m/a.mp4'))}' returned 22") == \
+        "Invalid argument: '/m/a.mp4' returned 22"
+    assert public_text("keep .x.vsr-partial-12abc and a.b.c") == "keep .x.vsr-partial-12abc and a.b.c"

@@ -319,3 +319,17 @@ def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
     wma_frame = Fraction(2048, 44100)  # cut at WMA packet boundaries, the decoder primed with those before
     assert 0 <= first < wma_frame and abs(first - video[0]) <= wma_frame
     assert abs(end - Fraction(8, 10)) <= wma_frame
+
+
+def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
+    """A range near the end of a file decodes from the keyframe before it, not from frame 0."""
+    from vsr.media.decode import Decoder
+
+    clip = make_clip("range_long.mkv", size=(32, 32), frames=250, audio=True, options={"g": "25", "bf": "2"})
+    d = Decoder(clip.path, time_range=TimeRange(Fraction(9), Fraction(19, 2)))
+    try:
+        times = [f.pts * f.time_base for f in d.frames()]
+    finally:
+        d.close()
+    assert len(times) == 13 and times[0] == 0
+    assert d.stats.decoded <= 25 + 13 + 3  # at most one GOP before the start, then the range (+ reordering)

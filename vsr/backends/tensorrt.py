@@ -25,7 +25,7 @@ import torch
 from vsr.backends.engine_cache import EngineCache, EngineKey, ShapeProfile
 from vsr.output import atomic_write
 from vsr.devices import cuda_unavailable, parse_device
-from vsr.errors import BackendError
+from vsr.errors import BackendError, cause
 from vsr.models.export import export_onnx
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ def _import_trt() -> Any:
     except ImportError as e:
         if getattr(e, "name", None) == "tensorrt":
             raise BackendError(INSTALL_HINT) from e
-        raise BackendError(f"TensorRT is installed but does not import ({e})") from e
+        raise BackendError(f"TensorRT is installed but does not import ({cause(e)})") from e
     except OSError as e:  # a shared library of TensorRT or CUDA is missing
-        raise BackendError(f"TensorRT is installed but does not load ({e})") from e
+        raise BackendError(f"TensorRT is installed but does not load ({cause(e)})") from e
     return trt
 
 

@@ -12,13 +12,16 @@ from vsr.batch.plan import BatchItem
 from vsr.batch.pool import BackendPool
 from vsr.batch.report import FileResult
 from vsr.errors import VsrError
+from vsr.output import public_text
 
 __all__ = ["run_item", "run_join", "immediate_result"]
 
 log = logging.getLogger(__name__)
 
 def _reason(item: BatchItem, text: str) -> str:
-    """An error message without the input path it starts with (the report names the file already)."""
+    """An error message without the input path it starts with (the report names the file already),
+    naming destinations instead of their hidden partial files."""
+    text = public_text(text)
     for prefix in {str(item.source.path), item.name}:
         if text.startswith(prefix + ": "):
             return text[len(prefix) + 2:]

@@ -8,7 +8,7 @@ import re
 from typing import NoReturn
 
 __all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
-           "backend_help"]
+           "backend_name", "device_name", "backend_help"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -127,6 +127,22 @@ def check_crf(crf: int | None, codec: str | None) -> str | None:
         what = f"{name} takes {span}" if codec else f"the default encoders (libx264, libx265) take {span}"
         return f"--crf {crf}: out of range; {what} (lower is better quality)"
     return None
+
+
+def backend_name(text: str) -> str:
+    """An argparse ``type=`` for ``--backend``: ``auto`` or a registered backend's name."""
+    from vsr.backends import backend_names
+
+    if text not in backend_names():
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(backend_names())}")
+    return text
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type=`` for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N")
+    return text
 
 
 def backend_help() -> str:

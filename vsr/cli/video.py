@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import (backend_help, check_crf, int_range, number_range, parse_size, pix_fmt, positive_int,
-                          segment_count)
+from vsr.cli.args import (backend_help, backend_name, check_crf, device_name, int_range, number_range, parse_size,
+                          pix_fmt, positive_int, segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -20,10 +20,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=("auto", *WEIGHT_SETS), default="auto",
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
-    p.add_argument("--backend", default="auto", help=backend_help())
+    p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
     p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
                    help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
-    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
@@ -116,6 +116,9 @@ def add_upscale(sub) -> None:
     _add_ray_args(p, "compute the segments as tasks on a Ray cluster; --ray alone means --segments auto "
                      "(pip install 'vsr-luma[ray]')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing: print the frames, duration, the speed measured here on a few frames with "
+                        "these options, the time and the output size it would take")
     p.set_defaults(func=_cmd_upscale)
 
 
@@ -187,6 +190,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
+    if args.dry_run:
+        from vsr.cli.estimate import upscale_estimate_lines
+
+        if args.input == "-":
+            raise UsageError("--dry-run runs a trial on the input first and cannot read stdin")
+        print("\n".join(upscale_estimate_lines(args.input, args.output, cfg)), file=sys.stderr if to_stdout else sys.stdout)
+        return 0
     if args.ray and args.segments is None:
         args.segments = "auto"
     if args.segments is not None:
@@ -259,7 +269,8 @@ def add_batch(sub) -> None:
     p.add_argument("--container", choices=CONTAINERS, help="output container (default: the input's own, else mkv)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="files at once, sharing one loaded model (default 1; ignored with --ray)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output) with totals and estimates of time "
+                        "and output size (a few frames are upscaled here to measure the speed); write nothing")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
     g = _add_ray_args(p, "run each file as a task on a Ray cluster, long files split into segment tasks "
@@ -325,6 +336,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         n = {a: sum(1 for i in items if i.action == a) for a in ("upscale", "copy", "skip", "fail")}
         print(f"plan: {n['upscale']} to upscale, {n['copy']} to copy, {n['skip']} to skip, {n['fail']} failing, "
               f"of {len(items)} file(s); nothing was done")
+        from vsr.cli.estimate import batch_estimate_lines
+
+        for line in batch_estimate_lines(items, args.jobs):
+            print(line)
         return 1 if n["fail"] else 0
     ray_options = _ray_options(args)
     if args.ray:

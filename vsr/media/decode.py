@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from vsr.config import TimeRange
-from vsr.errors import MediaError
+from vsr.errors import MediaError, cause
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
@@ -55,7 +55,7 @@ def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, 
         except av.error.FFmpegError as e:
             if timeout is not None and isinstance(e, av.error.ExitError):
                 raise MediaError(f"{name}: no data for {timeout:g} s; the source stopped (--timeout)") from e
-            raise MediaError(f"{name}: cannot read as video ({e})") from e
+            raise MediaError(f"{name}: cannot read as video ({cause(e)})") from e
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if p.is_dir():
@@ -150,6 +150,7 @@ class DecodeStats:
     frames: int = 0
     corrupt_packets: int = 0
     corrupt_frames: int = 0  # decoded, but flagged corrupt (errors concealed)
+    decoded: int = 0  # frames out of the video decoder, kept or not (a time range drops some)
 
 
 def bits_per_pixel(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:
@@ -366,6 +367,7 @@ class Decoder:
         self._check_kept()
 
     def _count_corrupt(self, frames: list[av.VideoFrame]) -> None:
+        self.stats.decoded += len(frames)
         # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
         self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))
                                          for f in frames)
@@ -388,7 +390,7 @@ class Decoder:
                 if self.timeout is not None and isinstance(e, av.error.ExitError):
                     raise MediaError(f"{self.name}: no data for {self.timeout:g} s; the source stopped "
                                      "(--timeout)") from e
-                raise MediaError(f"{self.name}: reading the input failed ({e})") from e
+                raise MediaError(f"{self.name}: reading the input failed ({cause(e)})") from e
             yield packet
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from vsr.config import EncodeConfig
-from vsr.errors import MediaError, UsageError
+from vsr.errors import MediaError, UsageError, cause
 from vsr.frames import YuvFrame
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
@@ -105,7 +105,7 @@ class Encoder:
         try:
             self.output = av.open(str(path), "w", format=container_format, options=dict(config.muxer_options))
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{path}: cannot write this container ({e})") from e
+            raise MediaError(f"{path}: cannot write this container ({cause(e)})") from e
         self._source = source
         self.frames = 0
         try:
@@ -147,7 +147,7 @@ class Encoder:
         try:
             stream = self.output.add_stream(name, rate=rate)
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({e})") from e
+            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({cause(e)})") from e
         cc = stream.codec_context
         out = planar_format(pix_fmt)
         if self._pad_odd and name not in _ODD_SIZES_OK:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from vsr.errors import BackendError, MediaError, VsrError
+from vsr.errors import BackendError, MediaError, VsrError, cause
 from vsr.segments.work import WorkDir
 
 if TYPE_CHECKING:
@@ -157,13 +157,12 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
 def task_error(ray: Any, e: BaseException, what: str) -> VsrError:
     """The one-line error for a Ray task that failed: a bad input's own message, else what Ray
     says (a worker that died more than ``max_retries`` times, a lost node), naming ``what``."""
-    cause = getattr(e, "cause", None)
-    if isinstance(cause, VsrError):
-        return cause
+    inner = getattr(e, "cause", None)
+    if isinstance(inner, VsrError):
+        return inner
     if isinstance(e, ray.exceptions.RayTaskError):
-        return BackendError(f"{what} failed on its Ray worker: {str(cause or e).splitlines()[0]}")
-    text = (str(e).strip().splitlines() or ["(no message)"])[0]
-    return BackendError(f"{what} could not be computed on Ray: {text}")
+        return BackendError(f"{what} failed on its Ray worker: {cause(inner or e)}")
+    return BackendError(f"{what} could not be computed on Ray: {cause(e)}")
 
 
 class Tally:
