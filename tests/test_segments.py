@@ -248,3 +248,25 @@ def test_cli_segments_with_target(gop_mkv: Path, tmp_path: Path) -> None:
     with av.open(str(dst)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (64, 48)
         assert len([f for f in c.decode(video=0)]) == 40
+
+
+def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> None:
+    """``vsr upscale --segments 4`` killed (-9) once its first part is journalled: the same command
+    again computes exactly the segments that had no sound part (counted from the journal left)."""
+    dst = tmp_path / "out.mkv"
+    cmd = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1",
+           "--progress", "none"]
+    work = WorkDir(dst)
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not work.path.exists():
+        pytest.skip("the run finished before it could be killed")
+    done = sum(work.record(i) is not None for i in range(4))
+    r = _vsr(*cmd)
+    assert r.returncode == 0, r.stderr
+    assert f"({4 - done} computed, {done} reused)" in r.stdout
+    assert len(_frames(dst)) == 40

@@ -19,6 +19,7 @@ from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
+from vsr.media.timestamps import InputClock, Unpacker
 from vsr.media.trim import Trim
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
@@ -207,6 +208,8 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
+        self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
+        self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
         self.trim: Trim | None = None
         self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
         if time_range is not None:
@@ -261,8 +264,8 @@ class Decoder:
             if pts is not None and f.time_base and f.time_base != self.time_base:
                 # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
                 pts = round(Fraction(pts) * f.time_base / self.time_base)
-            if pts is None:
-                pts = self._guess_pts(f)
+            if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+                pts = self._guess_pts(f)  # missing, or not after the last frame: one frame on
             self._last_pts = pts
             if self.trim is not None:
                 kept, pts = self.trim.frame(pts, self.time_base)
@@ -331,7 +334,9 @@ class Decoder:
         """
         trim = self.trim
         for packet in self._demux():
-            if packet.stream is not self.stream and (packet.dts is not None or packet.pts is not None):
+            video = packet.stream is self.stream
+            self.clock.packet(packet, video)  # before the range is checked: times after a reset follow on
+            if not video and (packet.dts is not None or packet.pts is not None):
                 for item in [packet] if trim is None else trim.take(packet):
                     if packets is not None:
                         packets(item)
@@ -341,16 +346,17 @@ class Decoder:
                 continue
             if packet.stream is not self.stream or (trim is not None and trim.skip_video(packet)):
                 continue
-            try:
-                frames = self.stream.codec_context.decode(packet)
-            except av.error.FFmpegError as e:
-                self.stats.corrupt_packets += 1
-                log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
-                continue
-            if frames and self.stats.frames == 0 and self._last_pts is None:
-                self.rotation = frames[0].rotation
-            self._count_corrupt(frames)
-            yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
+            for unpacked in self._unpack(packet):
+                try:
+                    frames = self.stream.codec_context.decode(unpacked)
+                except av.error.FFmpegError as e:
+                    self.stats.corrupt_packets += 1
+                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    continue
+                if frames and self.stats.frames == 0 and self._last_pts is None:
+                    self.rotation = frames[0].rotation
+                self._received(frames)
+                yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
         except av.error.EOFError:  # demux already sent the flush packet
@@ -358,7 +364,7 @@ class Decoder:
         except av.error.FFmpegError as e:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
-        self._count_corrupt(frames)
+        self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
@@ -366,7 +372,10 @@ class Decoder:
         yield from self._emit(out)
         self._check_kept()
 
-    def _count_corrupt(self, frames: list[av.VideoFrame]) -> None:
+    def _received(self, frames: list[av.VideoFrame]) -> None:
+        """Decoded frames: best-effort times (vsr.media.timestamps), then corrupt ones counted."""
+        for f in frames:
+            f.pts = self.clock.frame_pts(f)
         self.stats.decoded += len(frames)
         # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
         self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))

@@ -12,10 +12,12 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.errors import MediaError, UsageError, cause
 from vsr.frames import YuvFrame
+from vsr.media.encoder_options import PRESETS, check_names, check_unused, open_failed, quiet_library_logs
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
+from vsr.media.timestamps import MonotonicMuxer
 
 __all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
 
@@ -23,10 +25,6 @@ log = logging.getLogger(__name__)
 
 _ODD_SIZES_OK = {"ffv1", "rawvideo", "utvideo", "huffyuv", "ffvhuff"}
 _CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
-# Presets of the encoders whose preset is a name from a fixed list (checked before opening, so a
-# typo fails in one line naming the choices instead of the encoder's own error)
-_PRESETS = {name: ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                   "placebo") for name in ("libx264", "libx264rgb", "libx265")}
 _NVENC_HINT = (
     "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
     "data-centre GPUs such as the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
@@ -107,6 +105,7 @@ class Encoder:
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"{path}: cannot write this container ({cause(e)})") from e
         self._source = source
+        self._muxer = MonotonicMuxer(self.output)
         self.frames = 0
         try:
             self._open_video(first)
@@ -127,7 +126,7 @@ class Encoder:
         if cfg.pix_fmt is not None and (cfg.pix_fmt not in takes if takes else not _known_pix_fmt(cfg.pix_fmt)):
             raise UsageError(f"--pix-fmt {cfg.pix_fmt}: {codec.name} cannot write it; it takes "
                              f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
-        presets = _PRESETS.get(codec.name)
+        presets = PRESETS.get(codec.name)
         if cfg.preset and presets and cfg.preset not in presets:
             raise UsageError(f"--preset {cfg.preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
 
@@ -139,6 +138,7 @@ class Encoder:
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
         self._check_settings(codec, cfg)
+        check_names(name, cfg)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
@@ -170,8 +170,9 @@ class Encoder:
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = c.range, c.space, c.primaries, c.trc
         cc.thread_type = "AUTO"
         opts: dict[str, str] = {}
-        if cfg.crf is not None:
-            opts[_CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf")] = str(cfg.crf)
+        crf_key = _CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf") if cfg.crf is not None else None
+        if crf_key:
+            opts[crf_key] = str(cfg.crf)
         elif name in ("libx264", "libx265"):
             opts["crf"] = "18" if name == "libx264" else "20"
         if cfg.preset:
@@ -182,11 +183,14 @@ class Encoder:
                 opts[key] = opts[key] + ":" + value
             else:
                 opts[key] = value
-        cc.options = opts
+        if codec.canonical_name == "hevc" and {"mp4", "mov"} & set(self.output.format.name.split(",")):
+            cc.codec_tag = "hvc1"  # parameter sets in the sample entry, as Apple's players need (not hev1)
         self.stream = stream
         self.passthrough = carry_over(self.output, stream, self._source)
         try:
-            cc.open()
+            with quiet_library_logs(name, opts):
+                cc.options = opts
+                cc.open()
         except av.error.FFmpegError as e:
             if "nvenc" in name:
                 raise MediaError(_NVENC_HINT) from e
@@ -195,9 +199,8 @@ class Encoder:
                     f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
                     f"a width and height divisible by {1 << out.log2_chroma[0]} and {1 << out.log2_chroma[1]}; "
                     "choose a size that is, or a codec that takes odd sizes such as --codec ffv1") from e
-            given = " ".join(f"{k}={v}" for k, v in opts.items()) or "its default settings"
-            raise MediaError(f"{name} refused {given}; check --crf, --preset and -e values (run with -v to see "
-                             "the encoder's own message)") from e
+            raise open_failed(name, opts, cfg) from e
+        check_unused(name, cc, cfg, crf_key)
         self._pix_fmt = pix_fmt
         self._work_fmt = work.name
 
@@ -227,7 +230,7 @@ class Encoder:
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
         for p in packets:
-            self.output.mux(p)
+            self._muxer.mux(p)
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""

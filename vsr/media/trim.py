@@ -26,11 +26,11 @@ from fractions import Fraction
 from typing import Any
 import av
 
-from vsr.config import TimeRange
+from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError
 from vsr.media.streams import Preroll
 
-__all__ = ["Trim"]
+__all__ = ["Trim", "timeline_zero"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,11 @@ _PREROLL_PACKETS = 3  # audio packets before the start that prime a re-encoding 
 _SUBTITLE_PREROLL = 30  # seconds demuxed (not decoded) before the start for subtitles shown across it
 
 
-def _seconds(t: Fraction) -> str:
-    return f"{float(t):.6g} s"
+def timeline_zero(container: av.container.InputContainer) -> Fraction:
+    """Where a :class:`~vsr.config.TimeRange`'s clock starts, in seconds on the streams'
+    timestamps: the input's start time (FFmpeg's, to the microsecond), 0 when unknown. A frame
+    at ``pts`` is at ``pts * time_base - timeline_zero(container)`` on the range's clock."""
+    return Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
 
 
 class Trim:
@@ -57,7 +60,7 @@ class Trim:
     def __init__(self, container: av.container.InputContainer, video: av.video.stream.VideoStream,
                  time_range: TimeRange, name: str) -> None:
         self.container, self.video, self.range, self.name = container, video, time_range, name
-        zero = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+        zero = timeline_zero(container)
         self.zero = zero  # the input's start time, seconds on the streams' clock
         self.start = zero + (time_range.start or 0)  # both on the streams' clock; output time zero
         self._low = None if time_range.start is None else self.start  # no start: nothing cut before
@@ -79,8 +82,8 @@ class Trim:
         """
         duration = self.duration()
         if duration is not None and (self.range.start or 0) >= duration:
-            raise MediaError(f"{self.name}: --start {_seconds(self.range.start or Fraction(0))} is past the end of "
-                             f"the input ({_seconds(duration)} long)")
+            raise MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
+                             f"the input ({seconds_text(duration)} long)")
 
     def duration(self) -> Fraction | None:
         """The input's duration in seconds, from its header (None: unknown, as for a pipe)."""
@@ -116,12 +119,12 @@ class Trim:
             try:
                 self.container.seek(int(target / tb), stream=self.video, backward=True)
             except av.error.FFmpegError as e:
-                log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, _seconds(target), e)
+                log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, seconds_text(target), e)
                 self.container.seek(0)
                 return []
             packets, key = self._probe()
             if key is not None:
-                log.debug("%s: seeked %s before the range's start", self.name, _seconds(back))
+                log.debug("%s: seeked %s before the range's start", self.name, seconds_text(back))
                 if self.container.streams.subtitles:
                     return self._subtitle_preroll(target, key)
                 return packets
@@ -303,6 +306,6 @@ class Trim:
     def no_frames(self) -> MediaError:
         """The error for a range that held no video frame."""
         if self._last is not None and self._last < (self.range.start or 0):
-            return MediaError(f"{self.name}: --start {_seconds(self.range.start or Fraction(0))} is past the end of "
-                              f"the input (its last frame is at {_seconds(self._last)})")
+            return MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
+                              f"the input (its last frame is at {seconds_text(self._last)})")
         return MediaError(f"{self.name}: the range {self.range} holds no video frame of the input")
