@@ -198,6 +198,23 @@ class Decoder:
         if stream is None:
             self.container.close()
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:
+            try:
+                self.trim = Trim(self.container, stream, time_range, self.name)
+                self.trim.check()
+                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
+                    pending = self.trim.seek()
+                    if pending is None:  # read from the beginning: a fresh demuxer is surely there
+                        self.container.close()
+                        self.container = open_input(path, hwaccel, options, timeout)
+                        stream = first_video_stream(self.container)
+                        self.trim = Trim(self.container, stream, time_range, self.name)
+                    self._pending = pending or []
+            except BaseException:
+                self.container.close()
+                raise
         self.stream = stream
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"
@@ -210,17 +227,6 @@ class Decoder:
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
         self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
         self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
-        self.trim: Trim | None = None
-        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:
-            try:
-                self.trim = Trim(self.container, stream, time_range, self.name)
-                self.trim.check()
-                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
-                    self._pending = self.trim.seek()
-            except BaseException:
-                self.container.close()
-                raise
 
     @property
     def time_base(self) -> Fraction:

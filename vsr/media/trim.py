@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _PROBE_PACKETS = 4000  # packets read after a seek to find the first video keyframe and audio packets
 _DRAIN_SECONDS = 2  # after the video's end, demux this much further for copied streams' late packets
+# elementary-stream demuxers, whose duration FFmpeg guesses from the bit rate
+_ESTIMATED = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "vc1", "mjpeg", "rawvideo", "obu", "ivf"}
 _PREROLL_PACKETS = 3  # audio packets before the start that prime a re-encoding decoder
 _SUBTITLE_PREROLL = 30  # seconds demuxed (not decoded) before the start for subtitles shown across it
 
@@ -81,6 +83,8 @@ class Trim:
             MediaError: ``start`` at or past the input's duration.
         """
         duration = self.duration()
+        if self.container.format.name in _ESTIMATED:  # a guess from the bit rate: decoding will tell
+            return
         if duration is not None and (self.range.start or 0) >= duration:
             raise MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
                              f"the input ({seconds_text(duration)} long)")
@@ -99,29 +103,30 @@ class Trim:
         return self.range.frames_in(frames, rate, self.duration())
 
     # -- seeking -----------------------------------------------------------------------------------
-    def seek(self) -> list[av.Packet]:
+    def seek(self) -> list[av.Packet] | None:
         """Seek a file to a keyframe at or before the start (see the module's rules).
 
         Returns:
-            The packets demuxed to check the seek, to be processed first (in demux order).
+            The packets demuxed to check the seek, to be processed first (in demux order); None
+            when the input must be read from the beginning and the demuxer has moved (or a seek
+            failed): the caller opens it again.
         """
         if not self.range.start:
             return []
         tb = self.video.time_base
-        back = Fraction(0)
+        back, moved = Fraction(0), False
         while True:
             target = self.start - back
             if target <= self.zero:
-                self.container.seek(0)  # the very beginning (in AV_TIME_BASE, no stream)
                 log.debug("%s: range starts within the first keyframe interval: reading from the beginning",
                           self.name)
-                return []
+                return None if moved else []  # a demuxer that has not seeked is still at the beginning
             try:
                 self.container.seek(int(target / tb), stream=self.video, backward=True)
-            except av.error.FFmpegError as e:
+            except av.error.FFmpegError as e:  # raw elementary streams, say: read and drop
                 log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, seconds_text(target), e)
-                self.container.seek(0)
-                return []
+                return None  # where a failed seek leaves the demuxer is anyone's guess
+            moved = True
             packets, key = self._probe()
             if key is not None:
                 log.debug("%s: seeked %s before the range's start", self.name, seconds_text(back))
@@ -130,14 +135,13 @@ class Trim:
                 return packets
             back = max(Fraction(1), back * 2)
 
-    def _subtitle_preroll(self, target: Fraction, key: Fraction) -> list[av.Packet]:
+    def _subtitle_preroll(self, target: Fraction, key: Fraction) -> list[av.Packet] | None:
         """Seek :data:`_SUBTITLE_PREROLL` further back for the subtitles shown across the start;
         video packets are skipped, undecoded, up to the keyframe at ``key`` seconds."""
         early = target - _SUBTITLE_PREROLL
         if early <= self.zero:
-            self.container.seek(0)
-        else:
-            self.container.seek(int(early / self.video.time_base), stream=self.video, backward=True)
+            return None
+        self.container.seek(int(early / self.video.time_base), stream=self.video, backward=True)
         self._video_from = key
         return []
 
