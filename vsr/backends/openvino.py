@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsr.backends.base import option_of
+from vsr.backends.host import HostBackend
+from vsr.backends.loaders import load_graph
 from vsr.devices import parse_device
 from vsr.errors import BackendError
 
@@ -35,7 +38,7 @@ __all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "PRECISIONS"]
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "f32", "bf16")
+PRECISIONS = option_of("openvino", "precision").choices  # registered in vsr.backends
 
 # OpenVINO's Python binding (2026.4) initialises function-local statics on its NumPy path (the
 # first ``tensor.data`` / ``infer`` of a process) while holding the GIL, and the initialiser
@@ -101,7 +104,7 @@ def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
     return x.reshape(n, r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(n, 1, h * r, w * r)
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(HostBackend):
     """Runs the residual graph with OpenVINO's CPU plugin.
 
     Args:
@@ -120,12 +123,7 @@ class OpenVinoBackend:
     """
 
     name = "openvino"
-    device = "cpu"
-    dtype = np.float32
-    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # compiled models are shared; each thread has its own infer requests
-    max_size = None
-    cuda_graphs = False
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
                  cache_dir: str | None = None, streams: int = 1) -> None:
@@ -206,17 +204,11 @@ def _cache_dir() -> str | None:
 
 def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
     """From the shipped ``residual`` graph, or one exported from ``model`` when none is shipped."""
-    graph = spec.graph("residual") if spec is not None else None
-    if graph is None:
-        from vsr.models.export import export_onnx
-        from vsr.models.weights import create_model
-
-        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
-        graph = export_onnx(net, residual=True)
+    graph = load_graph(spec, "residual", model)
     streams = 1
     if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
         from vsr.devices import cpu_parallelism
 
         streams = cpu_parallelism(config.workers, config.threads)[0]
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
-                           config.precision, _cache_dir(), streams)
+                           config.option("precision"), _cache_dir(), streams)

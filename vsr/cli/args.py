@@ -8,7 +8,7 @@ import re
 from typing import NoReturn
 
 __all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
-           "backend_name", "device_name", "backend_help"]
+           "backend_name", "device_name", "backend_help", "device_help", "add_backend_options", "backend_option_values"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,9 +139,15 @@ def backend_name(text: str) -> str:
 
 
 def device_name(text: str) -> str:
-    """An argparse ``type=`` for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N")
+    """An argparse ``type=`` for ``--device``: ``auto``, ``cpu``, or a device kind a registered
+    backend runs on with an optional index (``cuda``, ``cuda:N``)."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_kinds
+
+    kind, sep, idx = text.partition(":")
+    if text != "auto" and not (kind in device_kinds() and (not sep or (idx.isdigit() and kind != "cpu"))):
+        kinds = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in device_kinds())
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, {kinds}")
     return text
 
 
@@ -149,3 +155,32 @@ def backend_help() -> str:
     from vsr.backends import backend_names
 
     return f"{', '.join(backend_names())} (default auto: the best this machine runs; see 'vsr info')"
+
+
+def device_help() -> str:
+    """``--device`` help: the device kinds the registered backends run on."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_help as kinds_help
+
+    return kinds_help()
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """A flag per option the registered backends declare (``--precision``, ``--max-size``, ...)."""
+    from vsr.backends import backend_options
+
+    for o in backend_options().values():
+        if o.kind == "flag":
+            p.add_argument(o.flag, action="store_true", default=None, help=o.help)
+        elif o.kind == "size":
+            p.add_argument(o.flag, type=parse_size, default=None, metavar="WxH", help=o.help)
+        else:
+            p.add_argument(o.flag, choices=o.choices, default=None, help=o.help)
+
+
+def backend_option_values(args: argparse.Namespace) -> dict:
+    """The backend options given on the command line (those left out take each backend's default)."""
+    from vsr.backends import backend_options
+
+    return {name: v for name in backend_options() if (v := getattr(args, name, None)) is not None}
+

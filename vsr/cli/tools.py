@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsr.cli.args import backend_help, backend_name, device_name, parse_size, positive_int
+from vsr.cli.args import backend_help, backend_name, device_help, device_name, parse_size, positive_int
 from vsr.models.weights import WEIGHT_SETS
 
 __all__ = ["add_export", "add_engine", "add_image", "add_models", "add_info"]
@@ -75,7 +75,8 @@ def _cmd_engine_build(args: argparse.Namespace) -> int:
 
     resolve_name("tensorrt", args.device)  # fail in one line before loading anything
     spec = get_spec(args.model, args.scale, args.weights)
-    config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch, max_size=args.max_size)
+    config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch,
+                           options={"max_size": args.max_size})
     start = time.perf_counter()
     backend = create_backend(create_model(args.model, args.scale, args.weights), spec, config)
     try:
@@ -121,7 +122,7 @@ def add_image(sub) -> None:
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; compressed for JPEG-damaged pictures)")
     p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
-    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto", help=device_help())
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_image)
 

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import (backend_help, backend_name, check_crf, device_name, int_range, number_range, parse_size,
-                          pix_fmt, positive_int, segment_count)
+from vsr.cli.args import (add_backend_options, backend_help, backend_name, backend_option_values, check_crf,
+                          device_help, device_name, int_range, number_range, pix_fmt, positive_int,
+                          segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -21,16 +22,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
     p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
-    p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
-                   help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
-    p.add_argument("--device", type=device_name, default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_name, default="auto", help=device_help())
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
     p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
-    p.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
-                   help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
-    p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
+    add_backend_options(p)  # each backend's own: --precision, --max-size, --cuda-graphs, ...
 
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
@@ -67,8 +64,8 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
-        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
-                              args.cuda_graphs, args.workers, args.precision),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.workers,
+                              backend_option_values(args)),
         encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option),
                             getattr(args, "format", None)),
         size=size,
