@@ -225,7 +225,7 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
-        self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
+        self.clock = InputClock(self.container, stream, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
         self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
 
     @property
@@ -270,23 +270,13 @@ class Decoder:
             if pts is not None and f.time_base and f.time_base != self.time_base:
                 # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
                 pts = round(Fraction(pts) * f.time_base / self.time_base)
-            if pts is None or (self._last_pts is not None and pts <= self._last_pts):
-                pts = self._guess_pts(f)  # missing, or not after the last frame: one frame on
-            self._last_pts = pts
+            pts = self._last_pts = self.clock.shown(pts)  # missing or not after the last: one frame on
             if self.trim is not None:
                 kept, pts = self.trim.frame(pts, self.time_base)
                 if not kept:
                     continue
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
-
-    def _guess_pts(self, f: av.VideoFrame) -> int | None:
-        if self._last_pts is None:
-            return 0
-        rate = self.stream.guessed_rate or self.stream.average_rate
-        if not rate:
-            return None
-        return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
     def expected_frames(self, whole: int) -> int:
         """Frames :meth:`frames` is expected to yield, given the input's estimated frame count
