@@ -46,11 +46,14 @@ class InputClock:
 
     Args:
         container: the open input.
+        video: its decoded video stream.
         name: the input's name, for messages.
     """
 
-    def __init__(self, container: av.container.InputContainer, name: str) -> None:
+    def __init__(self, container: av.container.InputContainer, video: av.video.stream.VideoStream, name: str) -> None:
         self.name = name
+        self.video = video
+        self._shown: int | None = None  # the last frame's presentation time out
         self.discont = bool(container.format.flags & _TS_DISCONT)
         self.decode_order = container.format.name in DECODE_ORDER_FORMATS
         self._offsets = [Fraction(0)]  # seconds added to packets: one entry per reset
@@ -109,6 +112,20 @@ class InputClock:
         if pts is not None and (self._faulty_pts <= self._faulty_dts or dts is None):
             return pts
         return dts
+
+
+    def shown(self, pts: int | None) -> int | None:
+        """The presentation time (video time base) the next frame out gets: ``pts``, unless it
+        is missing or not after the last frame's: then the last plus one frame (the first: 0;
+        None with no frame rate known)."""
+        if pts is None or (self._shown is not None and pts <= self._shown):
+            rate = self.video.guessed_rate or self.video.average_rate
+            if self._shown is None:
+                pts = 0
+            else:
+                pts = self._shown + max(1, round(1 / (rate * self.video.time_base))) if rate else None
+        self._shown = pts
+        return pts
 
 
 class Unpacker:
