@@ -244,6 +244,11 @@ def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, ca
         (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
     out = tmp_path / "out"
     fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    import re
+
+    assert len(re.findall(r", 20 of 5\d frames", plan)) == 2 and plan.count("0.5 s-1.3 s]") == 2
     assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
                  "--progress", "json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]

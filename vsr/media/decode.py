@@ -20,7 +20,7 @@ from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock, Unpacker
-from vsr.media.trim import Trim
+from vsr.media.trim import Trim, enter_range
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -200,18 +200,15 @@ class Decoder:
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
         self.trim: Trim | None = None
         self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:
+        if time_range is not None:  # a file seeks to it; pipes and streams are read and dropped
+
+            def reopen():
+                self.container = open_input(path, hwaccel, options, timeout)
+                return self.container, first_video_stream(self.container)
+
             try:
-                self.trim = Trim(self.container, stream, time_range, self.name)
-                self.trim.check()
-                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
-                    pending = self.trim.seek()
-                    if pending is None:  # read from the beginning: a fresh demuxer is surely there
-                        self.container.close()
-                        self.container = open_input(path, hwaccel, options, timeout)
-                        stream = first_video_stream(self.container)
-                        self.trim = Trim(self.container, stream, time_range, self.name)
-                    self._pending = pending or []
+                (self.container, stream), self.trim, self._pending = enter_range(
+                    (self.container, stream), time_range, self.name, str(path) != "-" and not is_url(path), reopen)
             except BaseException:
                 self.container.close()
                 raise

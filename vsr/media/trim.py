@@ -23,14 +23,15 @@ from __future__ import annotations
 import logging
 import math
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
+
 import av
 
 from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError
 from vsr.media.streams import Preroll
 
-__all__ = ["Trim", "timeline_zero"]
+__all__ = ["Trim", "enter_range", "timeline_zero"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,35 @@ def timeline_zero(container: av.container.InputContainer) -> Fraction:
     timestamps: the input's start time (FFmpeg's, to the microsecond), 0 when unknown. A frame
     at ``pts`` is at ``pts * time_base - timeline_zero(container)`` on the range's clock."""
     return Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+
+
+Opened = tuple[av.container.InputContainer, av.video.stream.VideoStream]
+
+
+def enter_range(opened: Opened, time_range: TimeRange, name: str, seekable: bool,
+                reopen: Callable[[], Opened]) -> tuple[Opened, Trim, list[av.Packet]]:
+    """Apply a range to a freshly opened input: check it, and seek a file to its start.
+
+    Args:
+        opened: ``(container, video stream)`` as opened.
+        seekable: a file (pipes and network streams are read from the beginning).
+        reopen: opens the input again, for when it must be read from the beginning after all.
+
+    Returns:
+        ``(opened, trim, packets)``: the input to read (``opened`` or a new one), its
+        :class:`Trim`, and the packets already demuxed that are to be processed first.
+
+    Raises:
+        MediaError: the range starts past the input's end.
+    """
+    trim = Trim(*opened, time_range, name)
+    trim.check()
+    packets = trim.seek() if seekable else []
+    if packets is None:  # from the beginning after all: a fresh demuxer is surely there
+        opened[0].close()
+        opened = reopen()
+        trim = Trim(*opened, time_range, name)
+    return opened, trim, packets or []
 
 
 class Trim:
@@ -82,9 +112,9 @@ class Trim:
         Raises:
             MediaError: ``start`` at or past the input's duration.
         """
-        duration = self.duration()
         if self.container.format.name in _ESTIMATED:  # a guess from the bit rate: decoding will tell
             return
+        duration = self.duration()
         if duration is not None and (self.range.start or 0) >= duration:
             raise MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
                              f"the input ({seconds_text(duration)} long)")
