@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from vsr.cli.args import (add_backend_options, backend_help, backend_name, backend_option_values, check_crf,
-                          check_encoder, device_help, device_name, int_range, number_range, pix_fmt, positive_int,
-                          segment_count)
+                          check_encoder, device_help, device_name, int_range, model_help, number_range, pix_fmt,
+                          positive_int, scale_choices, segment_count)
+from vsr.models import DEFAULT_MODEL
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -16,8 +17,8 @@ __all__ = ["add_upscale", "add_batch"]
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=None, help="upscaling factor (default 2)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help())
+    p.add_argument("--scale", type=int, choices=scale_choices(), default=None, help="upscaling factor (default 2)")
     p.add_argument("--weights", choices=("auto", *WEIGHT_SETS), default="auto",
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
