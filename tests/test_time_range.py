@@ -336,3 +336,18 @@ def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
         d.close()
     assert len(times) == 13 and times[0] == 0
     assert d.stats.decoded <= 25 + 13 + 3  # at most one GOP before the start, then the range (+ reordering)
+
+
+def test_a_raw_stream_that_cannot_seek_is_read_from_the_start(make_clip, espcn_x2, tmp_path):
+    """A raw H.264 stream (no container, no timestamps, no seeking): opened again after the
+    failed seek, read and dropped, frame-exact all the same."""
+    clip = make_clip("range_raw.h264", frames=50, options={"g": "10", "bf": "2"}, container_format="h264")
+    whole = _whole_run(clip.path, tmp_path, espcn_x2)
+    from vsr.pipeline import upscale_video
+
+    out = tmp_path / "part.mkv"
+    upscale_video(clip.path, out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), loaded=espcn_x2, codec="ffv1")
+    part = read_video(out)
+    keep = [i for i, t in enumerate(whole.times) if Fraction(1, 2) <= t - whole.times[0] < Fraction(13, 10)]
+    assert len(part.times) == len(keep) == 20
+    assert all((a == b).all() for j, i in enumerate(keep) for a, b in zip(part.planes[j], whole.planes[i]))

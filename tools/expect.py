@@ -37,19 +37,12 @@ log = logging.getLogger("expect")
 
 def busiest_square(y: np.ndarray, size: int) -> tuple[int, int]:
     """Top-left ``(x, y)`` of the ``size`` square of ``y`` (a luma plane) with the largest gradient energy."""
+    from vsr.demo import busiest_window
+
     g = np.zeros_like(y)
     g[:, 1:] += np.abs(np.diff(y, axis=1))
     g[1:, :] += np.abs(np.diff(y, axis=0))
-    integral = np.pad(g, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    h, w = y.shape
-    best, at = -1.0, (0, 0)
-    for top in range(0, h - size + 1, 4):
-        for left in range(0, w - size + 1, 4):
-            s = (integral[top + size, left + size] - integral[top, left + size] - integral[top + size, left]
-                 + integral[top, left])
-            if s > best:
-                best, at = s, (left, top)
-    return at
+    return busiest_window(g, size, size)
 
 
 def measure(clip: Path, scale: int, crf: str, frames: int, model: str, sets: list[str], work: Path,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from vsr.cli.args import (add_backend_options, backend_help, backend_name, backend_option_values, check_crf,
-                          device_help, device_name, int_range, number_range, pix_fmt, positive_int,
+                          check_encoder, device_help, device_name, int_range, number_range, pix_fmt, positive_int,
                           segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
@@ -26,13 +26,15 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
-    p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
+    p.add_argument("--workers", type=int_range(0), default=0,
+                   help="CPU: frames computed at once (0: automatic, up to 4)")
     add_backend_options(p)  # each backend's own: --precision, --max-size, --cuda-graphs, ...
 
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
-    p.add_argument("--crf", type=int_range(0), help="quality: constant rate factor, lower is better (x264 0-51, default "
+    p.add_argument("--crf", type=int_range(0),
+                   help="quality: constant rate factor, lower is better (x264 0-51, default "
                                                    "18; x265 0-51, default 20; SVT-AV1, libaom, VP9 0-63)")
     p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
     p.add_argument("--pix-fmt", type=pix_fmt, help="output pixel format (default: the source's, e.g. yuv420p10le)")
@@ -61,6 +63,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     bad_crf = check_crf(args.crf, args.codec)
     if bad_crf:
         raise UsageError(bad_crf)
+    check_encoder(args.codec, args.pix_fmt, args.preset)
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
@@ -285,7 +288,8 @@ def _add_ray_args(p: argparse.ArgumentParser, title: str):
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N",
+                   help="CPUs per task (default 1)")
     g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
                    help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
     g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",

@@ -20,7 +20,7 @@ from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock, Unpacker
-from vsr.media.trim import Trim
+from vsr.media.trim import Trim, enter_range
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -198,6 +198,20 @@ class Decoder:
         if stream is None:
             self.container.close()
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:  # a file seeks to it; pipes and streams are read and dropped
+
+            def reopen():
+                self.container = open_input(path, hwaccel, options, timeout)
+                return self.container, first_video_stream(self.container)
+
+            try:
+                (self.container, stream), self.trim, self._pending = enter_range(
+                    (self.container, stream), time_range, self.name, str(path) != "-" and not is_url(path), reopen)
+            except BaseException:
+                self.container.close()
+                raise
         self.stream = stream
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"
@@ -210,17 +224,6 @@ class Decoder:
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
         self.clock = InputClock(self.container, stream, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
         self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
-        self.trim: Trim | None = None
-        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:
-            try:
-                self.trim = Trim(self.container, stream, time_range, self.name)
-                self.trim.check()
-                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
-                    self._pending = self.trim.seek()
-            except BaseException:
-                self.container.close()
-                raise
 
     @property
     def time_base(self) -> Fraction:
