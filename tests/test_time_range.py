@@ -244,6 +244,11 @@ def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, ca
         (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
     out = tmp_path / "out"
     fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    import re
+
+    assert len(re.findall(r", 20 of 5\d frames", plan)) == 2 and plan.count("0.5 s-1.3 s]") == 2
     assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
                  "--progress", "json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
@@ -351,3 +356,21 @@ def test_a_raw_stream_that_cannot_seek_is_read_from_the_start(make_clip, espcn_x
     keep = [i for i, t in enumerate(whole.times) if Fraction(1, 2) <= t - whole.times[0] < Fraction(13, 10)]
     assert len(part.times) == len(keep) == 20
     assert all((a == b).all() for j, i in enumerate(keep) for a, b in zip(part.planes[j], whole.planes[i]))
+
+
+def test_http_file_with_a_range(make_clip, espcn_x2, tmp_path):
+    """An HTTP URL with a known duration is entered like a file (seeked where the server and
+    FFmpeg's buffer allow, else opened again and read): the same frames and packets as the file."""
+    from servers import serve_folder
+    from vsr.pipeline import upscale_video
+
+    clip = _av_clip(make_clip, "ts")
+    rng = TimeRange(Fraction(1, 2), Fraction(13, 10))
+    requests: list = []
+    with serve_folder(clip.path.parent, requests) as url:
+        upscale_video(f"{url}/{clip.path.name}", tmp_path / "http.mkv", range=rng, loaded=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, tmp_path / "file.mkv", range=rng, loaded=espcn_x2, codec="ffv1")
+    a, b = read_video(tmp_path / "http.mkv"), read_video(tmp_path / "file.mkv")
+    assert a.times == b.times and len(a.times) in (19, 20)
+    assert all((x == y).all() for pa, pb in zip(a.planes, b.planes) for x, y in zip(pa, pb))
+    assert packets(tmp_path / "http.mkv", "audio") == packets(tmp_path / "file.mkv", "audio")

@@ -156,6 +156,7 @@ def upscale_video(
     from vsr.media.decode import Decoder
     from vsr.media.probe import estimate_frames
     from vsr.devices import cpu_parallelism
+    from vsr.models.registry import model_card
     from vsr.upscale import make_upscaler
 
     if not isinstance(options.get("backend", ""), str):
@@ -186,7 +187,8 @@ def upscale_video(
         net, radius = loaded or load_backend(cfg.model, cfg.backend)
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
-            upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers)
+            upscaler = make_upscaler(net, radius, cfg.backend.tile, cfg.size, workers=workers,
+                                     channels=model_card(cfg.model.name).widest)
             stats = VideoStats(backend=net.name, model=cfg.model.name, scale=cfg.model.scale,
                                weights=cfg.model.weights, precision=str(getattr(net, "precision", "") or ""))
             total = decoder.expected_frames(estimate_frames(decoder.stream, decoder.container)[0])

@@ -200,7 +200,7 @@ class Decoder:
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
         self.trim: Trim | None = None
         self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:  # a file seeks to it; pipes and streams are read and dropped
+        if time_range is not None:  # files (HTTP ones too) seek to it; pipes and live streams read and drop
 
             def reopen():
                 self.container = open_input(path, hwaccel, options, timeout)
@@ -208,7 +208,8 @@ class Decoder:
 
             try:
                 (self.container, stream), self.trim, self._pending = enter_range(
-                    (self.container, stream), time_range, self.name, str(path) != "-" and not is_url(path), reopen)
+                    (self.container, stream), time_range, self.name,
+                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen)
             except BaseException:
                 self.container.close()
                 raise
