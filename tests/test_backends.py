@@ -23,7 +23,7 @@ ON_CPU_HOST = [n for n in ON_CPU if n in ("onnxruntime", "openvino")]  # the bac
 
 def _backend(name: str, model: str, scale: int, weights: str = "clean", **config):
     entry = {e.name: e for e in list_backends()}[name]
-    return entry.create(None, get_spec(model, scale, weights), BackendConfig(name, "cpu", **config))
+    return entry.create(None, get_spec(model, scale, weights), BackendConfig(name, "cpu", options=config))
 
 
 def _run(backend, y: torch.Tensor) -> torch.Tensor:

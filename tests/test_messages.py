@@ -110,20 +110,31 @@ def test_batch_numbers_out_of_range(args, says, clip, tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--crf", "99"], "--crf 99: out of range; the default encoders (libx264, libx265) take 0 to 51"),
-    (["--codec", "libx265", "--crf", "52"], "--crf 52: out of range; libx265 takes 0 to 51"),
-    (["--codec", "libsvtav1", "--crf", "64"], "--crf 64: out of range; libsvtav1 takes 0 to 63"),
+    (["--crf", "99"], "--crf 99: out of range; the default encoders take 0 to 51 (libx264, libx265) or 0 to 63 "
+                      "(libsvtav1 for WebM); lower is better quality"),
+    (["--codec", "libx265", "--crf", "52"], "--crf 52: out of range; libx265 takes 0 to 51 (lower is better quality)"),
+    (["--codec", "libsvtav1", "--crf", "64"], "--crf 64: out of range; libsvtav1 takes 0 to 63 (lower is better "
+                                              "quality)"),
 ])
 def test_crf_is_checked_per_encoder(args, says, clip, tmp_path, capsys) -> None:
     for command in (["upscale", str(clip), "-o", str(tmp_path / "o.mkv")], ["batch", str(clip), "-d",
                                                                             str(tmp_path / "out")]):
         assert main([*command, *args]) == 2
-        assert _line(capsys.readouterr().err) == f"vsr: error: {says} (lower is better quality)"
+        assert _line(capsys.readouterr().err) == f"vsr: error: {says}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crf_of_the_encoder_the_source_picks(clip, tmp_path, capsys) -> None:
+    """Without --codec the encoder is known once the source is: an 8-bit clip gets libx264 (0-51)."""
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--crf", "55", "--progress", "none"]) == 2
+    assert _line(capsys.readouterr().err) == \
+        "vsr: error: --crf 55: out of range; libx264 takes 0 to 51 (lower is better quality)"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_crf_ranges() -> None:
     assert check_crf(51, None) is None and check_crf(0, "libx264") is None
+    assert check_crf(63, None) is None  # libsvtav1 for WebM takes it; libx264 refuses it when it opens
     assert check_crf(63, "libsvtav1") is None and check_crf(63, "libvpx-vp9") is None
     assert check_crf(52, "hevc_nvenc") is not None
     assert check_crf(500, "some_encoder_vsr_does_not_list") is None  # that encoder checks it itself
@@ -156,10 +167,22 @@ def test_bad_preset(clip, tmp_path, capsys) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--codec", "nope"], "--codec nope: this FFmpeg has no such encoder; e.g. libx264, libx265"),
+    (["--codec", "libx265", "--pix-fmt", "rgb24"], "--pix-fmt rgb24: libx265 cannot write it; it takes yuv420p, "),
+    (["--codec", "libx265", "--preset", "bad"], "--preset bad: libx265 has no such preset; use one of ultrafast, "),
+])
+def test_batch_refuses_encoder_settings_before_any_file(args, says, clip, tmp_path, capsys) -> None:
+    """A setting no file can be encoded with is one usage error, not one failure per file."""
+    assert main(["batch", str(clip), "-d", str(tmp_path / "out"), *args]) == 2
+    assert _line(capsys.readouterr().err).startswith(f"vsr: error: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_encoder_refusing_an_option_value(clip, tmp_path, capsys) -> None:
     assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "-e", "crf=abc", "--progress", "none"]) == 1
     line = _line(capsys.readouterr().err)
-    assert line.startswith("vsr: error: libx264 refused ") and "crf=abc" in line and "check --crf" in line
+    assert line.startswith("vsr: error: ") and "libx264" in line and "crf=abc" in line
     assert list(tmp_path.iterdir()) == []
 
 

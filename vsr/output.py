@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vsr.errors import MediaError, OutputExistsError, UsageError, os_error_message
+from vsr.errors import MediaError, OutputExistsError, UsageError, cause, os_error_message
 from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
 
 __all__ = ["check_paths", "partial_path", "public_name", "public_text", "muxer_for", "atomic_output", "atomic_write",
@@ -153,8 +153,11 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp.touch()
+    except (FileExistsError, NotADirectoryError) as e:  # a file where a folder of the path should be
+        raise MediaError(f"{dst}: cannot write there (a part of that path is a file, not a folder); choose "
+                         "another output path") from e
     except OSError as e:
-        raise MediaError(f"{dst}: cannot write there ({e.strerror or e})") from e
+        raise MediaError(f"{dst}: cannot write there ({cause(e)}); choose a folder you can write to") from e
     try:
         yield tmp
         with open(tmp, "rb+") as f:

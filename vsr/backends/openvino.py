@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsr.backends.base import option_of
+from vsr.backends.host import HostBackend
+from vsr.backends.loaders import load_graph
 from vsr.devices import parse_device
 from vsr.errors import BackendError
 
@@ -35,7 +38,7 @@ __all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "PRECISIONS"]
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "f32", "bf16")
+PRECISIONS = option_of("openvino", "precision").choices  # registered in vsr.backends
 
 # OpenVINO's Python binding (2026.4) initialises function-local statics on its NumPy path (the
 # first ``tensor.data`` / ``infer`` of a process) while holding the GIL, and the initialiser
@@ -86,13 +89,14 @@ def native_bf16() -> bool:
 
 
 def auto_rank(kind: str, model: str) -> int | None:
-    """``--backend auto``: OpenVINO is the fastest CPU backend measured for both networks where
-    it computes in bf16, and for FSRCNN in f32 too; ESPCN in f32 is slower on OpenVINO than on
-    ONNX Runtime (53 vs 42 ms per 480x360 frame on an AMD Zen 4, docs/performance.md), so on a
-    CPU without native bf16 ONNX Runtime is preferred for it."""
-    if kind == "cpu" and model == "espcn" and not native_bf16():
-        return 15  # below ONNX Runtime's 20
-    return None
+    """``--backend auto``: OpenVINO's rank for ``model`` on a CPU, where the model's card ranks
+    OpenVINO lower in the precision it computes in here (``backend_ranks``, e.g.
+    ``{"openvino:f32": 15}``: a network slower on OpenVINO in f32 than on ONNX Runtime)."""
+    from vsr.models.registry import model_card
+
+    if kind != "cpu":
+        return None
+    return model_card(model).backend_ranks.get(f"openvino:{'bf16' if native_bf16() else 'f32'}")
 
 
 def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
@@ -101,7 +105,7 @@ def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
     return x.reshape(n, r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(n, 1, h * r, w * r)
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(HostBackend):
     """Runs the residual graph with OpenVINO's CPU plugin.
 
     Args:
@@ -120,12 +124,7 @@ class OpenVinoBackend:
     """
 
     name = "openvino"
-    device = "cpu"
-    dtype = np.float32
-    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # compiled models are shared; each thread has its own infer requests
-    max_size = None
-    cuda_graphs = False
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
                  cache_dir: str | None = None, streams: int = 1) -> None:
@@ -206,17 +205,11 @@ def _cache_dir() -> str | None:
 
 def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
     """From the shipped ``residual`` graph, or one exported from ``model`` when none is shipped."""
-    graph = spec.graph("residual") if spec is not None else None
-    if graph is None:
-        from vsr.models.export import export_onnx
-        from vsr.models.weights import create_model
-
-        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
-        graph = export_onnx(net, residual=True)
+    graph = load_graph(spec, "residual", model)
     streams = 1
     if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
         from vsr.devices import cpu_parallelism
 
         streams = cpu_parallelism(config.workers, config.threads)[0]
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
-                           config.precision, _cache_dir(), streams)
+                           config.option("precision"), _cache_dir(), streams)

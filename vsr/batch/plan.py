@@ -389,7 +389,11 @@ def describe(item: BatchItem) -> str:
         what = f"{info.width}x{info.height}"
         if shown != (info.width, info.height):
             what += f" (shown {shown[0]}x{shown[1]})"
-        what += f", {info.frames or '?'} frames" + ("" if item.source.url else f", {_bytes(info.size_bytes)}")
+        frames = f"{info.frames or '?'} frames"
+        rng = item.config.range if item.config is not None and item.action == "upscale" else None
+        if rng is not None:  # the range's share, estimated
+            frames = f"{rng.frames_in(info.frames, info.frame_rate, info.duration) or '?'} of {frames}"
+        what += f", {frames}" + ("" if item.source.url else f", {_bytes(info.size_bytes)}")
         parts.append(what)
     if item.action == "upscale":
         w, h = item.output_size

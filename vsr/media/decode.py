@@ -20,7 +20,7 @@ from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock, Unpacker
-from vsr.media.trim import Trim
+from vsr.media.trim import Trim, enter_range
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -198,6 +198,21 @@ class Decoder:
         if stream is None:
             self.container.close()
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:  # files (HTTP ones too) seek to it; pipes and live streams read and drop
+
+            def reopen():
+                self.container = open_input(path, hwaccel, options, timeout)
+                return self.container, first_video_stream(self.container)
+
+            try:
+                (self.container, stream), self.trim, self._pending = enter_range(
+                    (self.container, stream), time_range, self.name,
+                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen)
+            except BaseException:
+                self.container.close()
+                raise
         self.stream = stream
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"
@@ -208,19 +223,8 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
-        self.clock = InputClock(self.container, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
+        self.clock = InputClock(self.container, stream, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
         self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
-        self.trim: Trim | None = None
-        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:
-            try:
-                self.trim = Trim(self.container, stream, time_range, self.name)
-                self.trim.check()
-                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
-                    self._pending = self.trim.seek()
-            except BaseException:
-                self.container.close()
-                raise
 
     @property
     def time_base(self) -> Fraction:
@@ -264,23 +268,13 @@ class Decoder:
             if pts is not None and f.time_base and f.time_base != self.time_base:
                 # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
                 pts = round(Fraction(pts) * f.time_base / self.time_base)
-            if pts is None or (self._last_pts is not None and pts <= self._last_pts):
-                pts = self._guess_pts(f)  # missing, or not after the last frame: one frame on
-            self._last_pts = pts
+            pts = self._last_pts = self.clock.shown(pts)  # missing or not after the last: one frame on
             if self.trim is not None:
                 kept, pts = self.trim.frame(pts, self.time_base)
                 if not kept:
                     continue
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
-
-    def _guess_pts(self, f: av.VideoFrame) -> int | None:
-        if self._last_pts is None:
-            return 0
-        rate = self.stream.guessed_rate or self.stream.average_rate
-        if not rate:
-            return None
-        return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
     def expected_frames(self, whole: int) -> int:
         """Frames :meth:`frames` is expected to yield, given the input's estimated frame count
@@ -351,7 +345,8 @@ class Decoder:
                     frames = self.stream.codec_context.decode(unpacked)
                 except av.error.FFmpegError as e:
                     self.stats.corrupt_packets += 1
-                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    when = "" if packet.pts is None else f" at {float(packet.pts * packet.time_base):.3f} s"
+                    log.warning("%s: skipped a corrupt video packet%s (%s)", self.path.name, when, e.strerror or e)
                     continue
                 if frames and self.stats.frames == 0 and self._last_pts is None:
                     self.rotation = frames[0].rotation
@@ -362,7 +357,7 @@ class Decoder:
         except av.error.EOFError:  # demux already sent the flush packet
             frames = []
         except av.error.FFmpegError as e:
-            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
+            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e.strerror or e)
             frames = []
         self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]

@@ -19,7 +19,8 @@ from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
 from vsr.media.timestamps import MonotonicMuxer
 
-__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
+__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt", "check_settings", "crf_problem", "CRF_RANGES",
+           "find_encoder", "known_pix_fmt"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,59 @@ def default_codec(bit_depth: int, container_format: str) -> str:
     return "libx264" if bit_depth == 8 else "libx265"
 
 
-def _known_pix_fmt(name: str) -> bool:
+# The scale of each encoder's --crf (the option _CRF_OPTION maps it to, or cq for NVENC); an
+# encoder not listed checks the value itself when it opens
+CRF_RANGES = {
+    "libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libsvtav1": (0, 63), "libaom-av1": (0, 63),
+    "libvpx-vp9": (0, 63), "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51), "av1_nvenc": (0, 51),
+}
+
+
+def crf_problem(crf: int, name: str) -> str | None:
+    """Why ``crf`` is outside encoder ``name``'s scale (one line naming it), or None."""
+    low, high = CRF_RANGES.get(name, (0, None))
+    if crf < low or (high is not None and crf > high):
+        span = f"{low} to {high}" if high is not None else f"{low} or more"
+        return f"--crf {crf}: out of range; {name} takes {span} (lower is better quality)"
+    return None
+
+
+def find_encoder(name: str) -> av.codec.Codec:
+    """The encoder a ``--codec`` names.
+
+    Raises:
+        UsageError: this FFmpeg has none of that name.
+    """
+    try:
+        return av.codec.Codec(name, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise UsageError(f"--codec {name}: this FFmpeg has no such encoder; e.g. libx264, libx265, libsvtav1, ffv1 "
+                         "(FFmpeg's encoder names)") from None
+
+
+def check_settings(codec: av.codec.Codec, pix_fmt: str | None = None, preset: str | None = None,
+                   crf: int | None = None) -> None:
+    """Refuse a ``--pix-fmt``, ``--preset`` or ``--crf`` the encoder does not take, naming what
+    it takes.
+
+    Raises:
+        UsageError: a pixel format FFmpeg does not know or the encoder cannot write, a preset
+            not in the encoder's list (x264, x265), or a CRF outside its scale.
+    """
+    problem = crf_problem(crf, codec.name) if crf is not None else None
+    if problem:
+        raise UsageError(problem)
+    takes = [f.name for f in codec.video_formats or []]
+    if pix_fmt is not None and (pix_fmt not in takes if takes else not known_pix_fmt(pix_fmt)):
+        raise UsageError(f"--pix-fmt {pix_fmt}: {codec.name} cannot write it; it takes "
+                         f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
+    presets = PRESETS.get(codec.name)
+    if preset and presets and preset not in presets:
+        raise UsageError(f"--preset {preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
+
+
+def known_pix_fmt(name: str) -> bool:
+    """Whether FFmpeg knows a pixel format of that name (``yuv420p10le``)."""
     try:
         av.VideoFormat(name)
     except ValueError:
@@ -114,22 +167,6 @@ class Encoder:
             raise
 
     # -- set-up -------------------------------------------------------------------------------
-    @staticmethod
-    def _check_settings(codec: av.codec.Codec, cfg: EncodeConfig) -> None:
-        """Refuse a ``--pix-fmt`` or ``--preset`` the encoder does not take, naming what it takes.
-
-        Raises:
-            UsageError: a pixel format FFmpeg does not know or the encoder cannot write, or a
-                preset not in the encoder's list.
-        """
-        takes = [f.name for f in codec.video_formats or []]
-        if cfg.pix_fmt is not None and (cfg.pix_fmt not in takes if takes else not _known_pix_fmt(cfg.pix_fmt)):
-            raise UsageError(f"--pix-fmt {cfg.pix_fmt}: {codec.name} cannot write it; it takes "
-                             f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
-        presets = PRESETS.get(codec.name)
-        if cfg.preset and presets and cfg.preset not in presets:
-            raise UsageError(f"--preset {cfg.preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
-
     def _open_video(self, frame: YuvFrame) -> None:
         cfg = self.config
         name = cfg.codec or default_codec(frame.bit_depth, self.output.format.name)
@@ -137,7 +174,7 @@ class Encoder:
             codec = av.codec.Codec(name, "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
-        self._check_settings(codec, cfg)
+        check_settings(codec, cfg.pix_fmt, cfg.preset, cfg.crf)
         check_names(name, cfg)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
@@ -147,7 +184,8 @@ class Encoder:
         try:
             stream = self.output.add_stream(name, rate=rate)
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({cause(e)})") from e
+            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video "
+                             f"({cause(e)})") from e
         cc = stream.codec_context
         out = planar_format(pix_fmt)
         if self._pad_odd and name not in _ODD_SIZES_OK:

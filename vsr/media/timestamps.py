@@ -41,16 +41,25 @@ _TS_DISCONT = av.format.Flags.ts_discont.value
 _TS_NONSTRICT = av.format.Flags.ts_nonstrict.value
 
 
+def _ticks(seconds: Fraction, time_base: Fraction) -> int:
+    """``seconds`` in ``time_base`` units, rounded half away from zero as FFmpeg's rescaling does."""
+    q = Fraction(seconds) / time_base
+    return int(q + Fraction(1, 2)) if q >= 0 else -int(-q + Fraction(1, 2))
+
+
 class InputClock:
     """Timestamps of one input container's packets and decoded frames, repaired.
 
     Args:
         container: the open input.
+        video: its decoded video stream.
         name: the input's name, for messages.
     """
 
-    def __init__(self, container: av.container.InputContainer, name: str) -> None:
+    def __init__(self, container: av.container.InputContainer, video: av.video.stream.VideoStream, name: str) -> None:
         self.name = name
+        self.video = video
+        self._shown: int | None = None  # the last frame's presentation time out
         self.discont = bool(container.format.flags & _TS_DISCONT)
         self.decode_order = container.format.name in DECODE_ORDER_FORMATS
         self._offsets = [Fraction(0)]  # seconds added to packets: one entry per reset
@@ -111,6 +120,20 @@ class InputClock:
         return dts
 
 
+    def shown(self, pts: int | None) -> int | None:
+        """The presentation time (video time base) the next frame out gets: ``pts``, unless it
+        is missing or not after the last frame's: then the last plus one frame (the first: 0;
+        None with no frame rate known)."""
+        if pts is None or (self._shown is not None and pts <= self._shown):
+            rate = self.video.guessed_rate or self.video.average_rate
+            if self._shown is None:
+                pts = 0
+            else:
+                pts = self._shown + max(1, round(1 / (rate * self.video.time_base))) if rate else None
+        self._shown = pts
+        return pts
+
+
 class Unpacker:
     """MPEG-4 Part 2 video packets through FFmpeg's ``mpeg4_unpack_bframes`` (DivX/Xvid packed
     B-frames back to one frame per packet; other MPEG-4 streams pass unchanged); other codecs'
@@ -167,9 +190,9 @@ class MonotonicMuxer:
             if last is not None and out_tb:
                 # in the output's units, where the muxer compares (the header is written by now)
                 tick = Fraction(out_tb) if self._strict else Fraction(0)
-                dts = round(packet.dts * tb / out_tb)
-                pts = None if packet.pts is None else round(packet.pts * tb / out_tb)
-                least = round((last + tick) / out_tb)
+                dts = _ticks(packet.dts * tb, out_tb)
+                pts = None if packet.pts is None else _ticks(packet.pts * tb, out_tb)
+                least = _ticks(last + tick, out_tb)
                 if pts is not None and pts < dts:  # impossible order (damaged input): the middle guess
                     pts = dts = sorted((pts, dts, least))[1]
                 if dts < least:
@@ -183,7 +206,7 @@ class MonotonicMuxer:
                     dts = least
                 packet.dts, packet.pts = dts, pts
                 if packet.duration:
-                    packet.duration = round(packet.duration * tb / out_tb)
+                    packet.duration = _ticks(packet.duration * tb, out_tb)
                 packet.time_base = out_tb
                 tb = out_tb
             self._last[index] = packet.dts * tb

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ModelError, WeightsError
-from vsr.models.registry import build_model, check_architecture
+from vsr.models.registry import build_model, check_architecture, list_architectures, model_card
 
 __all__ = ["ModelSpec", "WEIGHTS_DIR", "WEIGHT_SETS", "list_models", "get_spec", "create_model", "save_weights",
            "save_graphs", "record_figures"]
@@ -50,6 +50,7 @@ class ModelSpec:
     graphs: dict[str, dict[str, str]] = field(default_factory=dict, hash=False, compare=False)
     receptive_radius: int = 0
     weights: str = "clean"
+    folder: str = field(default="", compare=False)  # where ``file`` lies: "" for WEIGHTS_DIR (a plugin's own)
 
     @property
     def key(self) -> str:
@@ -58,7 +59,11 @@ class ModelSpec:
 
     @property
     def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
+        return self._dir / self.file
+
+    @property
+    def _dir(self) -> Path:
+        return Path(self.folder) if self.folder else WEIGHTS_DIR
 
     def graph(self, form: str) -> bytes | None:
         """The shipped ONNX graph of ``form`` (``direct`` or ``residual``), checksum verified;
@@ -70,13 +75,13 @@ class ModelSpec:
         entry = self.graphs.get(form)
         if entry is None:
             return None
-        path = WEIGHTS_DIR / entry["file"]
+        path = self._dir / entry["file"]
         try:
             data = path.read_bytes()
         except OSError:
-            raise WeightsError(f"ONNX graph {path} is missing; reinstall vsr") from None
+            raise WeightsError(f"ONNX graph {path} is missing; reinstall vsr-luma") from None
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise WeightsError(f"ONNX graph {path} does not match its checksum; reinstall vsr")
+            raise WeightsError(f"ONNX graph {path} does not match its checksum; reinstall vsr-luma")
         return data
 
     @property
@@ -98,9 +103,21 @@ class ModelSpec:
 
 
 def _manifest() -> dict[str, dict[str, Any]]:
+    """vsr's own manifest (the one the tools write)."""
     if not MANIFEST.exists():
         return {}
     return json.loads(MANIFEST.read_text())
+
+
+def _all_entries() -> list[dict[str, Any]]:
+    """vsr's manifest entries, then those of every architecture whose card names a ``weights_dir``."""
+    out = list(_manifest().values())
+    for name in list_architectures():
+        folder = model_card(name).weights_dir
+        if folder and (Path(folder) / "manifest.json").exists():
+            entries = json.loads((Path(folder) / "manifest.json").read_text()).values()
+            out += [{**e, "folder": str(folder)} for e in entries if e.get("name") == name]
+    return out
 
 
 def weights_key(name: str, scale: int, weights: str = "clean") -> str:
@@ -111,7 +128,7 @@ def weights_key(name: str, scale: int, weights: str = "clean") -> str:
 def list_models(weights: str | None = None) -> list[ModelSpec]:
     """Every shipped (model, scale, weight set), or those of one set; sorted by name, scale, then
     set in :data:`WEIGHT_SETS` order (clean first)."""
-    out = [ModelSpec(**entry) for entry in _manifest().values()]
+    out = [ModelSpec(**entry) for entry in _all_entries()]
     out = [s for s in out if weights is None or s.weights == weights]
     return sorted(out, key=lambda s: (s.name, s.scale, WEIGHT_SETS.index(s.weights)))
 
@@ -167,9 +184,9 @@ def create_model(name: str, scale: int, weights: str = "clean"):
 
     spec = get_spec(name, scale, weights)
     if not spec.path.exists():
-        raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr-luma")
     if sha256_file(spec.path) != spec.sha256:
-        raise WeightsError(f"weights file {spec.path} does not match its checksum; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} does not match its checksum; reinstall vsr-luma")
     model = build_model(name, scale)
     model.load_state_dict(torch.load(spec.path, map_location="cpu", weights_only=True))
     return model.eval()
