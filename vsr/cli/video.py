@@ -205,7 +205,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     name = "stdin" if args.input == "-" else Path(args.input).name
     callback, close = make_reporter(args.progress, name, sys.stderr if to_stdout else sys.stdout, sys.stderr)
     try:
-        stats = upscale_video(args.input, args.output, cfg, progress=callback)
+        with _logging_above_bars(args.progress):
+            stats = upscale_video(args.input, args.output, cfg, progress=callback)
     finally:
         close()
     size = None if to_stdout else Path(args.output).stat().st_size
@@ -350,7 +351,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("--segments and --split-longer-than split files into Ray tasks: give --ray too")
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
-    with _logging_above_bars(reporter):
+    with _logging_above_bars(args.progress):
         results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
                             ray=args.ray, ray_options=ray_options)
     out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
@@ -361,13 +362,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def _logging_above_bars(reporter):
-    """While progress bars are drawn, log lines go through tqdm (printed whole above the bars)."""
+def _logging_above_bars(mode: str):
+    """While progress bars are drawn (``--progress bar``, or ``auto`` on a terminal), log lines go
+    through tqdm: printed whole above the bars, never into them."""
     import contextlib
 
-    from vsr.batch.progress import BarReporter
-
-    if not isinstance(reporter, BarReporter):
+    if not (mode == "bar" or (mode == "auto" and sys.stderr.isatty())):
         return contextlib.nullcontext()
     from tqdm.contrib.logging import logging_redirect_tqdm
 
