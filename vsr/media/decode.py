@@ -345,7 +345,8 @@ class Decoder:
                     frames = self.stream.codec_context.decode(unpacked)
                 except av.error.FFmpegError as e:
                     self.stats.corrupt_packets += 1
-                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    when = "" if packet.pts is None else f" at {float(packet.pts * packet.time_base):.3f} s"
+                    log.warning("%s: skipped a corrupt video packet%s (%s)", self.path.name, when, e.strerror or e)
                     continue
                 if frames and self.stats.frames == 0 and self._last_pts is None:
                     self.rotation = frames[0].rotation
@@ -356,7 +357,7 @@ class Decoder:
         except av.error.EOFError:  # demux already sent the flush packet
             frames = []
         except av.error.FFmpegError as e:
-            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
+            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e.strerror or e)
             frames = []
         self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
