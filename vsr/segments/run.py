@@ -210,6 +210,7 @@ class _Report:
 
     def __init__(self, plan: Plan, reused: list[int], progress: Callable[[Any], None] | None) -> None:
         self.total = plan.frames
+        self.interval = plan.duration / plan.frames if plan.frames else 0.0  # mean seconds per frame
         self.done = sum(plan.segments[i].frames for i in reused)  # frames of finished parts
         self.computed = 0  # frames computed by this run, in finished parts (the rate's numerator)
         self.current: dict[int, int] = {}  # frames so far of the parts in flight
@@ -230,7 +231,8 @@ class _Report:
                 elapsed = time.perf_counter() - self.t0
                 fps = frames / elapsed if elapsed > 0 else 0.0
                 eta = (self.total - done) / fps if fps else None
-                self.progress(Progress(done, self.total, elapsed, fps, eta, segment=index))
+                position = frames * self.interval or None  # video seconds computed by this run: the speed
+                self.progress(Progress(done, self.total, elapsed, fps, eta, position, segment=index))
 
         return on_progress
 
