@@ -413,3 +413,9 @@ def test_real_clips_are_cut_frame_exact(shared_data, name):
     src_audio = [t - zero for t, _ in packets(path, "audio") if start <= t - zero < end]
     assert len(audio) == len(src_audio) > 0
     assert abs(audio[0] - (src_audio[0] - start)) < Fraction(1, 1000) and 0 <= audio[0] < Fraction(1, 10)
+
+
+def test_variable_frame_rate_is_cut_by_timestamps(vfr_mp4, espcn_x2, tmp_path):
+    """Frames at 0, 40, 73, 120, 200, 210, 260, 330 ms: kept by their own times, never a rate."""
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(5, 100), Fraction(25, 100)) == 4  # 73 to 210 ms
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(21, 100), None) == 3  # a frame at the start is kept
