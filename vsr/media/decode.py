@@ -309,7 +309,8 @@ class Decoder:
             timecode=timecode,
             metadata={k: v for k, v in self.container.metadata.items() if k != "encoder"},
             chapters=chapters,
-            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"))
+            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"),
+            window=None if self.trim is None else self.trim.window())
 
     def __iter__(self) -> Iterator[YuvFrame]:
         """:meth:`frames` with the other streams' packets dropped."""
