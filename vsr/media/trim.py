@@ -35,7 +35,10 @@ __all__ = ["Trim", "enter_range", "timeline_zero"]
 
 log = logging.getLogger(__name__)
 
-_PROBE_PACKETS = 4000  # packets read after a seek to find the first video keyframe and audio packets
+# after a seek, packets are read (and held) to find the first video keyframe and audio packets,
+# up to this far past the start or this many
+_PROBE_SECONDS = 2
+_PROBE_PACKETS = 2000
 _DRAIN_SECONDS = 2  # after the video's end, demux this much further for copied streams' late packets
 # elementary-stream demuxers, whose duration FFmpeg guesses from the bit rate
 _ESTIMATED = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "vc1", "mjpeg", "rawvideo", "obu", "ivf"}
@@ -208,10 +211,10 @@ class Trim:
                 first_audio[p.stream.index] = t <= self.start or (own_start is not None and own_start >= self.start)
                 if not first_audio[p.stream.index]:
                     break
-            if key_ok is not None and (len(first_audio) == len(audio) or t is not None and t > self.start + 5):
+            if key_ok is not None and len(first_audio) == len(audio):
                 break
-            if len(packets) >= _PROBE_PACKETS:
-                break
+            if (t is not None and t > self.start + _PROBE_SECONDS) or len(packets) >= _PROBE_PACKETS:
+                break  # no keyframe flags, or an audio stream that ends early: decide on what was seen
         return packets, key if key_ok and all(first_audio.values()) else None
 
     # -- keeping -----------------------------------------------------------------------------------
