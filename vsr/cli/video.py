@@ -10,6 +10,7 @@ from vsr.cli.args import (add_backend_options, backend_help, backend_name, backe
                           check_encoder, device_help, device_name, int_range, model_help, number_range, pix_fmt,
                           positive_int, scale_choices, segment_count)
 from vsr.models import DEFAULT_MODEL
+from vsr.progress import MODES
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -44,7 +45,7 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
                    help="auto: bwdif on interlaced frames (default); off")
     p.add_argument("--hwdec", choices=("cuda",), help="decode on the GPU with NVDEC")
-    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+    p.add_argument("--progress", choices=MODES, default="auto",
                    help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
 
 

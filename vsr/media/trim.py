@@ -13,7 +13,8 @@ The rules (see docs/time-ranges.md):
 - Copied streams are cut at packet boundaries: an audio or data packet is kept when its
   start time lies in the range (the first one starts less than one audio frame after
   ``start``); a subtitle is kept when it is shown during the range, its start clamped to
-  ``start``.
+  ``start``. A re-encoded audio stream also gets the last packets before the start as
+  :class:`~vsr.media.streams.Preroll` and is cut to the sample by its encoder.
 - Every kept timestamp moves back by the input's start time plus ``start``, so the output
   starts at zero.
 """
@@ -323,6 +324,11 @@ class Trim:
             a, b = max(a, Fraction(0)), b if length is None else min(b, length)
             out.append({**ch, "start": round(a / tb), "end": round(b / tb)})
         return out
+
+    def window(self) -> tuple[Fraction | None, Fraction | None]:
+        """``(start, end)`` of the range on the output's clock (None: open on that side)."""
+        return (None if self._low is None else Fraction(0),
+                None if self.end is None else self.end - self.start)
 
     def timecode(self, timecode: str | None, rate: Fraction | None) -> str | None:
         """The start timecode moved on to the first frame kept (``HH:MM:SS:FF``, non-drop-frame; a

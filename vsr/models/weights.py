@@ -144,11 +144,13 @@ def check_weights(weights: str) -> None:
 
 
 def get_spec(name: str, scale: int, weights: str = "clean") -> ModelSpec:
-    """The shipped spec for ``name`` at ``scale`` in weight set ``weights``.
+    """The shipped spec for ``name`` at ``scale`` in weight set ``weights``; ``auto`` (chosen per
+    input, :func:`vsr.models.choice.choose_weights`) means the clean set until an input is seen.
 
     Raises:
         ModelError: unknown name or set, or no shipped weights for that scale in that set.
     """
+    weights = "clean" if weights == "auto" else weights
     check_weights(weights)
     for spec in list_models():
         if spec.name == name and spec.scale == scale and spec.weights == weights:

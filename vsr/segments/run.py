@@ -129,7 +129,7 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     Raises:
         VsrError: as :func:`vsr.pipeline.upscale_video`; a part the join refuses.
     """
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
     from vsr.pipeline import load_backend, merge_options
     from vsr.segments.join import join_parts
 
@@ -280,7 +280,7 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
         UsageError: no plan there.
         MediaError: a missing or corrupt part, named in one line.
     """
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
     from vsr.segments.join import join_parts
 
     src, dst = Path(src), Path(dst)
