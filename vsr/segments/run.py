@@ -40,7 +40,6 @@ class SegmentStats:
         segments: segments in the plan.
         computed: indices of the segments computed by this run.
         reused: indices of the finished parts an earlier run left and this one reused.
-        input_size, output_size: ``(width, height)`` (the output's from the last computed part).
         backend: the backend that ran (empty when every part was reused).
     """
 
@@ -49,8 +48,6 @@ class SegmentStats:
     segments: int = 0
     computed: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
-    input_size: tuple[int, int] = (0, 0)
-    output_size: tuple[int, int] = (0, 0)
     backend: str = ""
 
     @property
