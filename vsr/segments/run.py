@@ -243,7 +243,14 @@ class _Report:
 # -- the three farm steps (any node sharing the filesystem) ---------------------------------------
 def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
     """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
-    (an earlier plan with the same options is kept, with its finished parts)."""
+    (an earlier plan with the same options is kept, with its finished parts).
+
+    Raises:
+        OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
+    """
+    from vsr.media.containers import check_paths
+
+    check_paths(Path(src), Path(dst), cfg.overwrite)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
