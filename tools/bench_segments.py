@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -93,9 +94,16 @@ def make_long(path: Path, hours: float, gop: int = 48, packet_bytes: int = 0) ->
     return frames
 
 
+JOINS: list[float] = []  # the join's seconds, from each segmented run's summary line
+
+
 def vsr(*args: str, **kw) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vsr", *args], check=True, stdout=subprocess.DEVNULL, **kw)
+    out = subprocess.run([sys.executable, "-m", "vsr", *args], check=True, stdout=subprocess.PIPE, text=True,
+                         **kw).stdout
+    m = re.search(r"join ([0-9.]+) s", out)
+    if m:
+        JOINS.append(float(m[1]))
     return time.perf_counter() - t
 
 
@@ -143,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             seg.append(vsr("upscale", str(clip), "-o", str(d / "seg.mkv"), "--segments", str(a.segments), *opts))
         tw, ts = statistics.median(whole), statistics.median(seg)
         print(f"clip: {a.frames} frames {a.size}, ESPCN x2 on {a.backend}, libx264")
-        print(f"unsegmented: {tw:.1f} s; {a.segments} segments: {ts:.1f} s; overhead {100 * (ts / tw - 1):+.1f} %")
+        print(f"unsegmented: {tw:.1f} s; {a.segments} segments: {ts:.1f} s; overhead {100 * (ts / tw - 1):+.1f} % "
+              f"(runs: {', '.join(f'{x:.1f}' for x in whole)} / {', '.join(f'{x:.1f}' for x in seg)}; "
+              f"join {statistics.median(JOINS):.2f} s)")
         out = d / "killed.mkv"
         run = ["upscale", str(clip), "-o", str(out), "--segments", str(a.segments), "--backend", a.backend]
         pct = killed_run(run, a.kill_at)

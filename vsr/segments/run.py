@@ -41,6 +41,7 @@ class SegmentStats:
         computed: indices of the segments computed by this run.
         reused: indices of the finished parts an earlier run left and this one reused.
         backend: the backend that ran (empty when every part was reused).
+        join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
     """
 
     frames: int = 0
@@ -49,6 +50,7 @@ class SegmentStats:
     computed: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
     backend: str = ""
+    join_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -152,7 +154,9 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         finally:
             if loaded is None:
                 net.backend.close()
+    t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
+    stats.join_seconds = time.perf_counter() - t1
     stats.seconds = time.perf_counter() - t0
     return stats
 
