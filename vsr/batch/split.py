@@ -101,7 +101,7 @@ def plan_split(item: BatchItem, longer_than: float | None, segments: int | str) 
         return None
     try:
         plan, print_, work, cfg = prepare(Path(item.source.path), Path(item.dst), item.config, segments)
-    except VsrError as e:
+    except (VsrError, OSError) as e:  # the whole-file task then reports a bad input in its own words
         log.info("%s: not split into segments (%s); it runs as one task", item.name, e)
         return None
     if len(plan.segments) < 2:
