@@ -420,3 +420,53 @@ def test_variable_frame_rate_is_cut_by_timestamps(vfr_mp4, espcn_x2, tmp_path):
     """Frames at 0, 40, 73, 120, 200, 210, 260, 330 ms: kept by their own times, never a rate."""
     assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(5, 100), Fraction(25, 100)) == 4  # 73 to 210 ms
     assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(21, 100), None) == 3  # a frame at the start is kept
+
+
+def _write_interlaced(path: Path, frames: int = 30) -> Path:
+    """H.264 coded interlaced, 64x64 at 25 fps, whose two fields are pictures of different
+    instants (as a camera's): a deinterlacer's result depends on the neighbouring frames."""
+    import av
+    import numpy as np
+
+    from media import picture
+
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx264", rate=25)
+    v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+    v.codec_context.options = {"flags": "+ildct+ilme", "g": "10", "crf": "10"}
+    for i in range(frames):
+        y = picture(64, 64, 3 * i)[0]
+        y[1::2] = picture(64, 64, 3 * i + 2)[0][1::2]  # the bottom field, later
+        data = np.concatenate([(y * 219 + 16).astype(np.uint8).ravel(), np.full(2 * 32 * 32, 128, np.uint8)])
+        f = av.VideoFrame.from_ndarray(data.reshape(96, 64), format="yuv420p")
+        f.pts, f.time_base = i, Fraction(1, 25)
+        out.mux(v.encode(f))
+    out.mux(v.encode(None))
+    out.close()
+    return path
+
+
+def test_interlaced_range_is_deinterlaced_as_in_a_whole_run(espcn_x2, tmp_path):
+    """bwdif looks at the previous frame: a range starting right on a keyframe is decoded from
+    an earlier one, so its first frame equals the whole run's too."""
+    import av
+
+    from vsr.media.decode import Decoder
+
+    path = _write_interlaced(tmp_path / "interlaced.mkv")
+    with av.open(str(path)) as c:
+        keys = [p.pts * p.time_base for p in c.demux(video=0) if p.is_keyframe and p.pts]
+    whole = Decoder(path)
+    try:
+        ref = {f.pts * f.time_base: f.planes for f in whole.frames()}
+    finally:
+        whole.close()
+    assert whole.deinterlace == "auto"  # it did deinterlace
+    for start in keys[:2] + [keys[0] + Fraction(2, 25)]:  # on keyframes, then after one
+        part = Decoder(path, time_range=TimeRange(start, start + Fraction(1, 5)))
+        try:
+            got = [(f.pts * f.time_base + start, f.planes) for f in part.frames()]
+        finally:
+            part.close()
+        assert len(got) == 5
+        assert all((x == y).all() for t, planes in got for x, y in zip(planes, ref[t])), f"start {start}"
