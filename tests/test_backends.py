@@ -119,8 +119,8 @@ def test_bf16_keeps_deep_output_within_five_hundredths_of_a_db(model, depth, sha
 
 
 def test_precision_auto_follows_the_cpu_and_bf16_is_refused_where_not_native():
-    b = _backend("openvino", "espcn", 2)
-    assert b.precision == ("bf16" if native_bf16() else "f32")
+    b = _backend("openvino", "espcn", 2)  # int8 where native and its graph passed (tests/test_int8.py)
+    assert b.precision in (("int8", "bf16") if native_bf16() else ("int8", "f32"))
     b.close()
     if not native_bf16():
         from vsr.errors import BackendError

@@ -43,8 +43,10 @@ class BackendConfig:
         cuda_graphs: PyTorch on CUDA: replay captured CUDA graphs (fixed shapes).
         workers: on the CPU, frames (batches) computed at once in worker threads (0: automatic,
             see :func:`vsr.devices.cpu_parallelism`).
-        precision: OpenVINO's compute precision: ``auto`` (bf16 where the CPU has it
-            natively, else f32), ``f32`` or ``bf16``; the other backends ignore it.
+        precision: OpenVINO's compute precision: ``auto`` (see
+            :func:`vsr.backends.openvino.resolve_precision`: int8 where the CPU has VNNI/AMX and
+            the shipped int8 graph passed its quality check, else bf16 where native, else f32),
+            ``f32``, ``bf16`` or ``int8``; the other backends ignore it.
     """
 
     name: str = "auto"

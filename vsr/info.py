@@ -8,39 +8,9 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from vsr.devices import cpu_features
+
 __all__ = ["machine_info", "info_lines", "cpu_features", "auto_picks", "WEIGHTS_POLICY"]
-
-# /proc/cpuinfo flags that matter for CPU inference
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_fp16")
-
-
-def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
-    """``{"model": ..., "cores": N, "flags": [...], "bf16": bool, "vnni": bool, "amx": bool}``.
-
-    Args:
-        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it; empty where there is none).
-    """
-    import os
-
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            cpuinfo = ""
-    model, flags = platform.processor() or platform.machine(), set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            model = value.strip()
-        elif key.strip() in ("flags", "Features"):
-            flags = set(value.split())
-    have = [f for f in _CPU_FLAGS if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"model": model, "cores": cores, "flags": have,
-            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
-            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags, "amx": "amx_bf16" in flags}
-
 
 def _version(package: str) -> str | None:
     try:

@@ -21,8 +21,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
     p.add_argument("--backend", default="auto", help=backend_help())
-    p.add_argument("--precision", choices=("auto", "f32", "bf16"), default="auto",
-                   help="OpenVINO: bf16 where the CPU has it natively (auto, default), or f32, bf16")
+    p.add_argument("--precision", choices=("auto", "f32", "bf16", "int8"), default="auto",
+                   help="OpenVINO: auto (default: int8 where the CPU has VNNI/AMX and the shipped int8 graph "
+                        "passed its quality check, else bf16 where native, else f32), or f32, bf16, int8")
     p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
