@@ -23,7 +23,7 @@ ON_CPU_HOST = [n for n in ON_CPU if n in ("onnxruntime", "openvino")]  # the bac
 
 def _backend(name: str, model: str, scale: int, weights: str = "clean", **config):
     entry = {e.name: e for e in list_backends()}[name]
-    return entry.create(None, get_spec(model, scale, weights), BackendConfig(name, "cpu", **config))
+    return entry.create(None, get_spec(model, scale, weights), BackendConfig(name, "cpu", options=config))
 
 
 def _run(backend, y: torch.Tensor) -> torch.Tensor:
@@ -78,9 +78,11 @@ def test_registry_imports_no_backend_until_asked():
 def test_unknown_backend_is_one_clear_error(vfr_mp4, tmp_path, capsys):
     from vsr.cli import main
 
-    assert main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / "o.mp4"), "--backend", "nope"]) != 0
+    with pytest.raises(SystemExit) as e:  # a usage error, caught by the argument parser
+        main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / "o.mp4"), "--backend", "nope"])
+    assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown backend 'nope'" in err[0] and "openvino" in err[0], err
+    assert len(err) == 1 and "--backend: 'nope' is not one of auto" in err[0] and "openvino" in err[0], err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -92,7 +92,7 @@ def test_output_that_is_the_input_is_refused(make_clip, tmp_path: Path, capsys) 
         for extra in ([], ["--overwrite"]):
             code = main(["upscale", str(clip.path), "-o", str(dst), "--progress", "none", *extra])
             line = _one_error_line(capsys.readouterr().err)
-            assert code == 1 and "is the input" in line, (dst, extra)
+            assert code == 2 and "is the input" in line, (dst, extra)  # a usage error
     assert sha256(clip.path) == before
     assert _leftovers(clip.path.parent) == [] and _leftovers(tmp_path) == []
 
@@ -162,12 +162,14 @@ def test_import_and_help_stay_light(tmp_path: Path) -> None:
     assert r.returncode == 0 and "--overwrite" in r.stdout and "--deinterlace" in r.stdout
 
 
-@pytest.mark.parametrize(("dst", "says"), [("out.xyz", "no container"), ("blocker/out.mp4", "cannot write there")])
-def test_unwritable_output_fails_before_any_work(dst: str, says: str, vfr_mp4, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(("dst", "says", "exit_code"), [("out.xyz", "no container", 2),
+                                                        ("blocker/out.mp4", "cannot write there", 1)])
+def test_unwritable_output_fails_before_any_work(dst: str, says: str, exit_code: int, vfr_mp4, tmp_path: Path,
+                                                  capsys) -> None:
     (tmp_path / "blocker").write_text("a file where a folder should be")
     code = main(["upscale", str(vfr_mp4.path), "-o", str(tmp_path / dst), "--progress", "none"])
     line = _one_error_line(capsys.readouterr().err)
-    assert code == 1 and says in line, line
+    assert code == exit_code and says in line, line
     assert _leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
 
 

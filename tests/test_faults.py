@@ -101,7 +101,7 @@ def test_output_that_is_a_directory(long_clip, tmp_path: Path) -> None:
     (tmp_path / "d.mkv").mkdir()
     r = subprocess.run(VSR + ["upscale", str(long_clip.path), "-o", str(tmp_path / "d.mkv")], capture_output=True,
                        text=True, timeout=120)
-    assert r.returncode == 1 and "is a directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "is a directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.fixture

@@ -230,6 +230,6 @@ def test_cuda_graphs_where_they_cannot_apply_are_ignored_with_a_warning(caplog):
     from vsr.pipeline import load_backend
 
     with caplog.at_level(logging.WARNING, logger="vsr"):
-        backend, _ = load_backend(ModelConfig("espcn", 2), BackendConfig("onnxruntime", "cpu", cuda_graphs=True))
+        backend, _ = load_backend(ModelConfig("espcn", 2), BackendConfig("onnxruntime", "cpu", options={"cuda_graphs": True}))
     backend.close()
     assert any("--cuda-graphs" in r.getMessage() and "onnxruntime on cpu" in r.getMessage() for r in caplog.records)

@@ -52,11 +52,25 @@ def _usage(capsys, argv: list[str]) -> str:
     (["--crf", "abc"], "vsr upscale: error: --crf: expected a whole number of 0 or more, got 'abc' "
                        "(see vsr upscale --help)"),
     (["--bogus"], "vsr upscale: error: unrecognized arguments: --bogus (see vsr upscale --help)"),
+    (["--backend", "pytorch"], "vsr upscale: error: --backend: 'pytorch' is not one of auto, onnxruntime, openvino, "
+                               "tensorrt, torch (see vsr upscale --help)"),
+    (["--device", "tpu"], "vsr upscale: error: --device: 'tpu' is not a device; use auto, cpu, cuda or cuda:N "
+                          "(see vsr upscale --help)"),
     (["--progress", "fancy"], "vsr upscale: error: --progress: 'fancy' is not one of auto, none, bar, plain, json "
                               "(see vsr upscale --help)"),
 ])
 def test_argparse_errors_are_one_line_with_a_hint(args, want, clip, tmp_path, capsys) -> None:
     assert _usage(capsys, ["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), *args]) == want
+
+
+def test_output_is_a_usage_error(clip, tmp_path, capsys) -> None:
+    for dst, says in ((clip, "output is the input file; choose another output name"),
+                      (tmp_path / "o.xyz", "FFmpeg knows no container for the suffix '.xyz'"),
+                      (tmp_path, "is a directory; give an output file name")):
+        assert main(["upscale", str(clip), "-o", str(dst)]) == 2
+        assert says in _line(capsys.readouterr().err)
+    assert _usage(capsys, ["image", str(clip), "-o", str(tmp_path / "o.png"), "--scale", "5"]) == \
+        "vsr image: error: --scale: 5 is not one of 2, 3, 4 (see vsr image --help)"
 
 
 def test_missing_arguments_one_line(capsys) -> None:
@@ -96,20 +110,31 @@ def test_batch_numbers_out_of_range(args, says, clip, tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("args, says", [
-    (["--crf", "99"], "--crf 99: out of range; the default encoders (libx264, libx265) take 0 to 51"),
-    (["--codec", "libx265", "--crf", "52"], "--crf 52: out of range; libx265 takes 0 to 51"),
-    (["--codec", "libsvtav1", "--crf", "64"], "--crf 64: out of range; libsvtav1 takes 0 to 63"),
+    (["--crf", "99"], "--crf 99: out of range; the default encoders take 0 to 51 (libx264, libx265) or 0 to 63 "
+                      "(libsvtav1 for WebM); lower is better quality"),
+    (["--codec", "libx265", "--crf", "52"], "--crf 52: out of range; libx265 takes 0 to 51 (lower is better quality)"),
+    (["--codec", "libsvtav1", "--crf", "64"], "--crf 64: out of range; libsvtav1 takes 0 to 63 (lower is better "
+                                              "quality)"),
 ])
 def test_crf_is_checked_per_encoder(args, says, clip, tmp_path, capsys) -> None:
     for command in (["upscale", str(clip), "-o", str(tmp_path / "o.mkv")], ["batch", str(clip), "-d",
                                                                             str(tmp_path / "out")]):
         assert main([*command, *args]) == 2
-        assert _line(capsys.readouterr().err) == f"vsr: error: {says} (lower is better quality)"
+        assert _line(capsys.readouterr().err) == f"vsr: error: {says}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_crf_of_the_encoder_the_source_picks(clip, tmp_path, capsys) -> None:
+    """Without --codec the encoder is known once the source is: an 8-bit clip gets libx264 (0-51)."""
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "--crf", "55", "--progress", "none"]) == 2
+    assert _line(capsys.readouterr().err) == \
+        "vsr: error: --crf 55: out of range; libx264 takes 0 to 51 (lower is better quality)"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_crf_ranges() -> None:
     assert check_crf(51, None) is None and check_crf(0, "libx264") is None
+    assert check_crf(63, None) is None  # libsvtav1 for WebM takes it; libx264 refuses it when it opens
     assert check_crf(63, "libsvtav1") is None and check_crf(63, "libvpx-vp9") is None
     assert check_crf(52, "hevc_nvenc") is not None
     assert check_crf(500, "some_encoder_vsr_does_not_list") is None  # that encoder checks it itself
@@ -142,10 +167,22 @@ def test_bad_preset(clip, tmp_path, capsys) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--codec", "nope"], "--codec nope: this FFmpeg has no such encoder; e.g. libx264, libx265"),
+    (["--codec", "libx265", "--pix-fmt", "rgb24"], "--pix-fmt rgb24: libx265 cannot write it; it takes yuv420p, "),
+    (["--codec", "libx265", "--preset", "bad"], "--preset bad: libx265 has no such preset; use one of ultrafast, "),
+])
+def test_batch_refuses_encoder_settings_before_any_file(args, says, clip, tmp_path, capsys) -> None:
+    """A setting no file can be encoded with is one usage error, not one failure per file."""
+    assert main(["batch", str(clip), "-d", str(tmp_path / "out"), *args]) == 2
+    assert _line(capsys.readouterr().err).startswith(f"vsr: error: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_encoder_refusing_an_option_value(clip, tmp_path, capsys) -> None:
     assert main(["upscale", str(clip), "-o", str(tmp_path / "o.mkv"), "-e", "crf=abc", "--progress", "none"]) == 1
     line = _line(capsys.readouterr().err)
-    assert line.startswith("vsr: error: libx264 refused ") and "crf=abc" in line and "check --crf" in line
+    assert line.startswith("vsr: error: ") and "libx264" in line and "crf=abc" in line
     assert list(tmp_path.iterdir()) == []
 
 
@@ -218,3 +255,42 @@ def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> No
     assert main(["image", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.webp")]) == 2
     assert "PNG and JPEG only; name the output .png, .jpg or .jpeg" in _line(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x.webp"]
+
+
+# --- errors vsr did not foresee -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error, want", [
+    (lambda av: av.error.InvalidDataError(1094995529, "Invalid data found when processing input",
+                                          "/v/.out.mkv.vsr-partial-123"),
+     "/v/out.mkv: Invalid data found when processing input (from FFmpeg); run with -v to see FFmpeg's own "
+     "messages, and please report it if other players read this input"),
+    (lambda av: av.error.ArgumentError(22, "Invalid argument", "pipe:1"),  # the issue's AVI case, to stdout
+     "standard output: Invalid argument (from FFmpeg); run with -v to see FFmpeg's own messages, and please "
+     "report it if other players read this input"),
+    (lambda av: OSError(28, "No space left on device", "/v/.rep.json.77-0123abcd.tmp"),
+     "/v/rep.json: the disk is full; free some space there or write the output to another disk"),
+    (lambda av: ZeroDivisionError("division by zero"),
+     "unexpected failure (division by zero); this is a bug in vsr or a library: run with -v for details and "
+     "please report it"),
+])
+def test_unforeseen_errors_read_as_one_line(error, want) -> None:
+    """The CLI's last resort, on the library's own exception objects: no class name, errno or
+    hidden file name."""
+    import av
+
+    from vsr.cli import _public, _unexpected
+
+    line = _public(_unexpected(error(av), "upscale"))
+    assert line == want
+    _line(line)
+
+
+def test_hidden_names_in_messages_become_destinations() -> None:
+    from vsr.output import partial_path, public_name, public_text
+
+    dst = Path("/media/out dir/film.mkv")
+    assert public_name(partial_path(dst)) == str(dst)
+    assert public_text(f"Invalid argument: '{partial_path(Path('/m/a.mp4'))}' returned 22") == \
+        "Invalid argument: '/m/a.mp4' returned 22"
+    assert public_text("keep .x.vsr-partial-12abc and a.b.c") == "keep .x.vsr-partial-12abc and a.b.c"

@@ -213,3 +213,60 @@ def test_cli_farm_steps_and_one_line_errors(gop_mkv: Path, tmp_path: Path) -> No
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "segment 0" in r.stderr and "Traceback" not in r.stderr
     r = _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", "5", "--backend", "onnxruntime")
     assert r.returncode == 2 and "segments 0 to 1" in r.stderr
+
+
+def test_hdr10_10bit_source_in_segments(tmp_path: Path, espcn_x2) -> None:
+    """10-bit HEVC, BT.2020 PQ with mastering metadata: x265 parts (the 10-bit default) join with
+    the colour tags and the depth of an unsegmented run."""
+    from media import BT2020_PQ
+
+    x265 = ("hdr10=1:repeat-headers=1:log-level=error:keyint=6:min-keyint=6:scenecut=0:"
+            "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400")
+    src = tmp_path / "hdr.mkv"
+    write_video(src, codec="libx265", pix_fmt="yuv420p10le", size=(32, 24), frames=18, color=BT2020_PQ,
+                options={"preset": "ultrafast", "x265-params": x265})
+    whole, joined = tmp_path / "whole.mp4", tmp_path / "joined.mp4"
+    upscale_video(src, whole, loaded=espcn_x2)
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2)
+    assert stats.segments == 3 and stats.frames == 18
+    with av.open(str(whole)) as a, av.open(str(joined)) as b:
+        ca, cb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
+        assert (cb.name, cb.format.name, cb.width) == (ca.name, ca.format.name, ca.width) == ("hevc", "yuv420p10le", 64)
+        assert (cb.color_primaries, cb.color_trc, cb.colorspace) == (ca.color_primaries, ca.color_trc, ca.colorspace)
+        fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
+        assert {sd.type for sd in fb.side_data} >= {sd.type for sd in fa.side_data}  # mastering display, light level
+    assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)]
+
+
+def test_cli_segments_with_target(gop_mkv: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    r = _vsr("upscale", str(gop_mkv), "-o", str(dst), "--target", "64x48", "--segments", "2", "--backend",
+             "onnxruntime", "--progress", "json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert lines and all("segment" in x for x in lines) and lines[-1]["frame"] == lines[-1]["total"] == 40
+    with av.open(str(dst)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (64, 48)
+        assert len([f for f in c.decode(video=0)]) == 40
+
+
+def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> None:
+    """``vsr upscale --segments 4`` killed (-9) once its first part is journalled: the same command
+    again computes exactly the segments that had no sound part (counted from the journal left)."""
+    dst = tmp_path / "out.mkv"
+    cmd = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1",
+           "--progress", "none"]
+    work = WorkDir(dst)
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not work.path.exists():
+        pytest.skip("the run finished before it could be killed")
+    done = sum(work.record(i) is not None for i in range(4))
+    r = _vsr(*cmd)
+    assert r.returncode == 0, r.stderr
+    assert f"({4 - done} computed, {done} reused)" in r.stdout
+    assert len(_frames(dst)) == 40

@@ -209,7 +209,8 @@ def test_registry_factory_uses_config_max_size(tmp_path, monkeypatch):
     monkeypatch.setenv("VSR_ENGINE_DIR", str(tmp_path))
     model, sha = _model_and_sha()
     spec = get_spec("espcn", 2) if sha else None
-    backend = create_backend(model, spec, BackendConfig(name="tensorrt", device="cuda", batch=1, max_size=(48, 32)))
+    backend = create_backend(model, spec, BackendConfig(name="tensorrt", device="cuda", batch=1,
+                                                       options={"max_size": (48, 32)}))
     try:
         assert backend.name == "tensorrt" and backend.max_size == (48, 32) and backend.max_batch == 1
         assert backend.engine_path.parent == tmp_path and backend.engine_path.is_file()

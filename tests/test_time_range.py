@@ -29,8 +29,8 @@ def test_parse_time(text, seconds):
 
 
 @pytest.mark.parametrize("text,why", [
-    ("-1", "negative"), ("abc", "expected seconds"), ("1:61", "below 60"), ("1:00:75", "below 60"),
-    ("", "expected seconds"), ("1h", "expected seconds"), ("1.2.3", "expected seconds"),
+    ("-1", "negative"), ("abc", "not a time: give seconds"), ("1:61", "below 60"), ("1:00:75", "below 60"),
+    ("", "not a time"), ("1h", "not a time"), ("1.2.3", "not a time"),
 ])
 def test_parse_time_refuses(text, why):
     with pytest.raises(UsageError, match=why):
@@ -52,8 +52,10 @@ def test_time_range_builder():
         time_range("10", "10")
     with pytest.raises(UsageError, match="holds no time"):
         time_range("1", duration="0")
-    with pytest.raises(UsageError, match="negative"):
+    with pytest.raises(UsageError, match="^--start -1 s is negative"):
         time_range(-1.0)
+    with pytest.raises(UsageError, match="^--end 'x' is not a time"):
+        time_range("1", "x")
 
 
 # --- frames and audio kept --------------------------------------------------------------------------
@@ -201,7 +203,8 @@ def test_progress_total_is_the_ranges_frame_count(gop_mp4, tmp_path, capsys):
     (["--start", "0.21", "--end", "0.23"], "the range 0.21 s-0.23 s holds no video frame"),
     (["--start", "2", "--end", "1"], "is not after start"),
     (["--end", "1", "--duration", "1"], "not both"),
-    (["--start", "1:75"], "below 60"),
+    (["--start", "1:75"], "--start '1:75': minutes and seconds must be below 60"),
+    (["--duration", "-2"], "--duration '-2' is negative"),
 ])
 def test_range_outside_the_input_fails_in_one_line(gop_mp4, tmp_path, capsys, args, says):
     from vsr.cli import main
@@ -319,3 +322,32 @@ def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
     wma_frame = Fraction(2048, 44100)  # cut at WMA packet boundaries, the decoder primed with those before
     assert 0 <= first < wma_frame and abs(first - video[0]) <= wma_frame
     assert abs(end - Fraction(8, 10)) <= wma_frame
+
+
+def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
+    """A range near the end of a file decodes from the keyframe before it, not from frame 0."""
+    from vsr.media.decode import Decoder
+
+    clip = make_clip("range_long.mkv", size=(32, 32), frames=250, audio=True, options={"g": "25", "bf": "2"})
+    d = Decoder(clip.path, time_range=TimeRange(Fraction(9), Fraction(19, 2)))
+    try:
+        times = [f.pts * f.time_base for f in d.frames()]
+    finally:
+        d.close()
+    assert len(times) == 13 and times[0] == 0
+    assert d.stats.decoded <= 25 + 13 + 3  # at most one GOP before the start, then the range (+ reordering)
+
+
+def test_a_raw_stream_that_cannot_seek_is_read_from_the_start(make_clip, espcn_x2, tmp_path):
+    """A raw H.264 stream (no container, no timestamps, no seeking): opened again after the
+    failed seek, read and dropped, frame-exact all the same."""
+    clip = make_clip("range_raw.h264", frames=50, options={"g": "10", "bf": "2"}, container_format="h264")
+    whole = _whole_run(clip.path, tmp_path, espcn_x2)
+    from vsr.pipeline import upscale_video
+
+    out = tmp_path / "part.mkv"
+    upscale_video(clip.path, out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), loaded=espcn_x2, codec="ffv1")
+    part = read_video(out)
+    keep = [i for i, t in enumerate(whole.times) if Fraction(1, 2) <= t - whole.times[0] < Fraction(13, 10)]
+    assert len(part.times) == len(keep) == 20
+    assert all((a == b).all() for j, i in enumerate(keep) for a, b in zip(part.planes[j], whole.planes[i]))

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         net, spec = create_model(name, args.scale), get_spec(name, args.scale)
         for b in args.backend:
             for precision in args.precision if b == "openvino" else ["auto"]:
-                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, workers=1, max_size=(w, h),
-                                    cuda_graphs=args.cuda_graphs, precision=precision)
+                own = {"tensorrt": {"max_size": (w, h)}, "torch": {"cuda_graphs": args.cuda_graphs},
+                       "openvino": {"precision": precision}}.get(b, {})
+                cfg = BackendConfig(b, device, batch=args.batch, threads=threads, workers=1, options=own)
                 try:
                     backend = create_backend(net, spec, cfg)
                 except VsrError as e:

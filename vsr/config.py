@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from vsr.errors import UsageError
 
-__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "TimeRange", "UpscaleConfig", "parse_time", "time_range"]
+__all__ = ["ModelConfig", "BackendConfig", "EncodeConfig", "TimeRange", "UpscaleConfig", "parse_time", "seconds_text",
+           "time_range"]
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,17 @@ class BackendConfig:
 
     Attributes:
         name: ``auto`` or a registered backend (``vsr.backends.backend_names()``).
-        device: ``auto`` (a CUDA GPU when PyTorch sees one, else the CPU), ``cpu`` or ``cuda[:N]``.
+        device: ``auto`` (a CUDA GPU when PyTorch sees one, else the CPU), ``cpu``, ``cuda[:N]``
+            or another device kind a registered backend runs on.
         tile: split the luma into tiles of at most this many pixels per side (0: whole frame).
         batch: frames per backend call.
         threads: CPU threads per backend call (0: automatic, the cores shared between workers).
-        max_size: largest luma (width, height) a prebuilt backend must accept (TensorRT
-            builds its engine for 1x1 up to this; None: 1920x1088). Larger frames are tiled.
-        cuda_graphs: PyTorch on CUDA: replay captured CUDA graphs (fixed shapes).
         workers: on the CPU, frames (batches) computed at once in worker threads (0: automatic,
             see :func:`vsr.devices.cpu_parallelism`).
-        precision: OpenVINO's compute precision: ``auto`` (see
-            :func:`vsr.backends.openvino.resolve_precision`: int8 where the CPU has VNNI/AMX and
-            the shipped int8 graph passed its quality check, else bf16 where native, else f32),
-            ``f32``, ``bf16`` or ``int8``; the other backends ignore it.
+        options: the backends' own options as ``(name, value)`` pairs (a dict is accepted), e.g.
+            ``precision`` (OpenVINO), ``max_size`` (TensorRT), ``cuda_graphs`` (PyTorch on CUDA);
+            each backend declares its own with its registration (:mod:`vsr.backends.options`),
+            which checks them and fills the defaults.
     """
 
     name: str = "auto"
@@ -54,10 +54,16 @@ class BackendConfig:
     tile: int = 0
     batch: int = 1
     threads: int = 0
-    max_size: tuple[int, int] | None = None
-    cuda_graphs: bool = False
     workers: int = 0
-    precision: str = "auto"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        items = self.options.items() if isinstance(self.options, dict) else self.options
+        object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in items)))
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of the backend option ``name``, or ``default`` when it is not set."""
+        return dict(self.options).get(name, default)
 
 
 @dataclass(frozen=True)
@@ -100,17 +106,17 @@ def parse_time(text: str) -> Fraction:
     """
     t = text.strip()
     if t.startswith("-"):
-        raise UsageError(f"time {text!r} is negative: times count from the input's start")
+        raise UsageError(f"{text!r} is negative: times count from the input's start")
     m = _CLOCK.fullmatch(t)
     if m:
         hours, minutes, seconds = int(m[1] or 0), int(m[2]), Fraction(m[3])
         if minutes >= 60 or seconds >= 60:
-            raise UsageError(f"time {text!r}: minutes and seconds must be below 60 in [HH:]MM:SS")
+            raise UsageError(f"{text!r}: minutes and seconds must be below 60 in [HH:]MM:SS")
         return hours * 3600 + minutes * 60 + seconds
     m = _SECONDS.fullmatch(t)
     if m:
         return Fraction(m[1]) / {None: 1, "s": 1, "ms": 1000, "us": 1_000_000}[m[2]]
-    raise UsageError(f"time {text!r}: expected seconds (90, 1.5) or [HH:]MM:SS[.frac] (01:30, 1:02:03.5)")
+    raise UsageError(f"{text!r} is not a time: give seconds (90, 1.5) or [HH:]MM:SS[.frac] (01:30, 1:02:03.5)")
 
 
 @dataclass(frozen=True)
@@ -131,13 +137,13 @@ class TimeRange:
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start < 0:
-            raise UsageError(f"start {float(self.start):g} s is negative")
+            raise UsageError(f"start {seconds_text(self.start)} is negative")
         if self.end is not None and self.end <= (self.start or 0):
-            raise UsageError(f"end {_seconds(self.end)} is not after start {_seconds(self.start or 0)}: "
+            raise UsageError(f"end {seconds_text(self.end)} is not after start {seconds_text(self.start or 0)}: "
                              "the range holds no time")
 
     def __str__(self) -> str:
-        return f"{_seconds(self.start or 0)}-{'end' if self.end is None else _seconds(self.end)}"
+        return f"{seconds_text(self.start or 0)}-{'end' if self.end is None else seconds_text(self.end)}"
 
     def frames_in(self, frames: int, rate: Fraction | float | None, duration: Fraction | float | None) -> int:
         """Frames of an input (``frames`` in all, ``rate`` per second, ``duration`` seconds long,
@@ -151,8 +157,12 @@ class TimeRange:
         return min(n, frames) if frames else n
 
 
-def _seconds(t: Fraction) -> str:
-    return f"{float(t):.6g} s"
+def seconds_text(t: Fraction | float) -> str:
+    """``t`` seconds as people read them, to the microsecond: ``"90 s"``, ``"1.333333 s"``."""
+    us = round(Fraction(t) * 1_000_000)
+    whole, frac = divmod(abs(us), 1_000_000)
+    text = f"{whole}.{frac:06d}".rstrip("0").rstrip(".")
+    return f"{'-' if us < 0 else ''}{text} s"
 
 
 def time_range(start: str | Fraction | float | None = None, end: str | Fraction | float | None = None,
@@ -166,16 +176,19 @@ def time_range(start: str | Fraction | float | None = None, end: str | Fraction 
         UsageError: both ``end`` and ``duration``, a zero or negative duration, an end not
             after the start, or a time :func:`parse_time` refuses.
     """
-    def value(x: str | Fraction | float | None) -> Fraction | None:
+    def value(x: str | Fraction | float | None, flag: str) -> Fraction | None:
         if x is None:
             return None
-        if isinstance(x, str):
-            return parse_time(x)
-        if x < 0:
-            raise UsageError(f"time {x:g} is negative: times count from the input's start")
+        try:
+            if isinstance(x, str):
+                return parse_time(x)
+            if x < 0:
+                raise UsageError(f"{seconds_text(x)} is negative: times count from the input's start")
+        except UsageError as e:
+            raise UsageError(f"{flag} {e}") from None
         return Fraction(x)
 
-    s, e, d = value(start), value(end), value(duration)
+    s, e, d = value(start, "--start"), value(end, "--end"), value(duration, "--duration")
     if e is not None and d is not None:
         raise UsageError("give --end or --duration, not both")
     if d is not None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from vsr.errors import OutputExistsError
 
-__all__ = ["DemoResult", "run_demo", "measure_gain", "compare_picture"]
+__all__ = ["DemoResult", "run_demo", "measure_gain", "compare_picture", "busiest_window"]
 
 ZOOM = 3  # the crop is shown this many times larger (nearest neighbour: pixels stay pixels)
 
@@ -123,7 +123,7 @@ def compare_picture(rgb: np.ndarray, sr: np.ndarray, scale: int, label: str
     bic = upscale_rgb(rgb, scale)
     h, w = sr.shape[:2]
     cw, ch = max(8, w // ZOOM), max(8, h // ZOOM)
-    x, y = _busiest(np.abs(rgb_to_y(sr) - rgb_to_y(bic)), cw, ch)
+    x, y = busiest_window(np.abs(rgb_to_y(sr) - rgb_to_y(bic)), cw, ch)
     columns = []
     for img, text in ((bic, "bicubic"), (sr, label)):
         full = _frame_box(img.copy(), x, y, cw, ch)
@@ -134,10 +134,11 @@ def compare_picture(rgb: np.ndarray, sr: np.ndarray, scale: int, label: str
     return np.concatenate([columns[0], gap, columns[1]], axis=1), (x, y, cw, ch)
 
 
-def _busiest(diff: np.ndarray, cw: int, ch: int) -> tuple[int, int]:
-    """Top-left of the ``cw`` x ``ch`` window with the largest sum of ``diff`` (a coarse grid search)."""
-    h, w = diff.shape
-    integral = np.pad(diff, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+def busiest_window(values: np.ndarray, cw: int, ch: int) -> tuple[int, int]:
+    """Top-left ``(x, y)`` of the ``cw`` x ``ch`` window of ``values`` (an ``(H, W)`` float array)
+    with the largest sum, searched on a grid of an eighth of the window's shorter side."""
+    h, w = values.shape
+    integral = np.pad(values, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     step = max(4, min(cw, ch) // 8)
     best, at = -1.0, (0, 0)
     for y in range(0, h - ch + 1, step):

@@ -1,4 +1,6 @@
-"""Device strings: ``cpu``, ``cuda``, ``cuda:N``; the CPU's inference features."""
+"""Device strings: ``cpu``, ``cuda``, ``cuda:N``, and ``KIND[:N]`` for the other device kinds
+registered backends run on (:func:`register_device_kind`, called by ``register_backend``); the
+CPU's inference features (:func:`cpu_features`)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,28 @@ from typing import Any
 
 from vsr.errors import BackendError
 
-__all__ = ["parse_device", "resolve_device", "nvidia_driver_present", "cuda_unavailable", "cpu_parallelism", "cpu_features",
-           "native_int8"]
+__all__ = ["parse_device", "resolve_device", "nvidia_driver_present", "cuda_unavailable", "cpu_parallelism",
+           "register_device_kind", "device_kinds", "device_help", "cpu_features", "native_int8"]
+
+_KINDS: dict[str, None] = {"cpu": None, "cuda": None}  # in registration order; cpu has no index
+
+
+def register_device_kind(kind: str) -> None:
+    """Accept ``--device KIND`` and ``KIND:N`` (a backend that runs on a new kind of device)."""
+    if not kind.isidentifier() or kind == "auto":
+        raise ValueError(f"bad device kind {kind!r}")
+    _KINDS.setdefault(kind, None)
+
+
+def device_kinds() -> tuple[str, ...]:
+    """The device kinds some registered backend runs on (``cpu`` and ``cuda`` first)."""
+    return tuple(_KINDS)
+
+
+def device_help() -> str:
+    """``--device`` help: every device kind."""
+    kinds = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in _KINDS)
+    return f"auto (default: a CUDA GPU if there is one), {kinds}"
 
 
 def resolve_device(device: str) -> str:
@@ -39,12 +61,13 @@ def parse_device(device: str) -> tuple[str, int]:
     """``"cuda:1"`` -> ``("cuda", 1)``; ``"cpu"`` -> ``("cpu", 0)``; ``auto`` resolved first.
 
     Raises:
-        BackendError: not of the form ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        BackendError: not ``auto``, ``cpu``, or a registered kind with an optional ``:N``.
     """
     device = resolve_device(device)
     kind, _, idx = device.partition(":")
-    if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (kind == "cpu" and idx):
-        raise BackendError(f"bad device {device!r}; use auto, cpu, cuda or cuda:N")
+    if kind not in _KINDS or (idx and not idx.isdigit()) or (kind == "cpu" and idx):
+        kinds = ", ".join(k if k == "cpu" else f"{k}, {k}:N" for k in _KINDS)
+        raise BackendError(f"bad device {device!r}; use auto, {kinds}")
     return kind, int(idx or 0)
 
 

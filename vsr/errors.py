@@ -4,7 +4,7 @@ import errno
 import os
 
 __all__ = ["VsrError", "ModelError", "WeightsError", "MediaError", "BackendError", "OutputExistsError", "UsageError",
-           "missing_torch", "os_error_message"]
+           "missing_torch", "os_error_message", "OS_ERRORS", "cause"]
 
 
 class VsrError(Exception):
@@ -52,7 +52,7 @@ def missing_torch(e: BaseException) -> bool:
 
 
 # What an operating-system error means for the file it names, and what to do about it.
-_OS_ERRORS = {
+OS_ERRORS = {
     errno.ENOSPC: "the disk is full; free some space there or write the output to another disk",
     errno.EDQUOT: "your disk quota is used up; free some space or write the output elsewhere",
     errno.EFBIG: "the file grew beyond the largest size this process may write (the shell's 'ulimit -f' or the "
@@ -76,7 +76,15 @@ def os_error_message(e: OSError, name: str | os.PathLike | None = None) -> str:
         name: the file to name (e.g. the destination instead of its hidden partial file);
             default ``e.filename``.
     """
-    what = _OS_ERRORS.get(e.errno) or (e.strerror or str(e)).rstrip(".")
+    what = OS_ERRORS.get(e.errno) or (e.strerror or str(e)).rstrip(".")
     name = name if name is not None else e.filename
     name = {"pipe:0": "standard input", "pipe:1": "standard output", "pipe:": "standard output"}.get(str(name), name)
     return f"{name}: {what}" if name else what[0].upper() + what[1:]
+
+
+def cause(e: BaseException) -> str:
+    """The readable part of a library's error, for a message's parentheses: an OS or FFmpeg
+    error's text without its ``[Errno N]``, file name or return code (``Invalid data found when
+    processing input``), else the first line of ``str(e)``."""
+    text = getattr(e, "strerror", None)  # OSError's, and PyAV's (some of which are ValueErrors)
+    return (text or str(e).strip().split("\n")[0] or "no detail").rstrip(".")

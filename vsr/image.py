@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
-from vsr.errors import MediaError, OutputExistsError, UsageError
+from vsr.errors import MediaError, OutputExistsError, UsageError, cause
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
 from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
@@ -146,7 +146,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except UnidentifiedImageError:
         raise MediaError(f"{path}: not an image Pillow can read") from None
     except OSError as e:
-        raise MediaError(f"{path}: cannot read image ({e})") from e
+        raise MediaError(f"{path}: cannot read image ({cause(e)})") from e
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -187,4 +187,4 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, *, overwrite: bool = F
         with atomic_output(path, overwrite) as tmp:
             Image.fromarray(rgb).save(tmp, format=fmt, **options)
     except OSError as e:
-        raise MediaError(f"{path}: cannot write image ({e})") from e
+        raise MediaError(f"{path}: cannot write image ({cause(e)})") from e

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vsr.errors import MediaError, OutputExistsError, os_error_message
+from vsr.errors import MediaError, OutputExistsError, UsageError, os_error_message
 from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
 
-__all__ = ["check_paths", "partial_path", "public_name", "muxer_for", "atomic_output", "atomic_write", "PARTIAL_TAG",
-           "remove_stale_partials"]
+__all__ = ["check_paths", "partial_path", "public_name", "public_text", "muxer_for", "atomic_output", "atomic_write",
+           "PARTIAL_TAG", "remove_stale_partials"]
 
 PARTIAL_TAG = ".vsr-partial"
 
@@ -30,18 +30,18 @@ def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
     ``src`` None: the input is no file (stdin, a URL).
 
     Raises:
-        MediaError: ``dst`` is the input, or a directory.
+        UsageError: ``dst`` is the input, a directory, or has a suffix FFmpeg has no container for.
         OutputExistsError: ``dst`` exists and ``overwrite`` is False.
     """
     if src is not None and (src.resolve() == dst.resolve()
                             or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
-        raise MediaError(f"{dst}: output is the input file; choose another output name")
+        raise UsageError(f"{dst}: output is the input file; choose another output name")
     if dst.is_dir():
-        raise MediaError(f"{dst}: is a directory; give an output file name")
+        raise UsageError(f"{dst}: is a directory; give an output file name")
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
     if dst.suffix.lower().lstrip(".") not in output_suffixes():
-        raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
+        raise UsageError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
                          "use .mkv, .mp4, .mov, .webm, .ts ...")
 
 
@@ -65,6 +65,16 @@ def public_name(path: str | os.PathLike) -> str:
     head, _, base = text.rpartition(os.sep)
     m = _HIDDEN.fullmatch(base)
     return text if m is None else f"{head}{os.sep if head or text.startswith(os.sep) else ''}{m['name']}"
+
+
+_HIDDEN_IN_TEXT = re.compile(r"(?<![^\s'\"(),])(?P<dir>[^\s'\"(),]*/)?\.(?P<name>[^\s'\"(),/]+?)"
+                             r"(?:" + re.escape(PARTIAL_TAG) + r"-\d+|\.\d+-[0-9a-f]{8}\.tmp)(?![\w.-])")
+
+
+def public_text(text: str) -> str:
+    """``text`` (an error message) with every hidden temporary file's name in it replaced by the
+    destination's, as :func:`public_name` does for one path."""
+    return _HIDDEN_IN_TEXT.sub(lambda m: (m["dir"] or "") + m["name"], text)
 
 
 # Errors of the disk being written to: whatever file they name, they are about the destination.

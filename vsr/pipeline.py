@@ -111,9 +111,6 @@ def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     built = create_backend(None, spec, backend)  # each backend creates what it runs from the spec
-    if backend.cuda_graphs and not built.cuda_graphs:
-        log.warning("--cuda-graphs applies to the torch backend on a GPU; ignored with %s on %s",
-                    built.name, built.device)
     return LoadedBackend(built, spec.radius)  # the radius is the same for both FSRCNN forms
 
 
@@ -218,7 +215,8 @@ def upscale_video(
     return stats
 
 
-# keyword options of upscale_video / upscale_batch -> (config group, field)
+# keyword options of upscale_video / upscale_batch -> (config group, field); a backend's own
+# options (vsr.backends.backend_options()) go to BackendConfig.options
 _GROUPED_OPTIONS = {
     "model": ("model", "name"), "scale": ("model", "scale"), "weights": ("model", "weights"),
     "backend": ("backend", "name"), "device": ("backend", "device"), "tile": ("backend", "tile"),
@@ -230,10 +228,16 @@ _GROUPED_OPTIONS = {
 
 def merge_options(cfg: UpscaleConfig, options: dict[str, Any]) -> UpscaleConfig:
     """``cfg`` with keyword options applied (see :func:`upscale_video`)."""
+    from vsr.backends import backend_options
+
     parts: dict[str, dict[str, Any]] = {"model": {}, "backend": {}, "encode": {}}
     top: dict[str, Any] = {}
+    own = dict(cfg.backend.options)  # the backends' own options (precision, max_size, ...)
     for key, value in options.items():
-        if key in _GROUPED_OPTIONS:
+        if key in backend_options():
+            own[key] = value
+            parts["backend"]["options"] = own
+        elif key in _GROUPED_OPTIONS:
             group, field = _GROUPED_OPTIONS[key]
             parts[group][field] = tuple(value.items()) if isinstance(value, dict) else value
         elif key in UpscaleConfig.__dataclass_fields__ and key not in parts:

@@ -9,7 +9,8 @@ from typing import IO, TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from vsr.pipeline import Progress
 
-__all__ = ["make_reporter", "MODES", "format_event", "progress_fields", "summary_line", "human_bytes"]
+__all__ = ["make_reporter", "MODES", "format_event", "progress_fields", "summary_line", "human_bytes",
+           "human_seconds", "speed_text"]
 
 MODES = ("auto", "none", "bar", "plain", "json")
 
@@ -34,6 +35,16 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+def human_seconds(s: float) -> str:
+    """``17.64`` -> ``"17.6 s"``, ``185`` -> ``"3 min 05 s"``, ``7440`` -> ``"2 h 04 min"``."""
+    if s < 60:
+        return f"{s:.1f} s"
+    s = round(s)
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def speed_text(speed: float | None) -> str:

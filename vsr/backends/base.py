@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vsr.devices import nvidia_driver_present, parse_device, resolve_device
+from vsr.backends.options import BackendOption, check_options, merged_options
+from vsr.devices import nvidia_driver_present, parse_device, register_device_kind, resolve_device
 from vsr.errors import BackendError, missing_torch
 
 if TYPE_CHECKING:
@@ -16,60 +17,71 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["Backend", "BackendEntry", "LoadedBackend", "register_backend", "create_backend", "list_backends", "backend_names",
-           "resolve_name"]
+__all__ = ["Backend", "TensorBackend", "BackendEntry", "LoadedBackend", "register_backend", "create_backend", "list_backends", "backend_names",
+           "resolve_name", "backend_options", "option_of"]
 
 
-class Backend(Protocol):
+class Backend:
     """A runner for one network at one scale; it declares what the pipeline may do with it.
+
+    Subclass :class:`vsr.backends.host.HostBackend` (NumPy arrays on the CPU) or
+    :class:`TensorBackend` (torch tensors on a device); the class attributes below are the
+    defaults a backend overrides.
 
     Attributes:
         name: registry name.
         scale: upscaling factor.
         device: where :meth:`run` expects its input and returns its output.
-        dtype: the input dtype it computes in (float16 on GPUs, float32 on CPUs).
+        dtype: the input dtype it computes in.
         thread_safe: :meth:`run` may be called from several threads at once (the batch
             pool then shares one instance between jobs).
         max_size: ``(width, height)`` of the largest luma :meth:`run` accepts (a TensorRT
             engine's profile), None for any; the upscaler tiles larger frames.
         cuda_graphs: it replays captured CUDA graphs.
-        host: :meth:`run` takes and returns NumPy arrays (OpenVINO, ONNX Runtime: the
-            upscaler then works in NumPy and PyTorch is never imported); else torch tensors.
+        host: :meth:`run` takes and returns NumPy arrays (the upscaler then works in NumPy and
+            PyTorch is never imported); else torch tensors.
+        precision: what it computes in (``f32``, ``bf16``, ``fp16``), "" where it does not say.
     """
 
-    name: str
-    scale: int
-    device: "torch.device"
-    dtype: "torch.dtype"
-    thread_safe: bool
-    max_size: tuple[int, int] | None
-    cuda_graphs: bool
-    host: bool
+    name: str = ""
+    scale: int = 1
+    device: Any = "cpu"
+    dtype: Any
+    thread_safe: bool = True
+    max_size: tuple[int, int] | None = None
+    cuda_graphs: bool = False
+    host: bool = True
+    precision: str = ""
 
-    def run(self, y: "torch.Tensor") -> "torch.Tensor":
+    def run(self, y: Any) -> Any:
         """Upscale a batch of luma planes.
 
         Args:
-            y: ``(N, 1, H, W)`` luma in [0, 1], ``self.dtype`` on ``self.device``, contiguous
-                (a float32 NumPy array for a ``host`` backend).
+            y: ``(N, 1, H, W)`` luma in [0, 1], ``self.dtype`` on ``self.device``, contiguous.
 
         Returns:
             ``(N, 1, scale*H, scale*W)`` on ``self.device``, ``self.dtype``; not clamped.
         """
-        ...
+        raise NotImplementedError
 
     def fork(self) -> "Backend":
         """The backend for one more concurrent job: ``self`` when it is thread-safe or has
         no per-job state to give, else a twin with execution state of its own (a TensorRT
         context, CUDA graphs) over the same weights. Closing a twin releases only its state."""
-        ...
+        return self
 
     def close(self) -> None:
         """Release sessions, engines and device memory."""
-        ...
 
 
-Factory = Callable[["nn.Module", "ModelSpec", "BackendConfig"], Backend]
+class TensorBackend(Backend):
+    """A backend on torch tensors: :meth:`run` takes and returns ``(N, 1, H, W)`` tensors of
+    ``dtype`` (a ``torch.dtype``: float16 on GPUs, float32 on CPUs) on ``device`` (a
+    ``torch.device``), on PyTorch's current stream (PyTorch, TensorRT)."""
+
+    device: "torch.device"
+    dtype: "torch.dtype"
+    host = False
 
 
 class LoadedBackend(NamedTuple):
@@ -94,12 +106,14 @@ class BackendEntry:
         rank: preference for ``--backend auto`` per device kind (``"cpu"``, ``"cuda"``),
             higher first; the kinds listed are the devices it runs on.
         summary: one line for ``--help`` and ``vsr info``.
+        options: its own options (:class:`~vsr.backends.options.BackendOption`).
     """
 
     name: str
     module: str
     rank: dict[str, int]
     summary: str
+    options: tuple[BackendOption, ...] = ()
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -123,8 +137,13 @@ class BackendEntry:
             raise
         return impl.unavailable(device)
 
-    def create(self, model: "nn.Module", spec: "ModelSpec", config: "BackendConfig") -> Backend:
-        return self._impl().create(model, spec, config)  # model may be None
+    def create(self, model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> Backend:
+        """The module's ``create(model, spec, config)`` (``model`` may be None), with ``config.options``
+        checked against this backend's options and completed with their defaults."""
+        from dataclasses import replace
+
+        options = check_options(self.name, config.device, self.options, dict(config.options), _owners())
+        return self._impl().create(model, spec, replace(config, options=options))
 
     def rank_for(self, kind: str, model: str | None) -> int:
         """Its ``--backend auto`` rank on ``kind`` for ``model``: the registered rank, unless the
@@ -138,13 +157,39 @@ class BackendEntry:
 _BACKENDS: dict[str, BackendEntry] = {}
 
 
-def register_backend(name: str, module: str, rank: dict[str, int], summary: str) -> None:
+def register_backend(name: str, module: str, rank: dict[str, int], summary: str,
+                     options: tuple[BackendOption, ...] | list[BackendOption] = ()) -> None:
     """Register a backend implemented by ``module``, which defines ``unavailable(device) ->
     str | None`` (lazy imports, never raises) and ``create(model, spec, config) -> Backend``.
+
+    ``rank``'s keys are the device kinds it runs on (``cpu``, ``cuda``, or a new kind, which
+    ``--device KIND[:N]`` then accepts); ``options`` are its own options (``--precision`` ...).
     Nothing is imported here. Duplicate names are an error."""
     if name in _BACKENDS:
         raise ValueError(f"backend {name!r} is already registered")
-    _BACKENDS[name] = BackendEntry(name, module, dict(rank), summary)
+    entry = BackendEntry(name, module, dict(rank), summary, tuple(options))
+    merged_options({**{e.name: e.options for e in _BACKENDS.values()}, name: entry.options})  # kinds agree
+    for kind in entry.rank:
+        register_device_kind(kind)
+    _BACKENDS[name] = entry
+
+
+def backend_options() -> dict[str, BackendOption]:
+    """Every registered backend's options, one per name (the CLI's flags, ``upscale_video``'s keywords)."""
+    return merged_options({e.name: e.options for e in _BACKENDS.values()})
+
+
+def option_of(backend: str, name: str) -> BackendOption:
+    """The option ``name`` as ``backend`` registered it (its choices, its default)."""
+    return next(o for o in _BACKENDS[backend].options if o.name == name)
+
+
+def _owners() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in sorted(_BACKENDS.values(), key=lambda e: e.name):
+        for o in e.options:
+            out.setdefault(o.name, []).append(e.name)
+    return out
 
 
 def list_backends() -> list[BackendEntry]:
@@ -199,4 +244,4 @@ def create_backend(model: "nn.Module | None", spec: "ModelSpec", config: "Backen
 
     config = replace(config, device=resolve_device(config.device))
     name = resolve_name(config.name, config.device, spec.name if spec is not None else None)
-    return _BACKENDS[name].create(model, spec, config)
+    return _BACKENDS[name].create(model, spec, replace(config, name=name))

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsr.backends.host import HostBackend
+from vsr.backends.loaders import load_graph
 from vsr.devices import parse_device
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ def unavailable(device: str) -> str | None:
     return None
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(HostBackend):
     """Runs the exported FP32 graph with ONNX Runtime's CPU execution provider.
 
     Args:
@@ -37,12 +39,7 @@ class OnnxRuntimeBackend:
     """
 
     name = "onnxruntime"
-    device = "cpu"
-    dtype = np.float32
-    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # InferenceSession.run is documented thread-safe
-    max_size = None
-    cuda_graphs = False
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -73,11 +70,5 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
     """From the shipped ``direct`` graph (FSRCNN keeps its ConvTranspose there: ONNX Runtime's
     CPU kernels run it 1.2-1.4x faster than the sub-pixel rewrite; docs/performance.md), or a
     graph exported from ``model`` when none is shipped."""
-    graph = spec.graph("direct") if spec is not None else None
-    if graph is None:
-        from vsr.models.export import export_onnx
-        from vsr.models.weights import create_model
-
-        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
-        graph = export_onnx(net, subpixel=False)
+    graph = load_graph(spec, "direct", model)
     return OnnxRuntimeBackend(graph, spec.scale if spec is not None else model.scale, config.threads)

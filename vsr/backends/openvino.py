@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsr.backends.base import option_of
+from vsr.backends.host import HostBackend
+from vsr.backends.loaders import load_graph
 from vsr.devices import native_int8, parse_device
 from vsr.errors import BackendError
 
@@ -39,7 +42,7 @@ __all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "resolve_precision", "
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "f32", "bf16", "int8")
+PRECISIONS = option_of("openvino", "precision").choices  # registered in vsr.backends
 # ``auto`` takes the int8 graph only where it was measured at least this much faster than bf16
 MIN_INT8_SPEEDUP = 1.1
 
@@ -149,7 +152,7 @@ def add_shuffle(res: np.ndarray, y: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(HostBackend):
     """Runs the residual graph with OpenVINO's CPU plugin.
 
     Args:
@@ -169,12 +172,7 @@ class OpenVinoBackend:
     """
 
     name = "openvino"
-    device = "cpu"
-    dtype = np.float32
-    host = True  # run() takes and returns NumPy arrays
     thread_safe = True  # compiled models are shared; each thread has its own infer requests
-    max_size = None
-    cuda_graphs = False
 
     def __init__(self, graph: bytes, scale: int, threads: int = 0, precision: str = "auto",
                  cache_dir: str | None = None, streams: int = 1) -> None:
@@ -261,29 +259,17 @@ def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig"
     Raises:
         BackendError: ``int8`` asked for where no int8 graph is shipped.
     """
-    int8 = spec.graphs.get("int8") if spec is not None else None
-    precision = resolve_precision(config.precision, int8, native_bf16(), native_int8())
-    if precision == "int8":
-        if int8 is None:
-            what = f"{spec.name} x{spec.scale} ({spec.weights})" if spec is not None else "this model"
-            raise BackendError(f"no int8 graph is shipped for {what}; use --precision bf16 or f32")
-        return OpenVinoBackend(spec.graph("int8"), spec.scale, config.threads, "int8", _cache_dir(),
-                               _streams(config))
-    graph = spec.graph("residual") if spec is not None else None
-    if graph is None:
-        from vsr.models.export import export_onnx
-        from vsr.models.weights import create_model
+    int8 = spec.graphs.get("int8") if spec is not None and model is None else None
+    precision = resolve_precision(config.option("precision"), int8, native_bf16(), native_int8())
+    if precision == "int8" and int8 is None:
+        what = f"{spec.name} x{spec.scale} ({spec.weights})" if spec is not None and model is None else "these weights"
+        raise BackendError(f"no int8 graph is shipped for {what}; use --precision bf16 or f32 "
+                           "(python -m tools.quantize makes one for shipped weights)")
+    graph = spec.graph("int8") if precision == "int8" else load_graph(spec, "residual", model)
+    streams = 1
+    if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
+        from vsr.devices import cpu_parallelism
 
-        net = model if model is not None else create_model(spec.name, spec.scale, spec.weights)
-        graph = export_onnx(net, residual=True)
+        streams = cpu_parallelism(config.workers, config.threads)[0]
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
-                           precision, _cache_dir(), _streams(config))
-
-
-def _streams(config: "BackendConfig") -> int:
-    """OpenVINO streams: the pipeline's CPU layout, this many frames at once, ``threads`` each."""
-    if not config.threads:
-        return 1
-    from vsr.devices import cpu_parallelism
-
-    return cpu_parallelism(config.workers, config.threads)[0]
+                           precision, _cache_dir(), streams)

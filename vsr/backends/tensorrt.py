@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vsr.backends.base import TensorBackend
+from vsr.backends.loaders import load_module
 from vsr.backends.engine_cache import EngineCache, EngineKey, ShapeProfile
 from vsr.output import atomic_write
 from vsr.devices import cuda_unavailable, parse_device
-from vsr.errors import BackendError
+from vsr.errors import BackendError, cause
 from vsr.models.export import export_onnx
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["TensorRTBackend", "build_engine", "hash_weights"]
+__all__ = ["TensorRTBackend", "EngineLoader", "build_engine", "hash_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,9 @@ def _import_trt() -> Any:
     except ImportError as e:
         if getattr(e, "name", None) == "tensorrt":
             raise BackendError(INSTALL_HINT) from e
-        raise BackendError(f"TensorRT is installed but does not import ({e})") from e
+        raise BackendError(f"TensorRT is installed but does not import ({cause(e)})") from e
     except OSError as e:  # a shared library of TensorRT or CUDA is missing
-        raise BackendError(f"TensorRT is installed but does not load ({e})") from e
+        raise BackendError(f"TensorRT is installed but does not load ({cause(e)})") from e
     return trt
 
 
@@ -193,8 +195,10 @@ def _cuda_facts(index: int) -> tuple[str, str, str]:
     return torch.cuda.get_device_name(index), f"{major}.{minor}", str(torch.version.cuda)
 
 
-class TensorRTBackend:
-    """Runs a network as a cached FP16 TensorRT engine on one GPU.
+class EngineLoader:
+    """The loader of a TensorRT runner: the FP16 graph of a model, its cache key, and the engine
+    built once per GPU and shape range or loaded from the cache (rebuilt when a cached one no
+    longer loads).
 
     Args:
         model: float32 network in eval mode (not modified).
@@ -205,6 +209,60 @@ class TensorRTBackend:
         cache: where engines are kept (default: :class:`EngineCache` in :func:`engine_dir`).
 
     Attributes:
+        key: the cache key; engine_path: the cached engine file.
+    """
+
+    def __init__(self, model: "nn.Module", device: str = "cuda", profile: ShapeProfile | None = None, *,
+                 weights_sha256: str | None = None, name: str | None = None,
+                 cache: EngineCache | None = None) -> None:
+        trt = _import_trt()
+        self.device = torch.device("cuda", parse_device(device)[1])
+        self.scale = int(model.scale)
+        self.profile = profile or ShapeProfile.for_frames()
+        self.cache = cache or EngineCache()
+        self.onnx = export_onnx(model, fp16=True)
+        gpu, capability, cuda = _cuda_facts(self.device.index)
+        self.key = EngineKey(
+            model=name or type(model).__name__.lower(), scale=self.scale,
+            weights_sha256=weights_sha256 or hash_weights(model),
+            onnx_sha256=hashlib.sha256(self.onnx).hexdigest(), profile=self.profile, precision="fp16",
+            tensorrt=str(trt.__version__), gpu=gpu, compute_capability=capability, cuda=cuda,
+        )
+        self.engine_path = self.cache.engine_path(self.key)
+
+    def _build(self) -> bytes:
+        log.info("building TensorRT engine %s (once per GPU and shape range)", self.engine_path.name)
+        return build_engine(self.onnx, self.profile, self.cache.timing_cache_path(self.key))
+
+    def load(self) -> tuple[Any, Any, bool]:
+        """``(runtime, engine, built)`` on the loader's GPU; ``built`` False when it came from the cache.
+
+        Raises:
+            BackendError: the build fails, or the engine does not load.
+        """
+        trt = _import_trt()
+        with torch.cuda.device(self.device):
+            plan, built = self.cache.get_or_build(self.key, self._build)
+            runtime = trt.Runtime(_logger())
+            engine = runtime.deserialize_cuda_engine(plan)
+            if engine is None and not built:
+                log.warning("cached engine %s does not load; rebuilding", self.engine_path)
+                self.cache.remove(self.key)
+                plan, built = self.cache.get_or_build(self.key, self._build)
+                engine = runtime.deserialize_cuda_engine(plan)
+        if engine is None:
+            raise BackendError(f"TensorRT could not load the engine {self.engine_path}")
+        return runtime, engine, built
+
+
+class TensorRTBackend(TensorBackend):
+    """Runs a network as a cached FP16 TensorRT engine on one GPU (the runner; the engine
+    comes from :class:`EngineLoader`).
+
+    Args:
+        model, device, profile, weights_sha256, name, cache: as for :class:`EngineLoader`.
+
+    Attributes:
         max_size: ``(max_w, max_h)`` of the luma the engine accepts; the upscaler tiles
             larger frames.
         max_batch: most frames per engine call (:meth:`run` splits larger batches).
@@ -213,10 +271,8 @@ class TensorRTBackend:
     """
 
     name = "tensorrt"
-    host = False
     dtype = torch.float16
     thread_safe = False  # one execution context: concurrent jobs take a fork() each
-    cuda_graphs = False
 
     def __init__(
         self,
@@ -231,43 +287,17 @@ class TensorRTBackend:
         why = unavailable(device)
         if why is not None:
             raise BackendError(f"backend tensorrt cannot run on {device}: {why}")
-        trt = _import_trt()
-        self.device = torch.device("cuda", parse_device(device)[1])
-        self.scale = int(model.scale)
-        self.profile = profile or ShapeProfile.for_frames()
+        loader = EngineLoader(model, device, profile, weights_sha256=weights_sha256, name=name, cache=cache)
+        self.device, self.scale, self.profile = loader.device, loader.scale, loader.profile
         self.max_batch, max_h, max_w = self.profile.max
         self.max_size = (max_w, max_h)
-        self._cache = cache or EngineCache()
-
-        onnx = export_onnx(model, fp16=True)
-        gpu, capability, cuda = _cuda_facts(self.device.index)
-        self.key = EngineKey(
-            model=name or type(model).__name__.lower(), scale=self.scale,
-            weights_sha256=weights_sha256 or hash_weights(model),
-            onnx_sha256=hashlib.sha256(onnx).hexdigest(), profile=self.profile, precision="fp16",
-            tensorrt=str(trt.__version__), gpu=gpu, compute_capability=capability, cuda=cuda,
-        )
-        self.engine_path = self._cache.engine_path(self.key)
-
-        def build() -> bytes:
-            log.info("building TensorRT engine %s (once per GPU and shape range)", self.engine_path.name)
-            return build_engine(onnx, self.profile, self._cache.timing_cache_path(self.key))
-
+        self._cache, self.key, self.engine_path = loader.cache, loader.key, loader.engine_path
+        self._runtime, self._engine, self.built = loader.load()
         with torch.cuda.device(self.device):
-            plan, self.built = self._cache.get_or_build(self.key, build)
-            self._runtime = trt.Runtime(_logger())
-            self._engine = self._runtime.deserialize_cuda_engine(plan)
-            if self._engine is None and not self.built:
-                log.warning("cached engine %s does not load; rebuilding", self.engine_path)
-                self._cache.remove(self.key)
-                plan, self.built = self._cache.get_or_build(self.key, build)
-                self._engine = self._runtime.deserialize_cuda_engine(plan)
-            if self._engine is None:
-                raise BackendError(f"TensorRT could not load the engine {self.engine_path}")
             self._context = self._engine.create_execution_context()
-            if self._context is None:
-                raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
-
+        if self._context is None:
+            raise BackendError("TensorRT could not create an execution context (out of GPU memory?)")
+        trt = _import_trt()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
@@ -357,11 +387,8 @@ class TensorRTBackend:
 
 
 def create(model: "nn.Module | None", spec: "ModelSpec | None", config: "BackendConfig") -> TensorRTBackend:
-    if model is None:
-        from vsr.models.weights import create_model
-
-        model = create_model(spec.name, spec.scale, spec.weights)
-    profile = ShapeProfile.for_frames(config.max_size, max(1, config.batch))
+    model = load_module(spec, model)
+    profile = ShapeProfile.for_frames(config.option("max_size"), max(1, config.batch))
     return TensorRTBackend(
         model, config.device, profile,
         weights_sha256=spec.sha256 if spec is not None else None,

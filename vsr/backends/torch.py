@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from typing import TYPE_CHECKING
 
 import torch
 
+from vsr.backends.base import TensorBackend
+from vsr.backends.loaders import load_module
 from vsr.devices import cuda_unavailable, parse_device
 from vsr.models.export import inference_form
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TorchBackend"]
 
+log = logging.getLogger(__name__)
+
 _CAPTURE_LOCK = threading.Lock()
 
 
@@ -26,7 +31,7 @@ def unavailable(device: str) -> str | None:
     return None if parse_device(device)[0] == "cpu" else cuda_unavailable(device)
 
 
-class TorchBackend:
+class TorchBackend(TensorBackend):
     """Eager PyTorch inference.
 
     On CUDA the network runs in FP16, channels-last, with ``cudnn.benchmark``, and
@@ -41,9 +46,7 @@ class TorchBackend:
     """
 
     name = "torch"
-    host = False  # run() takes and returns torch tensors
     max_graphs = 8  # distinct input shapes kept captured
-    max_size = None
 
     def __init__(self, model: "nn.Module", device: str = "cpu", threads: int = 0, cuda_graphs: bool = False) -> None:
         self.device = torch.device(device)
@@ -122,8 +125,8 @@ class TorchBackend:
 
 
 def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> TorchBackend:
-    if model is None:
-        from vsr.models.weights import create_model
-
-        model = create_model(spec.name, spec.scale, spec.weights)
-    return TorchBackend(model, config.device, config.threads, config.cuda_graphs)
+    model = load_module(spec, model)
+    cuda_graphs = config.option("cuda_graphs")
+    if cuda_graphs and parse_device(config.device)[0] != "cuda":
+        log.warning("--cuda-graphs applies to the torch backend on a GPU; ignored with torch on %s", config.device)
+    return TorchBackend(model, config.device, config.threads, cuda_graphs)

@@ -12,13 +12,16 @@ from vsr.batch.plan import BatchItem
 from vsr.batch.pool import BackendPool
 from vsr.batch.report import FileResult
 from vsr.errors import VsrError
+from vsr.output import public_text
 
-__all__ = ["run_item", "immediate_result"]
+__all__ = ["run_item", "run_join", "immediate_result"]
 
 log = logging.getLogger(__name__)
 
 def _reason(item: BatchItem, text: str) -> str:
-    """An error message without the input path it starts with (the report names the file already)."""
+    """An error message without the input path it starts with (the report names the file already),
+    naming destinations instead of their hidden partial files."""
+    text = public_text(text)
     for prefix in {str(item.source.path), item.name}:
         if text.startswith(prefix + ": "):
             return text[len(prefix) + 2:]
@@ -54,13 +57,11 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
     from vsr.output import atomic_output
     from vsr.pipeline import upscale_video
 
-    result = _base_result(item)
-    result.action = item.action
-    t0 = time.perf_counter()
-    view = None
+    views: list[Any] = []
     own = pool is None
     pool = pool or BackendPool()
-    try:
+
+    def work(result: FileResult) -> None:
         if item.action == "copy":
             with atomic_output(item.dst, item.config.overwrite if item.config else False) as tmp:
                 shutil.copyfile(item.source.path, tmp)
@@ -68,7 +69,7 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
             result.reason = item.reason and f"copied: {item.reason}"
         elif item.action == "upscale":
             loaded = pool.get(item.config)
-            view = loaded.backend
+            views.append(loaded.backend)
             stats = upscale_video(item.source.input, item.dst, item.config, progress=progress, loaded=loaded,
                                   cancel=cancel)
             result.frames = stats.frames
@@ -80,6 +81,35 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
                     f"{stats.corrupt_packets} corrupt video packet(s) skipped"
         else:
             raise ValueError(f"run_item cannot do a {item.action!r} item")
+
+    try:
+        return _attempt(item, work)
+    finally:
+        for view in views:
+            pool.release(view)
+        if own:
+            pool.close()
+
+
+def run_join(item: BatchItem, join: Callable[[], int], backend: str = "") -> FileResult:
+    """The last step of an upscale item computed in segments (:mod:`vsr.batch.split`):
+    ``join()`` verifies the parts and writes the output, returning its frames; never raises
+    for a bad input or part. ``backend``: what computed the segments."""
+
+    def work(result: FileResult) -> None:
+        result.frames = join()
+        result.backend = backend
+
+    return _attempt(item, work)
+
+
+def _attempt(item: BatchItem, work: Callable[[FileResult], None]) -> FileResult:
+    """The item's result after ``work(result)`` fills it in: done, or failed with the reason."""
+    result = _base_result(item)
+    result.action = item.action
+    t0 = time.perf_counter()
+    try:
+        work(result)
         result.status = "done"
         result.output_bytes = item.dst.stat().st_size
     except VsrError as e:
@@ -90,11 +120,6 @@ def run_item(item: BatchItem, pool: BackendPool | None = None,
         detail = _reason(item, str(e))
         result.reason = "internal error (a bug in vsr or a library: rerun with -vv for the traceback and please " \
                         "report it)" + (f": {detail}" if detail else "")
-    finally:
-        if view is not None:
-            pool.release(view)
-        if own:
-            pool.close()
     result.seconds = time.perf_counter() - t0
     result.fps = result.frames / result.seconds if result.seconds and item.action == "upscale" else 0.0
     return result

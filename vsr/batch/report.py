@@ -34,6 +34,8 @@ class FileResult:
         input_size, output_size: stored frame ``[width, height]``.
         input_bytes, output_bytes: file sizes.
         model, scale, backend: what ran.
+        segments: segments the file was split into and computed as Ray tasks before the join
+            (``vsr batch --ray --split-longer-than``); 0: computed whole.
         internal: True when the failure was a bug in vsr or an unexpected library error (the
             reason then starts ``internal error:``), not a bad input.
     """
@@ -56,6 +58,7 @@ class FileResult:
     model: str = ""
     scale: int = 0
     backend: str = ""
+    segments: int = 0
     internal: bool = False
 
     @property

@@ -30,7 +30,7 @@ from vsr.batch.progress import BatchReporter, NullReporter
 from vsr.batch.report import FileResult, write_report
 from vsr.batch.state import JOURNAL_NAME, Journal, OutdirLock, file_stamp, input_stamp
 from vsr.output import remove_stale_partials
-from vsr.errors import UsageError
+from vsr.errors import UsageError, cause
 
 __all__ = ["run_batch"]
 
@@ -63,7 +63,7 @@ class _Recorder:
                 fields.update(output_stamp=file_stamp(item.dst), input_stamp=input_stamp(item.source.input),
                               frames=result.frames)
             except OSError as e:  # the output vanished under us: not done after all
-                result.status, result.reason = "failed", f"output missing after the job ({e})"
+                result.status, result.reason = "failed", f"output missing after the job ({cause(e)})"
         if result.status == "failed":
             fields["reason"] = result.reason
         elif result.status == "skipped":

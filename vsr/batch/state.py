@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import TimeRange
-from vsr.errors import UsageError, VsrError
+from vsr.errors import UsageError, VsrError, cause
 
 __all__ = ["JOURNAL_NAME", "LOCK_NAME", "Journal", "OutdirLock", "read_journal",
            "check_complete", "file_stamp", "input_stamp"]
@@ -141,7 +141,7 @@ def check_complete(src: str | Path, dst: Path, expected_frames: int | None, jour
     try:
         out_stamp, in_stamp = file_stamp(dst), input_stamp(src)
     except OSError as e:
-        return False, f"cannot stat ({e})"
+        return False, f"cannot stat ({cause(e)})"
     want_range = None if time_range is None else str(time_range)
     if rec and rec.get("output_stamp") == out_stamp and rec.get("input_stamp") == in_stamp:
         if rec.get("range") == want_range:
@@ -158,7 +158,7 @@ def check_complete(src: str | Path, dst: Path, expected_frames: int | None, jour
             expected_frames = info.frames if info.frames_exact else count_frames(src, options, timeout)
         got = count_frames(dst)
     except VsrError as e:
-        return False, f"does not read as a complete video ({e})"
+        return False, f"does not read as a complete video ({cause(e)})"
     if abs(got - expected_frames) <= max(2, expected_frames // 500):
         return True, f"already complete ({got} frames)"
     return False, f"holds {got} frames where the input has {expected_frames}"

@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from vsr.errors import VsrError, missing_torch, os_error_message
+from vsr.errors import OS_ERRORS, VsrError, cause, missing_torch, os_error_message
 
 __all__ = ["main", "build_parser"]
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except VsrError as e:
         if args.verbose:
             log.exception("failed")
-        print(f"vsr: error: {e}", file=sys.stderr)
+        print(f"vsr: error: {_public(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt as e:
         print("vsr: terminated" if isinstance(e, Terminated) else "vsr: interrupted", file=sys.stderr)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an unexpected library error: still one line unless -v
         if args.verbose:
             raise
-        print(f"vsr: error: {_unexpected(e, args.command)}", file=sys.stderr)
+        print(f"vsr: error: {_public(_unexpected(e, args.command))}", file=sys.stderr)
         return 1
     finally:
         if previous is not None:
@@ -84,16 +84,28 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _public(message: str) -> str:
+    """The message on one line, a hidden partial file's name replaced by its destination's."""
+    from vsr.output import public_text
+
+    return public_text("; ".join(line.strip() for line in message.splitlines() if line.strip()))
+
+
 def _unexpected(e: Exception, command: str) -> str:
     """One line for an error vsr did not raise on purpose: what happened and what to do, without
-    the exception's class name, errno or a temporary file's name."""
+    the exception's class name, errno, return code or a temporary file's name."""
     if missing_torch(e):  # an extra
         return f"{command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'"
-    if isinstance(e, OSError):  # PyAV's errors from the operating system included
-        from vsr.output import public_name
-
-        return os_error_message(e, None if e.filename is None else public_name(str(e.filename)))
-    return f"unexpected failure ({e}); this is a bug in vsr or a library: run with -v for details and report it"
+    if isinstance(e, OSError) and e.errno in OS_ERRORS:  # the disk, permissions: PyAV's errors included
+        return os_error_message(e)
+    if type(e).__module__.startswith("av."):  # an FFmpeg failure vsr did not foresee
+        what = os_error_message(e) if getattr(e, "strerror", None) else cause(e)  # type: ignore[arg-type]
+        return f"{what} (from FFmpeg); run with -v to see FFmpeg's own messages, and please report it if other " \
+               "players read this input"
+    if isinstance(e, OSError):
+        return os_error_message(e)
+    return (f"unexpected failure ({cause(e)}); this is a bug in vsr or a library: run with -v for details and "
+            "please report it")
 
 
 class Terminated(KeyboardInterrupt):

@@ -7,8 +7,9 @@ import argparse
 import re
 from typing import NoReturn
 
-__all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "CRF_RANGES", "pix_fmt",
-           "backend_help"]
+__all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "pix_fmt",
+           "check_encoder", "backend_name", "device_name", "backend_help", "device_help", "add_backend_options",
+           "backend_option_values"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -96,40 +97,98 @@ def number_range(low: float, what: str = "", positive: bool = False):
 
 def pix_fmt(text: str) -> str:
     """An argparse ``type=`` for ``--pix-fmt``: a pixel format name FFmpeg knows."""
-    import av
+    from vsr.media.encode import known_pix_fmt
 
-    try:
-        av.VideoFormat(text)
-    except ValueError:
+    if not known_pix_fmt(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a pixel format FFmpeg knows; common ones: yuv420p, yuv420p10le, yuv422p10le, "
-            "yuv444p") from None
+            "yuv444p")
     return text
 
 
-# The quality scale of each encoder's --crf (the option it maps to: crf, or cq for NVENC). An
-# encoder not listed here is checked by the encoder itself when it opens.
-CRF_RANGES = {
-    "libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libsvtav1": (0, 63), "libaom-av1": (0, 63),
-    "libvpx-vp9": (0, 63), "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51),
-    "av1_nvenc": (0, 51),
-}
-
-
 def check_crf(crf: int | None, codec: str | None) -> str | None:
-    """Why ``--crf`` is out of range for ``codec`` (None: the default, libx264 or libx265), or None."""
+    """Why ``--crf`` is out of range for ``codec``, or None. Without ``--codec`` the encoder is
+    picked per source (libx264, libx265 0-51; libsvtav1 for WebM 0-63): up to 63 passes here and
+    the encoder's own range is checked when it opens."""
     if crf is None:
         return None
-    name = codec or "libx264"
-    low, high = CRF_RANGES.get(name, (0, None))
-    if crf < low or (high is not None and crf > high):
-        span = f"{low} to {high}" if high is not None else f"{low} or more"
-        what = f"{name} takes {span}" if codec else f"the default encoders (libx264, libx265) take {span}"
-        return f"--crf {crf}: out of range; {what} (lower is better quality)"
+    from vsr.media.encode import crf_problem
+
+    if codec is not None:
+        return crf_problem(crf, codec)
+    if crf > 63:
+        return (f"--crf {crf}: out of range; the default encoders take 0 to 51 (libx264, libx265) or 0 to 63 "
+                "(libsvtav1 for WebM); lower is better quality")
     return None
+
+
+def check_encoder(codec: str | None, pix_fmt: str | None, preset: str | None) -> None:
+    """Refuse, before any file is read, a ``--codec`` this FFmpeg lacks and a ``--pix-fmt`` or
+    ``--preset`` it does not take. Without ``--codec`` the encoder is picked per source and
+    output, and checks them when it opens.
+
+    Raises:
+        UsageError: one line naming the choices.
+    """
+    if codec is None:
+        return
+    from vsr.media.encode import check_settings, find_encoder
+
+    check_settings(find_encoder(codec), pix_fmt, preset)
+
+
+def backend_name(text: str) -> str:
+    """An argparse ``type=`` for ``--backend``: ``auto`` or a registered backend's name."""
+    from vsr.backends import backend_names
+
+    if text not in backend_names():
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(backend_names())}")
+    return text
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type=`` for ``--device``: ``auto``, ``cpu``, or a device kind a registered
+    backend runs on with an optional index (``cuda``, ``cuda:N``)."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_kinds
+
+    kind, sep, idx = text.partition(":")
+    if text != "auto" and not (kind in device_kinds() and (not sep or (idx.isdigit() and kind != "cpu"))):
+        kinds = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in device_kinds())
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, {kinds}")
+    return text
 
 
 def backend_help() -> str:
     from vsr.backends import backend_names
 
     return f"{', '.join(backend_names())} (default auto: the best this machine runs; see 'vsr info')"
+
+
+def device_help() -> str:
+    """``--device`` help: the device kinds the registered backends run on."""
+    import vsr.backends  # noqa: F401  (registers the backends, and with them their device kinds)
+    from vsr.devices import device_help as kinds_help
+
+    return kinds_help()
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """A flag per option the registered backends declare (``--precision``, ``--max-size``, ...)."""
+    from vsr.backends import backend_options
+
+    for o in backend_options().values():
+        if o.kind == "flag":
+            p.add_argument(o.flag, action="store_true", default=None, help=o.help)
+        elif o.kind == "size":
+            p.add_argument(o.flag, type=parse_size, default=None, metavar="WxH", help=o.help)
+        else:
+            p.add_argument(o.flag, choices=o.choices, default=None, help=o.help)
+
+
+def backend_option_values(args: argparse.Namespace) -> dict:
+    """The backend options given on the command line (those left out take each backend's default)."""
+    from vsr.backends import backend_options
+
+    return {name: v for name in backend_options() if (v := getattr(args, name, None)) is not None}
+

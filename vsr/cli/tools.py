@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsr.cli.args import backend_help, parse_size, positive_int
+from vsr.cli.args import backend_help, backend_name, device_help, device_name, parse_size, positive_int
 from vsr.models.weights import WEIGHT_SETS
 
 __all__ = ["add_export", "add_engine", "add_image", "add_models", "add_info"]
@@ -18,7 +18,7 @@ def add_export(sub) -> None:
                     "(N, 1, H, W) luma in [0, 1], output out (N, 1, sH, sW).",
     )
     p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
-    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
@@ -54,13 +54,13 @@ def add_engine(sub) -> None:
                            description="Build (or find) the TensorRT engine that "
                                        "'--backend tensorrt' with the same options uses.")
     b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
-    b.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    b.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
     b.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     b.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
                    help="largest input frame (luma) the engine accepts (default: 1920x1088)")
     b.add_argument("--batch", type=positive_int, default=1, help="frames per call (default: 1)")
-    b.add_argument("--device", default="cuda", help="cuda or cuda:N (default: cuda)")
+    b.add_argument("--device", type=device_name, default="cuda", help="cuda or cuda:N (default: cuda)")
     b.set_defaults(func=_cmd_engine_build)
     ls = actions.add_parser("list", help="show cached engines and what they were built for")
     ls.set_defaults(func=_cmd_engine_list)
@@ -75,7 +75,8 @@ def _cmd_engine_build(args: argparse.Namespace) -> int:
 
     resolve_name("tensorrt", args.device)  # fail in one line before loading anything
     spec = get_spec(args.model, args.scale, args.weights)
-    config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch, max_size=args.max_size)
+    config = BackendConfig(name="tensorrt", device=args.device, batch=args.batch,
+                           options={"max_size": args.max_size})
     start = time.perf_counter()
     backend = create_backend(create_model(args.model, args.scale, args.weights), spec, config)
     try:
@@ -117,11 +118,11 @@ def add_image(sub) -> None:
     p.add_argument("input", type=Path, metavar="IN", help="image to upscale")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="image to write")
     p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
-    p.add_argument("--scale", type=int, default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; compressed for JPEG-damaged pictures)")
-    p.add_argument("--backend", default="auto", help=backend_help())
-    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
+    p.add_argument("--device", type=device_name, default="auto", help=device_help())
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_image)
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsr.cli.args import (backend_help, check_crf, int_range, number_range, parse_size, pix_fmt, positive_int,
+from vsr.cli.args import (add_backend_options, backend_help, backend_name, backend_option_values, check_crf,
+                          check_encoder, device_help, device_name, int_range, number_range, pix_fmt, positive_int,
                           segment_count)
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
@@ -20,23 +21,20 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=("auto", *WEIGHT_SETS), default="auto",
                    help="weight set: clean (trained on bicubic LR), compressed (fine-tuned on codec-degraded LR) "
                         "or auto (default: clean for lossless or high-rate input, else compressed; see 'vsr models')")
-    p.add_argument("--backend", default="auto", help=backend_help())
-    p.add_argument("--precision", choices=("auto", "f32", "bf16", "int8"), default="auto",
-                   help="OpenVINO: auto (default: int8 where the CPU has VNNI/AMX and the shipped int8 graph "
-                        "passed its quality check, else bf16 where native, else f32), or f32, bf16, int8")
-    p.add_argument("--device", default="auto", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
+    p.add_argument("--device", type=device_name, default="auto", help=device_help())
     p.add_argument("--tile", type=positive_int, default=0, help="process luma in tiles of N input pixels")
     p.add_argument("--batch", type=positive_int, default=1, help="frames per backend call (default 1)")
     p.add_argument("--threads", type=int_range(0), default=0, help="CPU threads per frame (0: automatic)")
-    p.add_argument("--workers", type=int_range(0), default=0, help="CPU: frames computed at once (0: automatic, up to 4)")
-    p.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
-                   help="TensorRT: largest input frame the engine is built for (default 1920x1088)")
-    p.add_argument("--cuda-graphs", action="store_true", help="PyTorch on CUDA: replay captured CUDA graphs")
+    p.add_argument("--workers", type=int_range(0), default=0,
+                   help="CPU: frames computed at once (0: automatic, up to 4)")
+    add_backend_options(p)  # each backend's own: --precision, --max-size, --cuda-graphs, ...
 
 
 def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", help="video encoder (default libx264 for 8-bit, libx265 for 10-bit)")
-    p.add_argument("--crf", type=int_range(0), help="quality: constant rate factor, lower is better (x264 0-51, default "
+    p.add_argument("--crf", type=int_range(0),
+                   help="quality: constant rate factor, lower is better (x264 0-51, default "
                                                    "18; x265 0-51, default 20; SVT-AV1, libaom, VP9 0-63)")
     p.add_argument("--preset", help="encoder preset, e.g. medium, slow, p5 (NVENC)")
     p.add_argument("--pix-fmt", type=pix_fmt, help="output pixel format (default: the source's, e.g. yuv420p10le)")
@@ -65,11 +63,12 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     bad_crf = check_crf(args.crf, args.codec)
     if bad_crf:
         raise UsageError(bad_crf)
+    check_encoder(args.codec, args.pix_fmt, args.preset)
 
     return UpscaleConfig(
         model=ModelConfig(args.model, scale, args.weights),
-        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.max_size,
-                              args.cuda_graphs, args.workers, args.precision),
+        backend=BackendConfig(args.backend, args.device, args.tile, args.batch, args.threads, args.workers,
+                              backend_option_values(args)),
         encode=EncodeConfig(args.codec, args.crf, args.preset, args.pix_fmt, _encoder_options(args.encoder_option),
                             getattr(args, "format", None)),
         size=size,
@@ -114,7 +113,12 @@ def add_upscale(sub) -> None:
     _add_target_args(p)
     _add_encode_args(p)
     add_segment_args(p)
+    _add_ray_args(p, "compute the segments as tasks on a Ray cluster; --ray alone means --segments auto "
+                     "(pip install 'vsr-luma[ray]')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing: print the frames, duration, the speed measured here on a few frames with "
+                        "these options, the time and the output size it would take")
     p.set_defaults(func=_cmd_upscale)
 
 
@@ -150,7 +154,13 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
         raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
     callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
     try:
-        stats = upscale_segmented(args.input, args.output, cfg, segments=args.segments, progress=callback)
+        runner = None
+        if getattr(args, "ray", None):
+            from vsr.segments.ray import ray_runner
+
+            runner = ray_runner(None if args.ray is True else str(args.ray), progress=callback, **_ray_options(args))
+        stats = upscale_segmented(args.input, args.output, cfg, segments=args.segments, progress=callback,
+                                  runner=runner)
     finally:
         close()
     print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
@@ -180,6 +190,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
+    if args.dry_run:
+        from vsr.cli.estimate import upscale_estimate_lines
+
+        if args.input == "-":
+            raise UsageError("--dry-run runs a trial on the input first and cannot read stdin")
+        print("\n".join(upscale_estimate_lines(args.input, args.output, cfg)), file=sys.stderr if to_stdout else sys.stdout)
+        return 0
+    if args.ray and args.segments is None:
+        args.segments = "auto"
     if args.segments is not None:
         return upscale_in_segments(args, cfg)
     name = "stdin" if args.input == "-" else Path(args.input).name
@@ -250,19 +269,52 @@ def add_batch(sub) -> None:
     p.add_argument("--container", choices=CONTAINERS, help="output container (default: the input's own, else mkv)")
     p.add_argument("-j", "--jobs", type=positive_int, default=1,
                    help="files at once, sharing one loaded model (default 1; ignored with --ray)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output); do nothing")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (file, size, model/scale, output) with totals and estimates of time "
+                        "and output size (a few frames are upscaled here to measure the speed); write nothing")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
-    g = p.add_argument_group("Ray", "run each file as a task on a Ray cluster (pip install 'vsr-luma[ray]')")
+    g = _add_ray_args(p, "run each file as a task on a Ray cluster, long files split into segment tasks "
+                         "(pip install 'vsr-luma[ray]')")
+    g.add_argument("--split-longer-than", type=_split_time, default=DEFAULT_SPLIT, metavar="TIME|off",
+                   help="with --ray, files longer than TIME run as segment tasks on several workers and are joined "
+                        "(default %(default)s, [HH:]MM:SS or seconds; off: every file is one task)")
+    g.add_argument("--segments", type=segment_count, default="auto", metavar="N|auto",
+                   help="segments of each split file (default auto: about a minute of source each)")
+    p.set_defaults(func=_cmd_batch)
+
+
+def _add_ray_args(p: argparse.ArgumentParser, title: str):
+    g = p.add_argument_group("Ray", title)
     g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
                         "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N", help="CPUs per task (default 1)")
+    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N",
+                   help="CPUs per task (default 1)")
     g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
                    help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
     g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",
                    help="reruns of a task whose worker died (default 3; -1: no limit)")
-    p.set_defaults(func=_cmd_batch)
+    return g
+
+
+def _ray_options(args: argparse.Namespace) -> dict:
+    return {"num_cpus": args.ray_cpus_per_task, "num_gpus": args.ray_gpus_per_task,
+            "max_retries": args.ray_max_retries}
+
+
+DEFAULT_SPLIT = "10:00"
+
+
+def _split_time(text: str):
+    """``--split-longer-than``: a time in seconds, or None for ``off``."""
+    from vsr.config import parse_time
+
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return float(parse_time(text))
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -285,9 +337,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         n = {a: sum(1 for i in items if i.action == a) for a in ("upscale", "copy", "skip", "fail")}
         print(f"plan: {n['upscale']} to upscale, {n['copy']} to copy, {n['skip']} to skip, {n['fail']} failing, "
               f"of {len(items)} file(s); nothing was done")
+        from vsr.cli.estimate import batch_estimate_lines
+
+        for line in batch_estimate_lines(items, args.jobs):
+            print(line)
         return 1 if n["fail"] else 0
-    ray_options = {"num_cpus": args.ray_cpus_per_task, "num_gpus": args.ray_gpus_per_task,
-                   "max_retries": args.ray_max_retries}
+    ray_options = _ray_options(args)
+    if args.ray:
+        ray_options.update(split_longer_than=args.split_longer_than, segments=args.segments)
+    elif args.segments != "auto" or args.split_longer_than != _split_time(DEFAULT_SPLIT):
+        raise UsageError("--segments and --split-longer-than split files into Ray tasks: give --ray too")
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
     with _logging_above_bars(reporter):

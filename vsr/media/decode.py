@@ -13,13 +13,14 @@ import av
 import numpy as np
 
 from vsr.config import TimeRange
-from vsr.errors import MediaError
+from vsr.errors import MediaError, cause
 from vsr.frames import ColorTags, YuvFrame
 from vsr.media.formats import PlanarFormat, planar_format
 from vsr.media.hdr import read_hdr10
 from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
 from vsr.media.source import SourceInfo
-from vsr.media.trim import Trim
+from vsr.media.timestamps import InputClock, Unpacker
+from vsr.media.trim import Trim, enter_range
 
 __all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
 
@@ -55,7 +56,7 @@ def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, 
         except av.error.FFmpegError as e:
             if timeout is not None and isinstance(e, av.error.ExitError):
                 raise MediaError(f"{name}: no data for {timeout:g} s; the source stopped (--timeout)") from e
-            raise MediaError(f"{name}: cannot read as video ({e})") from e
+            raise MediaError(f"{name}: cannot read as video ({cause(e)})") from e
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if p.is_dir():
@@ -150,6 +151,7 @@ class DecodeStats:
     frames: int = 0
     corrupt_packets: int = 0
     corrupt_frames: int = 0  # decoded, but flagged corrupt (errors concealed)
+    decoded: int = 0  # frames out of the video decoder, kept or not (a time range drops some)
 
 
 def bits_per_pixel(stream: av.video.stream.VideoStream, container: av.container.InputContainer) -> float | None:
@@ -196,6 +198,20 @@ class Decoder:
         if stream is None:
             self.container.close()
             raise MediaError(f"{self.path}: no video stream (audio-only or data file)")
+        self.trim: Trim | None = None
+        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
+        if time_range is not None:  # a file seeks to it; pipes and streams are read and dropped
+
+            def reopen():
+                self.container = open_input(path, hwaccel, options, timeout)
+                return self.container, first_video_stream(self.container)
+
+            try:
+                (self.container, stream), self.trim, self._pending = enter_range(
+                    (self.container, stream), time_range, self.name, str(path) != "-" and not is_url(path), reopen)
+            except BaseException:
+                self.container.close()
+                raise
         self.stream = stream
         cc = self.stream.codec_context
         cc.thread_type = "AUTO"
@@ -206,17 +222,8 @@ class Decoder:
         self._last_pts: int | None = None
         self.rotation = 0  # display rotation of the first frame, degrees counter-clockwise
         self.normalizer = FrameNormalizer(self.name, stream)  # size changes, alpha (vsr.media.normalize)
-        self.trim: Trim | None = None
-        self._pending: list[av.Packet] = []  # demuxed while checking a seek: processed first
-        if time_range is not None:
-            try:
-                self.trim = Trim(self.container, stream, time_range, self.name)
-                self.trim.check()
-                if str(path) != "-" and not is_url(path):  # a file seeks; pipes and streams read and drop
-                    self._pending = self.trim.seek()
-            except BaseException:
-                self.container.close()
-                raise
+        self.clock = InputClock(self.container, stream, self.name)  # resets, decode-order AVI (vsr.media.timestamps)
+        self._unpack = Unpacker(stream, self.name)  # DivX/Xvid "packed" B-frames: one frame per packet again
 
     @property
     def time_base(self) -> Fraction:
@@ -260,23 +267,13 @@ class Decoder:
             if pts is not None and f.time_base and f.time_base != self.time_base:
                 # filters may change the time base (bwdif halves it and doubles pts): back to the stream's
                 pts = round(Fraction(pts) * f.time_base / self.time_base)
-            if pts is None:
-                pts = self._guess_pts(f)
-            self._last_pts = pts
+            pts = self._last_pts = self.clock.shown(pts)  # missing or not after the last: one frame on
             if self.trim is not None:
                 kept, pts = self.trim.frame(pts, self.time_base)
                 if not kept:
                     continue
             yield to_yuv_frame(f, self.stats.frames, pts, self.time_base)
             self.stats.frames += 1
-
-    def _guess_pts(self, f: av.VideoFrame) -> int | None:
-        if self._last_pts is None:
-            return 0
-        rate = self.stream.guessed_rate or self.stream.average_rate
-        if not rate:
-            return None
-        return self._last_pts + max(1, round(1 / (rate * self.time_base)))
 
     def expected_frames(self, whole: int) -> int:
         """Frames :meth:`frames` is expected to yield, given the input's estimated frame count
@@ -330,7 +327,9 @@ class Decoder:
         """
         trim = self.trim
         for packet in self._demux():
-            if packet.stream is not self.stream and (packet.dts is not None or packet.pts is not None):
+            video = packet.stream is self.stream
+            self.clock.packet(packet, video)  # before the range is checked: times after a reset follow on
+            if not video and (packet.dts is not None or packet.pts is not None):
                 for item in [packet] if trim is None else trim.take(packet):
                     if packets is not None:
                         packets(item)
@@ -340,16 +339,17 @@ class Decoder:
                 continue
             if packet.stream is not self.stream or (trim is not None and trim.skip_video(packet)):
                 continue
-            try:
-                frames = self.stream.codec_context.decode(packet)
-            except av.error.FFmpegError as e:
-                self.stats.corrupt_packets += 1
-                log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
-                continue
-            if frames and self.stats.frames == 0 and self._last_pts is None:
-                self.rotation = frames[0].rotation
-            self._count_corrupt(frames)
-            yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
+            for unpacked in self._unpack(packet):
+                try:
+                    frames = self.stream.codec_context.decode(unpacked)
+                except av.error.FFmpegError as e:
+                    self.stats.corrupt_packets += 1
+                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    continue
+                if frames and self.stats.frames == 0 and self._last_pts is None:
+                    self.rotation = frames[0].rotation
+                self._received(frames)
+                yield from self._emit([g for f in frames for g in self._filter(self.normalizer.conform(f))])
         try:
             frames = self.stream.codec_context.decode(None)
         except av.error.EOFError:  # demux already sent the flush packet
@@ -357,7 +357,7 @@ class Decoder:
         except av.error.FFmpegError as e:
             log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
             frames = []
-        self._count_corrupt(frames)
+        self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]
         if self._graph is not None:
             self._graph.push(None)
@@ -365,7 +365,11 @@ class Decoder:
         yield from self._emit(out)
         self._check_kept()
 
-    def _count_corrupt(self, frames: list[av.VideoFrame]) -> None:
+    def _received(self, frames: list[av.VideoFrame]) -> None:
+        """Decoded frames: best-effort times (vsr.media.timestamps), then corrupt ones counted."""
+        for f in frames:
+            f.pts = self.clock.frame_pts(f)
+        self.stats.decoded += len(frames)
         # frames decoded before a range's start (open-GOP leading frames after a seek) do not count
         self.stats.corrupt_frames += sum(f.is_corrupt and (self.trim is None or self.trim.inside(f.pts, f.time_base))
                                          for f in frames)
@@ -388,7 +392,7 @@ class Decoder:
                 if self.timeout is not None and isinstance(e, av.error.ExitError):
                     raise MediaError(f"{self.name}: no data for {self.timeout:g} s; the source stopped "
                                      "(--timeout)") from e
-                raise MediaError(f"{self.name}: reading the input failed ({e})") from e
+                raise MediaError(f"{self.name}: reading the input failed ({cause(e)})") from e
             yield packet
 
     def close(self) -> None:

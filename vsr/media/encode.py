@@ -10,23 +10,22 @@ import av
 import numpy as np
 
 from vsr.config import EncodeConfig
-from vsr.errors import MediaError, UsageError
+from vsr.errors import MediaError, UsageError, cause
 from vsr.frames import YuvFrame
+from vsr.media.encoder_options import PRESETS, check_names, check_unused, open_failed, quiet_library_logs
 from vsr.media.formats import planar_format, with_depth
 from vsr.media.hdr import encoder_options
 from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
+from vsr.media.timestamps import MonotonicMuxer
 
-__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt"]
+__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt", "check_settings", "crf_problem", "CRF_RANGES",
+           "find_encoder", "known_pix_fmt"]
 
 log = logging.getLogger(__name__)
 
 _ODD_SIZES_OK = {"ffv1", "rawvideo", "utvideo", "huffyuv", "ffvhuff"}
 _CRF_OPTION = {"libx264": "crf", "libx265": "crf", "libsvtav1": "crf", "libvpx-vp9": "crf", "libaom-av1": "crf"}
-# Presets of the encoders whose preset is a name from a fixed list (checked before opening, so a
-# typo fails in one line naming the choices instead of the encoder's own error)
-_PRESETS = {name: ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                   "placebo") for name in ("libx264", "libx264rgb", "libx265")}
 _NVENC_HINT = (
     "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
     "data-centre GPUs such as the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
@@ -40,7 +39,59 @@ def default_codec(bit_depth: int, container_format: str) -> str:
     return "libx264" if bit_depth == 8 else "libx265"
 
 
-def _known_pix_fmt(name: str) -> bool:
+# The scale of each encoder's --crf (the option _CRF_OPTION maps it to, or cq for NVENC); an
+# encoder not listed checks the value itself when it opens
+CRF_RANGES = {
+    "libx264": (0, 51), "libx264rgb": (0, 51), "libx265": (0, 51), "libsvtav1": (0, 63), "libaom-av1": (0, 63),
+    "libvpx-vp9": (0, 63), "h264_nvenc": (0, 51), "hevc_nvenc": (0, 51), "av1_nvenc": (0, 51),
+}
+
+
+def crf_problem(crf: int, name: str) -> str | None:
+    """Why ``crf`` is outside encoder ``name``'s scale (one line naming it), or None."""
+    low, high = CRF_RANGES.get(name, (0, None))
+    if crf < low or (high is not None and crf > high):
+        span = f"{low} to {high}" if high is not None else f"{low} or more"
+        return f"--crf {crf}: out of range; {name} takes {span} (lower is better quality)"
+    return None
+
+
+def find_encoder(name: str) -> av.codec.Codec:
+    """The encoder a ``--codec`` names.
+
+    Raises:
+        UsageError: this FFmpeg has none of that name.
+    """
+    try:
+        return av.codec.Codec(name, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise UsageError(f"--codec {name}: this FFmpeg has no such encoder; e.g. libx264, libx265, libsvtav1, ffv1 "
+                         "(FFmpeg's encoder names)") from None
+
+
+def check_settings(codec: av.codec.Codec, pix_fmt: str | None = None, preset: str | None = None,
+                   crf: int | None = None) -> None:
+    """Refuse a ``--pix-fmt``, ``--preset`` or ``--crf`` the encoder does not take, naming what
+    it takes.
+
+    Raises:
+        UsageError: a pixel format FFmpeg does not know or the encoder cannot write, a preset
+            not in the encoder's list (x264, x265), or a CRF outside its scale.
+    """
+    problem = crf_problem(crf, codec.name) if crf is not None else None
+    if problem:
+        raise UsageError(problem)
+    takes = [f.name for f in codec.video_formats or []]
+    if pix_fmt is not None and (pix_fmt not in takes if takes else not known_pix_fmt(pix_fmt)):
+        raise UsageError(f"--pix-fmt {pix_fmt}: {codec.name} cannot write it; it takes "
+                         f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
+    presets = PRESETS.get(codec.name)
+    if preset and presets and preset not in presets:
+        raise UsageError(f"--preset {preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
+
+
+def known_pix_fmt(name: str) -> bool:
+    """Whether FFmpeg knows a pixel format of that name (``yuv420p10le``)."""
     try:
         av.VideoFormat(name)
     except ValueError:
@@ -105,8 +156,9 @@ class Encoder:
         try:
             self.output = av.open(str(path), "w", format=container_format, options=dict(config.muxer_options))
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{path}: cannot write this container ({e})") from e
+            raise MediaError(f"{path}: cannot write this container ({cause(e)})") from e
         self._source = source
+        self._muxer = MonotonicMuxer(self.output)
         self.frames = 0
         try:
             self._open_video(first)
@@ -115,22 +167,6 @@ class Encoder:
             raise
 
     # -- set-up -------------------------------------------------------------------------------
-    @staticmethod
-    def _check_settings(codec: av.codec.Codec, cfg: EncodeConfig) -> None:
-        """Refuse a ``--pix-fmt`` or ``--preset`` the encoder does not take, naming what it takes.
-
-        Raises:
-            UsageError: a pixel format FFmpeg does not know or the encoder cannot write, or a
-                preset not in the encoder's list.
-        """
-        takes = [f.name for f in codec.video_formats or []]
-        if cfg.pix_fmt is not None and (cfg.pix_fmt not in takes if takes else not _known_pix_fmt(cfg.pix_fmt)):
-            raise UsageError(f"--pix-fmt {cfg.pix_fmt}: {codec.name} cannot write it; it takes "
-                             f"{', '.join(takes) or 'formats such as yuv420p, yuv420p10le, yuv444p'}")
-        presets = _PRESETS.get(codec.name)
-        if cfg.preset and presets and cfg.preset not in presets:
-            raise UsageError(f"--preset {cfg.preset}: {codec.name} has no such preset; use one of {', '.join(presets)}")
-
     def _open_video(self, frame: YuvFrame) -> None:
         cfg = self.config
         name = cfg.codec or default_codec(frame.bit_depth, self.output.format.name)
@@ -138,7 +174,8 @@ class Encoder:
             codec = av.codec.Codec(name, "w")
         except (ValueError, av.error.FFmpegError) as e:
             raise MediaError(f"encoder {name!r} is not available in this FFmpeg build") from e
-        self._check_settings(codec, cfg)
+        check_settings(codec, cfg.pix_fmt, cfg.preset, cfg.crf)
+        check_names(name, cfg)
         work = planar_format(frame_format_name(frame))
         pix_fmt = cfg.pix_fmt or choose_pix_fmt(codec, work.name)
         if cfg.pix_fmt is None and pix_fmt != work.name:
@@ -147,7 +184,8 @@ class Encoder:
         try:
             stream = self.output.add_stream(name, rate=rate)
         except (ValueError, av.error.FFmpegError) as e:
-            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video ({e})") from e
+            raise MediaError(f"{self.output.format.name.split(',')[0]} files cannot hold {name} video "
+                             f"({cause(e)})") from e
         cc = stream.codec_context
         out = planar_format(pix_fmt)
         if self._pad_odd and name not in _ODD_SIZES_OK:
@@ -170,8 +208,9 @@ class Encoder:
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = c.range, c.space, c.primaries, c.trc
         cc.thread_type = "AUTO"
         opts: dict[str, str] = {}
-        if cfg.crf is not None:
-            opts[_CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf")] = str(cfg.crf)
+        crf_key = _CRF_OPTION.get(name, "cq" if "nvenc" in name else "crf") if cfg.crf is not None else None
+        if crf_key:
+            opts[crf_key] = str(cfg.crf)
         elif name in ("libx264", "libx265"):
             opts["crf"] = "18" if name == "libx264" else "20"
         if cfg.preset:
@@ -182,11 +221,14 @@ class Encoder:
                 opts[key] = opts[key] + ":" + value
             else:
                 opts[key] = value
-        cc.options = opts
+        if codec.canonical_name == "hevc" and {"mp4", "mov"} & set(self.output.format.name.split(",")):
+            cc.codec_tag = "hvc1"  # parameter sets in the sample entry, as Apple's players need (not hev1)
         self.stream = stream
         self.passthrough = carry_over(self.output, stream, self._source)
         try:
-            cc.open()
+            with quiet_library_logs(name, opts):
+                cc.options = opts
+                cc.open()
         except av.error.FFmpegError as e:
             if "nvenc" in name:
                 raise MediaError(_NVENC_HINT) from e
@@ -195,9 +237,8 @@ class Encoder:
                     f"{name} cannot encode {frame.width}x{frame.height} as {pix_fmt}: chroma subsampling needs "
                     f"a width and height divisible by {1 << out.log2_chroma[0]} and {1 << out.log2_chroma[1]}; "
                     "choose a size that is, or a codec that takes odd sizes such as --codec ffv1") from e
-            given = " ".join(f"{k}={v}" for k, v in opts.items()) or "its default settings"
-            raise MediaError(f"{name} refused {given}; check --crf, --preset and -e values (run with -v to see "
-                             "the encoder's own message)") from e
+            raise open_failed(name, opts, cfg) from e
+        check_unused(name, cc, cfg, crf_key)
         self._pix_fmt = pix_fmt
         self._work_fmt = work.name
 
@@ -227,7 +268,7 @@ class Encoder:
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
         for p in packets:
-            self.output.mux(p)
+            self._muxer.mux(p)
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from vsr.errors import MediaError
+from vsr.errors import MediaError, cause
 from vsr.media.decode import bits_per_pixel, first_video_stream, is_url, open_input
 from vsr.media.formats import planar_format
 
@@ -129,7 +129,7 @@ def probe(path: str | Path, options: dict[str, str] | None = None, timeout: floa
                 first = frame
                 break
         except av.error.FFmpegError as e:
-            raise MediaError(f"{p}: the video does not decode ({e})") from e
+            raise MediaError(f"{p}: the video does not decode ({cause(e)})") from e
         if first is None:
             raise MediaError(f"{p}: no video frame could be decoded (empty or truncated file)")
         cc = stream.codec_context
@@ -198,7 +198,7 @@ def count_frames(path: str | Path, options: dict[str, str] | None = None, timeou
                 if packet.size:
                     n += 1
         except av.error.FFmpegError as e:
-            raise MediaError(f"{p}: breaks off after {n} video packets ({e})") from e
+            raise MediaError(f"{p}: breaks off after {n} video packets ({cause(e)})") from e
         return n
     finally:
         container.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vsr.errors import MediaError
+from vsr.errors import MediaError, cause
 from vsr.media.decode import first_video_stream, open_input
 from vsr.media.probe import estimate_frames
 
@@ -45,7 +45,7 @@ def rgb_frames(path: str | Path, count: int) -> list[np.ndarray]:
                         break
         except av.error.FFmpegError as e:
             if not out:
-                raise MediaError(f"{path}: cannot decode ({e})") from e
+                raise MediaError(f"{path}: cannot decode ({cause(e)})") from e
         if not out:
             raise MediaError(f"{path}: no video frame could be decoded")
         return out

@@ -19,6 +19,7 @@ from typing import Callable
 
 import av
 
+from vsr.media.timestamps import MonotonicMuxer
 from vsr.media.transcode import AudioTranscode
 
 __all__ = ["Passthrough", "Preroll", "source_timecode"]
@@ -65,6 +66,10 @@ def _encoder_payload(codec: str, text: str) -> bytes:
     return data
 
 
+def _seconds(packet: av.Packet) -> str:
+    return "?" if packet.pts is None or not packet.time_base else f"{float(packet.pts * packet.time_base):.3f}"
+
+
 def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
     """Language, title and disposition (default, forced...): what players pick tracks by."""
     for key in ("language", "title"):
@@ -107,6 +112,9 @@ class Passthrough:
 
     def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
         self.output = output
+        self._muxer = MonotonicMuxer(output)  # copied timestamps that step back are moved on, not fatal
+        self._damaged: set[int] = set()  # output streams that lost a damaged packet (warned once)
+        self._preroll: dict[int, av.Packet] = {}  # input stream index -> audio packet hidden by an edit list
         self._map: dict[int, tuple[av.stream.Stream, Callable[[bytes], bytes] | None]] = {}
         self._transcode: dict[int, AudioTranscode] = {}
         family = next((f for f in _TARGET_SUB if f in output.format.name.split(",")), None)
@@ -189,12 +197,30 @@ class Passthrough:
 
     def mux(self, packet: av.Packet | Preroll) -> None:
         """Write one input packet to its output stream (ignored if its stream was dropped); a
-        :class:`Preroll` only primes a re-encoding decoder."""
+        :class:`Preroll` only primes a re-encoding decoder.
+
+        Packets the input's edit list hides (sound before an MP4's first picture, when the list
+        starts mid-GOP) are dropped, but for the last audio packet before the picture: the
+        decoder's priming (AAC's 1024 samples), which the edit list hides in MP4 outputs and
+        Matroska starts with. Without this, Matroska would play the hidden sound first and
+        start the picture that much later.
+        """
         if isinstance(packet, Preroll):
             t = self._transcode.get(packet.packet.stream.index)
             if t is not None and packet.packet.size:
                 t.mux(packet.packet, prime=True)
             return
+        index = packet.stream.index
+        if packet.is_discard:
+            if packet.stream.type == "audio" and index in self:
+                self._preroll[index] = packet  # only the last one before the edit's start is written
+            return
+        held = self._preroll.pop(index, None)
+        if held is not None:
+            self._write(held)
+        self._write(packet)
+
+    def _write(self, packet: av.Packet) -> None:
         if packet.stream.index in self._transcode:
             if packet.size:
                 self._transcode[packet.stream.index].mux(packet)
@@ -208,4 +234,11 @@ class Passthrough:
             new.pts, new.dts, new.duration, new.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
             packet = new
         packet.stream = out
-        self.output.mux(packet)
+        when = _seconds(packet)
+        try:
+            self._muxer.mux(packet)
+        except av.error.InvalidDataError as e:  # damaged beyond what the muxer's filters take (ADTS AAC)
+            if out.index not in self._damaged:  # once per stream
+                log.warning("%s stream %d of the output: a damaged packet at %s s was dropped (%s)", out.type,
+                            out.index, when, e.strerror or e)
+            self._damaged.add(out.index)

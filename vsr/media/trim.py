@@ -23,25 +23,60 @@ from __future__ import annotations
 import logging
 import math
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
+
 import av
 
-from vsr.config import TimeRange
+from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError
 from vsr.media.streams import Preroll
 
-__all__ = ["Trim"]
+__all__ = ["Trim", "enter_range", "timeline_zero"]
 
 log = logging.getLogger(__name__)
 
 _PROBE_PACKETS = 4000  # packets read after a seek to find the first video keyframe and audio packets
 _DRAIN_SECONDS = 2  # after the video's end, demux this much further for copied streams' late packets
+# elementary-stream demuxers, whose duration FFmpeg guesses from the bit rate
+_ESTIMATED = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "vc1", "mjpeg", "rawvideo", "obu", "ivf"}
 _PREROLL_PACKETS = 3  # audio packets before the start that prime a re-encoding decoder
 _SUBTITLE_PREROLL = 30  # seconds demuxed (not decoded) before the start for subtitles shown across it
 
 
-def _seconds(t: Fraction) -> str:
-    return f"{float(t):.6g} s"
+def timeline_zero(container: av.container.InputContainer) -> Fraction:
+    """Where a :class:`~vsr.config.TimeRange`'s clock starts, in seconds on the streams'
+    timestamps: the input's start time (FFmpeg's, to the microsecond), 0 when unknown. A frame
+    at ``pts`` is at ``pts * time_base - timeline_zero(container)`` on the range's clock."""
+    return Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+
+
+Opened = tuple[av.container.InputContainer, av.video.stream.VideoStream]
+
+
+def enter_range(opened: Opened, time_range: TimeRange, name: str, seekable: bool,
+                reopen: Callable[[], Opened]) -> tuple[Opened, Trim, list[av.Packet]]:
+    """Apply a range to a freshly opened input: check it, and seek a file to its start.
+
+    Args:
+        opened: ``(container, video stream)`` as opened.
+        seekable: a file (pipes and network streams are read from the beginning).
+        reopen: opens the input again, for when it must be read from the beginning after all.
+
+    Returns:
+        ``(opened, trim, packets)``: the input to read (``opened`` or a new one), its
+        :class:`Trim`, and the packets already demuxed that are to be processed first.
+
+    Raises:
+        MediaError: the range starts past the input's end.
+    """
+    trim = Trim(*opened, time_range, name)
+    trim.check()
+    packets = trim.seek() if seekable else []
+    if packets is None:  # from the beginning after all: a fresh demuxer is surely there
+        opened[0].close()
+        opened = reopen()
+        trim = Trim(*opened, time_range, name)
+    return opened, trim, packets or []
 
 
 class Trim:
@@ -57,7 +92,7 @@ class Trim:
     def __init__(self, container: av.container.InputContainer, video: av.video.stream.VideoStream,
                  time_range: TimeRange, name: str) -> None:
         self.container, self.video, self.range, self.name = container, video, time_range, name
-        zero = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+        zero = timeline_zero(container)
         self.zero = zero  # the input's start time, seconds on the streams' clock
         self.start = zero + (time_range.start or 0)  # both on the streams' clock; output time zero
         self._low = None if time_range.start is None else self.start  # no start: nothing cut before
@@ -77,10 +112,12 @@ class Trim:
         Raises:
             MediaError: ``start`` at or past the input's duration.
         """
+        if self.container.format.name in _ESTIMATED:  # a guess from the bit rate: decoding will tell
+            return
         duration = self.duration()
         if duration is not None and (self.range.start or 0) >= duration:
-            raise MediaError(f"{self.name}: --start {_seconds(self.range.start or Fraction(0))} is past the end of "
-                             f"the input ({_seconds(duration)} long)")
+            raise MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
+                             f"the input ({seconds_text(duration)} long)")
 
     def duration(self) -> Fraction | None:
         """The input's duration in seconds, from its header (None: unknown, as for a pipe)."""
@@ -96,45 +133,45 @@ class Trim:
         return self.range.frames_in(frames, rate, self.duration())
 
     # -- seeking -----------------------------------------------------------------------------------
-    def seek(self) -> list[av.Packet]:
+    def seek(self) -> list[av.Packet] | None:
         """Seek a file to a keyframe at or before the start (see the module's rules).
 
         Returns:
-            The packets demuxed to check the seek, to be processed first (in demux order).
+            The packets demuxed to check the seek, to be processed first (in demux order); None
+            when the input must be read from the beginning and the demuxer has moved (or a seek
+            failed): the caller opens it again.
         """
         if not self.range.start:
             return []
         tb = self.video.time_base
-        back = Fraction(0)
+        back, moved = Fraction(0), False
         while True:
             target = self.start - back
             if target <= self.zero:
-                self.container.seek(0)  # the very beginning (in AV_TIME_BASE, no stream)
                 log.debug("%s: range starts within the first keyframe interval: reading from the beginning",
                           self.name)
-                return []
+                return None if moved else []  # a demuxer that has not seeked is still at the beginning
             try:
                 self.container.seek(int(target / tb), stream=self.video, backward=True)
-            except av.error.FFmpegError as e:
-                log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, _seconds(target), e)
-                self.container.seek(0)
-                return []
+            except av.error.FFmpegError as e:  # raw elementary streams, say: read and drop
+                log.debug("%s: seek to %s failed (%s): reading from the beginning", self.name, seconds_text(target), e)
+                return None  # where a failed seek leaves the demuxer is anyone's guess
+            moved = True
             packets, key = self._probe()
             if key is not None:
-                log.debug("%s: seeked %s before the range's start", self.name, _seconds(back))
+                log.debug("%s: seeked %s before the range's start", self.name, seconds_text(back))
                 if self.container.streams.subtitles:
                     return self._subtitle_preroll(target, key)
                 return packets
             back = max(Fraction(1), back * 2)
 
-    def _subtitle_preroll(self, target: Fraction, key: Fraction) -> list[av.Packet]:
+    def _subtitle_preroll(self, target: Fraction, key: Fraction) -> list[av.Packet] | None:
         """Seek :data:`_SUBTITLE_PREROLL` further back for the subtitles shown across the start;
         video packets are skipped, undecoded, up to the keyframe at ``key`` seconds."""
         early = target - _SUBTITLE_PREROLL
         if early <= self.zero:
-            self.container.seek(0)
-        else:
-            self.container.seek(int(early / self.video.time_base), stream=self.video, backward=True)
+            return None
+        self.container.seek(int(early / self.video.time_base), stream=self.video, backward=True)
         self._video_from = key
         return []
 
@@ -303,6 +340,6 @@ class Trim:
     def no_frames(self) -> MediaError:
         """The error for a range that held no video frame."""
         if self._last is not None and self._last < (self.range.start or 0):
-            return MediaError(f"{self.name}: --start {_seconds(self.range.start or Fraction(0))} is past the end of "
-                              f"the input (its last frame is at {_seconds(self._last)})")
+            return MediaError(f"{self.name}: --start {seconds_text(self.range.start or Fraction(0))} is past the end of "
+                              f"the input (its last frame is at {seconds_text(self._last)})")
         return MediaError(f"{self.name}: the range {self.range} holds no video frame of the input")

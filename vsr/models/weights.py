@@ -76,9 +76,9 @@ class ModelSpec:
         try:
             data = path.read_bytes()
         except OSError:
-            raise WeightsError(f"ONNX graph {path} is missing; reinstall vsr") from None
+            raise WeightsError(f"ONNX graph {path} is missing; reinstall vsr-luma") from None
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise WeightsError(f"ONNX graph {path} does not match its checksum; reinstall vsr")
+            raise WeightsError(f"ONNX graph {path} does not match its checksum; reinstall vsr-luma")
         return data
 
     @property
@@ -169,9 +169,9 @@ def create_model(name: str, scale: int, weights: str = "clean"):
 
     spec = get_spec(name, scale, weights)
     if not spec.path.exists():
-        raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} is missing; reinstall vsr-luma")
     if sha256_file(spec.path) != spec.sha256:
-        raise WeightsError(f"weights file {spec.path} does not match its checksum; reinstall vsr")
+        raise WeightsError(f"weights file {spec.path} does not match its checksum; reinstall vsr-luma")
     model = build_model(name, scale)
     model.load_state_dict(torch.load(spec.path, map_location="cpu", weights_only=True))
     return model.eval()

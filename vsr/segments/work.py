@@ -45,7 +45,7 @@ def fingerprint(plan: Plan, cfg: UpscaleConfig) -> str:
         "source": [st.st_size, st.st_mtime_ns],
         "cuts": [s.start_pts for s in plan.segments],
         "model": asdict(cfg.model),
-        "backend": [cfg.backend.name, cfg.backend.precision],
+        "backend": [cfg.backend.name, dict(cfg.backend.options)],  # the backends' own options: precision ...
         "encode": [cfg.encode.codec, cfg.encode.crf, cfg.encode.preset, cfg.encode.pix_fmt,
                    list(cfg.encode.options)],
         "size": cfg.size, "deinterlace": cfg.deinterlace,

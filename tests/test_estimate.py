@@ -1,0 +1,65 @@
+"""``--dry-run`` estimates: frames and duration exact, the time and the output size within 2x of
+what the job then takes, on the shipped sample; nothing written."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+from vsr.cli import main
+from vsr.config import TimeRange, UpscaleConfig
+from vsr.samples import sample_path
+
+
+def test_estimates_within_2x_of_the_job_on_the_sample(tmp_path: Path):
+    """3 s of the sample (75 frames): a 24-frame trial from its middle, then the job itself."""
+    from vsr.estimate import estimate, run_trial
+    from vsr.media.probe import probe
+    from vsr.pipeline import upscale_video
+
+    src = sample_path()
+    cfg = UpscaleConfig(range=TimeRange(Fraction(3), Fraction(6)))
+    info = probe(src)
+    trial = run_trial(src, cfg, info, ".mp4")
+    assert trial.frames == 24 and trial.fps > 0 and trial.bytes > 0
+    est = estimate(info, cfg.range, trial)
+    assert (est.frames, est.duration) == (75, 3.0)
+    out = tmp_path / "job.mp4"
+    stats = upscale_video(src, out, cfg)
+    assert stats.frames == 75
+    size = out.stat().st_size
+    assert size / 2 <= est.bytes <= size * 2, (est.bytes, size)
+    # the job's time excluding what is paid once (model load, compile) is what the trial estimates
+    assert stats.seconds / 2 <= est.seconds <= stats.seconds * 2, (est.seconds, stats.seconds, trial.fps, stats.fps)
+
+
+def test_upscale_dry_run_prints_estimates_and_writes_nothing(tmp_path: Path, capsys):
+    out = tmp_path / "out.mp4"
+    assert main(["upscale", str(sample_path()), "-o", str(out), "--dry-run", "--duration", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and not out.exists() and list(tmp_path.iterdir()) == []
+    assert lines[0].startswith("bikes.mp4: 640x272 -> 1280x544, 50 frames, 2.0 s of video (0 s-2 s); espcn x2 ")
+    assert re.fullmatch(r"speed here: \d+\.\d\d fps \(\d+\.\d\dx realtime\), measured on 24 frames of bikes\.mp4 "
+                        r"with these options", lines[1]), lines[1]
+    assert re.fullmatch(rf"estimate: [\d.]+ (s|min \d\d s) to upscale, output about [\d.]+ [kM]B -> {re.escape(str(out))}",
+                        lines[2]), lines[2]
+    assert lines[3].startswith("dry run: nothing was written")
+
+
+def test_batch_dry_run_totals_and_estimates(tmp_path: Path, make_clip, capsys):
+    a = make_clip("est_a.mp4", size=(64, 48), frames=30)
+    b = make_clip("est_b.mp4", size=(64, 48), frames=20)
+    src = tmp_path / "in"
+    src.mkdir()
+    for clip in (a, b):
+        (src / clip.path.name).write_bytes(clip.path.read_bytes())
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "-d", str(out), "--dry-run", "--codec", "ffv1", "--container", "mkv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert not out.exists()
+    speed = [x for x in lines if x.startswith("speed here for 64x48, espcn x2 ")]
+    assert len(speed) == 1 and ", ffv1: " in speed[0]  # one trial for the two files of one size and options
+    assert "total: 2 file(s) to upscale, 50 frames, 2.0 s of video" in lines
+    assert re.fullmatch(r"estimate: about [\d.]+ s to upscale, output about [\d.]+ [kM]B in all \(see docs/batch.md.*",
+                        lines[-1]), lines[-1]
