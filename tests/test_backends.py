@@ -217,7 +217,7 @@ def test_shipped_graphs_are_checksummed_current_and_equal_to_pytorch(model, scal
     from tools import export_onnx
 
     spec = get_spec(model, scale, weights)
-    assert set(spec.graphs) == {"direct", "residual"}
+    assert set(spec.graphs) == {"direct", "residual", "int8"}  # int8: tools.quantize (tests/test_int8.py)
     fresh = export_onnx.graphs_for(model, scale, weights)
     y = rng.random((1, 1, 17, 21), dtype=np.float32)
     net = create_model(model, scale, weights)

@@ -42,7 +42,7 @@ def test_auto_picks_int8_only_where_native_faster_and_within_the_quality_bound(r
 def test_every_weight_set_ships_a_small_checksummed_int8_graph_with_its_quality(spec):
     entry = spec.graphs["int8"]
     data = spec.graph("int8")  # raises on a checksum mismatch
-    assert data.startswith(b"\x08") and len(data) < 64 * 1024
+    assert data.startswith(b"\x08") and len(data) < len(spec.graph("residual"))  # smaller than the float graph
     assert (WEIGHTS_DIR / entry["file"]).read_bytes() == data
     quality = entry["quality"]
     losses = [quality[s]["f32"] - quality[s]["int8"] for s in ("set5", "set14")]

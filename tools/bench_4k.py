@@ -129,7 +129,7 @@ def run(clip: Path, models: list[str], precisions: list[str], scale: int, preset
         work: Path) -> dict:
     """End-to-end fps of the bicubic baseline and each (model, precision), ratios, stage profiles."""
     def config(model: str, precision: str) -> UpscaleConfig:
-        return UpscaleConfig(model=ModelConfig(model, scale), backend=BackendConfig("openvino", "cpu", precision=precision),
+        return UpscaleConfig(model=ModelConfig(model, scale), backend=BackendConfig("openvino", "cpu", options=(("precision", precision),)),
                              encode=EncodeConfig("libx264", crf, preset), size=SIZE)
 
     jobs = {f"{m} {p}": config(m, p) for m in models for p in precisions}

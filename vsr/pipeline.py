@@ -139,7 +139,7 @@ def upscale_video(
         dst: output file; its suffix picks the container.
         config: full configuration; keyword ``options`` override its fields:
             ``model``, ``scale``, ``weights``, ``backend``, ``device``, ``tile``, ``batch``, ``threads``,
-            ``workers``, ``precision``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
+            ``workers``, ``codec``, ``crf``, ``preset``, ``pix_fmt``, ``encoder_options``, ``size``,
             ``deinterlace``, ``hwdec``, ``overwrite``, ``queue_size``, ``range`` (a
             :class:`vsr.config.TimeRange`: only that part of the input, timestamps from zero).
         progress: called from the encode thread after each frame.
@@ -221,7 +221,7 @@ _GROUPED_OPTIONS = {
     "model": ("model", "name"), "scale": ("model", "scale"), "weights": ("model", "weights"),
     "backend": ("backend", "name"), "device": ("backend", "device"), "tile": ("backend", "tile"),
     "batch": ("backend", "batch"), "threads": ("backend", "threads"), "workers": ("backend", "workers"),
-    "precision": ("backend", "precision"), "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),
+    "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),
     "pix_fmt": ("encode", "pix_fmt"), "encoder_options": ("encode", "options"),
 }
 
