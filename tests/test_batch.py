@@ -276,6 +276,7 @@ def test_progress_lines_for_farm_managers(tmp_path, capsys):
     assert (last["done"], last["failed"], last["finished"], last["total"], last["percent"]) == (1, 1, 2, 2, 100.0)
     prog = [e for e in events if e["event"] == "progress"]
     assert prog[-1]["frame"] == 3 and prog[-1]["total"] == 3 and {"fps", "eta", "percent"} <= set(prog[-1])
+    assert prog[-1]["speed"] > 0  # video seconds per second (FFmpeg's speed=), in batches too
     assert "1 done, 0 skipped, 1 failed" in captured.err  # the summary stays off stdout
 
 

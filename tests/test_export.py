@@ -11,11 +11,12 @@ import pytest
 import torch
 from onnx import TensorProto, shape_inference
 
-from vsr.models import SCALES, build_model, list_architectures
+from vsr.models import SCALES, build_model, list_architectures, model_card
 from vsr.models.export import export_onnx, inference_form
 from vsr.models.weights import list_models, create_model
 
-CASES = [pytest.param(name, scale, False, id=f"{name}_x{scale}") for name in list_architectures() for scale in SCALES]
+CASES = [pytest.param(name, scale, False, id=f"{name}_x{scale}") for name in list_architectures()
+         for scale in model_card(name).scales]
 CASES += [pytest.param(s.name, s.scale, s.weights, id=f"{s.key}-shipped") for s in list_models()]
 
 

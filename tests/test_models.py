@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vsr.errors import ModelError, WeightsError
-from vsr.models import SCALES, build_model, list_architectures, register_model
+from vsr.models import SCALES, build_model, list_architectures, model_card, register_model
 from vsr.models import weights as weights_mod
 from vsr.models.export import inference_form
 from vsr.models.flops import flops_per_pixel
@@ -19,7 +19,7 @@ from vsr.models.fsrcnn import FSRCNN
 from vsr.models.weights import list_models, create_model, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
-ARCHS = [(name, scale) for name in list_architectures() for scale in SCALES]
+ARCHS = [(name, scale) for name in list_architectures() for scale in model_card(name).scales]
 SHIPPED = [(s.name, s.scale, s.weights) for s in list_models()]  # every weight set
 
 

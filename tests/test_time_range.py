@@ -244,6 +244,11 @@ def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, ca
         (src / f"{stem}.{suffix}").write_bytes(_av_clip(make_clip, suffix).path.read_bytes())
     out = tmp_path / "out"
     fast = ["--codec", "ffv1", "--container", "mkv", "--backend", "onnxruntime"]
+    assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    import re
+
+    assert len(re.findall(r", 20 of 5\d frames", plan)) == 2 and plan.count("0.5 s-1.3 s]") == 2
     assert main(["batch", str(src), "-d", str(out), *fast, "--start", "0.5", "--end", "1.3",
                  "--progress", "json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
@@ -300,7 +305,7 @@ def test_timecode_moves_to_the_first_frame_kept(make_clip, espcn_x2, tmp_path):
 
 
 def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
-    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s."""
+    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s: cut to the sample."""
     import av
 
     from media_containers import Track, write_media
@@ -319,9 +324,10 @@ def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
         frames = list(c.decode(audio=0))
     first = frames[0].pts * frames[0].time_base
     end = frames[-1].pts * frames[-1].time_base + Fraction(frames[-1].samples, frames[-1].sample_rate)
-    wma_frame = Fraction(2048, 44100)  # cut at WMA packet boundaries, the decoder primed with those before
-    assert 0 <= first < wma_frame and abs(first - video[0]) <= wma_frame
-    assert abs(end - Fraction(8, 10)) <= wma_frame
+    # decoded (primed with the packets before the start), the sound is cut to the sample: it starts
+    # at the range's start, ends at its end (plus the AAC encoder's padding of its last frame)
+    assert first == 0 and sum(f.samples for f in frames) >= Fraction(8, 10) * 44100
+    assert Fraction(8, 10) <= end < Fraction(8, 10) + Fraction(1024, 44100)
 
 
 def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
@@ -351,3 +357,66 @@ def test_a_raw_stream_that_cannot_seek_is_read_from_the_start(make_clip, espcn_x
     keep = [i for i, t in enumerate(whole.times) if Fraction(1, 2) <= t - whole.times[0] < Fraction(13, 10)]
     assert len(part.times) == len(keep) == 20
     assert all((a == b).all() for j, i in enumerate(keep) for a, b in zip(part.planes[j], whole.planes[i]))
+
+
+def test_http_file_with_a_range(make_clip, espcn_x2, tmp_path):
+    """An HTTP URL with a known duration is entered like a file (seeked where the server and
+    FFmpeg's buffer allow, else opened again and read): the same frames and packets as the file."""
+    from servers import serve_folder
+    from vsr.pipeline import upscale_video
+
+    clip = _av_clip(make_clip, "ts")
+    rng = TimeRange(Fraction(1, 2), Fraction(13, 10))
+    requests: list = []
+    with serve_folder(clip.path.parent, requests) as url:
+        upscale_video(f"{url}/{clip.path.name}", tmp_path / "http.mkv", range=rng, loaded=espcn_x2, codec="ffv1")
+    upscale_video(clip.path, tmp_path / "file.mkv", range=rng, loaded=espcn_x2, codec="ffv1")
+    a, b = read_video(tmp_path / "http.mkv"), read_video(tmp_path / "file.mkv")
+    assert a.times == b.times and len(a.times) in (19, 20)
+    assert all((x == y).all() for pa, pb in zip(a.planes, b.planes) for x, y in zip(pa, pb))
+    assert packets(tmp_path / "http.mkv", "audio") == packets(tmp_path / "file.mkv", "audio")
+
+
+@pytest.mark.parametrize("name", ["bbb_2500ms.ts", "bigbuckbunny.mp4", "chaplin.mp4"])
+def test_real_clips_are_cut_frame_exact(shared_data, name):
+    """Real clips (MPEG-2 + MP2 in MPEG-TS, H.264 + AAC and H.264 + MP3 in MP4): the middle fifth of each,
+    seeked, equals the same frames of a decode from the start; the audio packets kept are the
+    source's that start in the range."""
+    import av
+
+    from vsr.media.decode import Decoder
+
+    path = shared_data / "video" / name
+    with av.open(str(path)) as c:
+        duration, zero = Fraction(c.duration, av.time_base), _start_time(path)
+    start, end = duration * 2 / 5, duration * 3 / 5
+    whole = Decoder(path)
+    try:
+        ref = [(f.pts * f.time_base - zero - start, f.planes) for f in whole.frames()
+               if start <= f.pts * f.time_base - zero < end]
+    finally:
+        whole.close()
+    audio: list[Fraction] = []  # output times of the audio packets passed on (not the Prerolls)
+
+    def keep(p) -> None:  # read while the input is open (a packet's stream dies with it)
+        if isinstance(p, av.Packet) and p.stream.type == "audio":
+            audio.append(p.pts * p.time_base)
+
+    part = Decoder(path, time_range=TimeRange(start, end))
+    try:
+        got = [(f.pts * f.time_base, f.planes) for f in part.frames(packets=keep)]
+    finally:
+        part.close()
+    assert len(got) == len(ref) > 0
+    assert all(abs(a[0] - b[0]) < Fraction(1, 1000) for a, b in zip(got, ref))
+    assert all((x == y).all() for a, b in zip(got, ref) for x, y in zip(a[1], b[1]))
+    assert part.stats.decoded < whole.stats.decoded  # seeked, not decoded from the start
+    src_audio = [t - zero for t, _ in packets(path, "audio") if start <= t - zero < end]
+    assert len(audio) == len(src_audio) > 0
+    assert abs(audio[0] - (src_audio[0] - start)) < Fraction(1, 1000) and 0 <= audio[0] < Fraction(1, 10)
+
+
+def test_variable_frame_rate_is_cut_by_timestamps(vfr_mp4, espcn_x2, tmp_path):
+    """Frames at 0, 40, 73, 120, 200, 210, 260, 330 ms: kept by their own times, never a rate."""
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(5, 100), Fraction(25, 100)) == 4  # 73 to 210 ms
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(21, 100), None) == 3  # a frame at the start is kept

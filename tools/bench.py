@@ -37,6 +37,7 @@ from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
 from vsr.stages import Decode, Encode, EncodeOptions, Upscale  # noqa: E402
+from vsr.models.registry import model_card  # noqa: E402
 from vsr.upscale import make_upscaler  # noqa: E402
 
 
@@ -67,7 +68,7 @@ def bench_stages(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dic
     backend, radius = loaded
     out["backend_used"] = f"{backend.name} on {backend.device} ({str(backend.dtype).replace('torch.', '')})"
     workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]
-    up = make_upscaler(backend, radius, cfg.backend.tile, workers=workers)
+    up = make_upscaler(backend, radius, cfg.backend.tile, workers=workers, channels=model_card(cfg.model.name).widest)
     batch = max(1, cfg.backend.batch)
     up.upscale(frames[:batch])  # warm-up (engine build, allocator, autotuning)
 

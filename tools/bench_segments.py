@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     width, height = map(int, a.size.split("x"))
     opts = ["--backend", a.backend, "--overwrite", "--progress", "none"]
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
+    print(f"CPU: {cpu}, {os.cpu_count()} logical; load average at start: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         clip = make_clip(d / "clip.mp4", a.frames, width, height, 48)
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         scan_s = time.perf_counter() - t0
         print(f"plan of a {a.hours:g} h file ({frames} frames, {len(scan.keyframes)} keyframes, {mb:.0f} MB): "
               f"keyframe scan {scan_s:.2f} s; 'vsr segments plan --segments auto' {t:.2f} s (process start included)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

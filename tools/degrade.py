@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from tools.paths import add_data_root, data_root
+from vsr.models import all_scales
 
 CACHE = Path(os.environ.get("VSR_DEGRADED_CACHE", "~/.cache/vsr/degraded")).expanduser()
 IMAGE_EXT = {".png", ".bmp", ".jpg", ".jpeg"}
@@ -236,7 +237,7 @@ def load_cache(folder: Path) -> dict[str, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    ap.add_argument("--scale", type=int, default=2, choices=all_scales())
     ap.add_argument("--count", type=int, default=6000, help="degraded sequences (each stores 1-2 pairs)")
     ap.add_argument("--size", type=int, help="LR patch side, a multiple of 32 (default 64)")
     ap.add_argument("--seed", type=int, default=0)

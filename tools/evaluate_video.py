@@ -39,6 +39,7 @@ import numpy as np
 
 from tools.degrade import EVAL_CLIPS
 from tools.paths import add_data_root, data_root
+from vsr.models import all_scales, list_architectures
 
 log = logging.getLogger("evaluate_video")
 CLIPS = EVAL_CLIPS + ("hdr10-video-with-sdr-container.mp4", "sample_with_colr_mdcv_and_clli.mp4")
@@ -210,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", default=",".join(CLIPS), help="comma-separated clip names under --video, or paths")
     ap.add_argument("--video", type=Path, help="folder of the clips (default: video/ under the data root)")
-    ap.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    ap.add_argument("--scale", type=int, default=2, choices=all_scales())
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--max-megapixels", type=float,
                     help="fewer frames for large clips: at most this many HR megapixels per clip (at least 2 "
                     "frames; e.g. 50 keeps 24 frames up to 1280x720 and takes 6 of a 3840x2160 clip)")
     ap.add_argument("--crf", default="lossless,23,30,36")
-    ap.add_argument("--models", default="espcn,fsrcnn")
+    ap.add_argument("--models", default=",".join(list_architectures()))
     ap.add_argument("--weights", default="clean,compressed,auto")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--precision", default="auto",

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from vsr.errors import OutputExistsError
+from vsr.models import DEFAULT_MODEL
 
 __all__ = ["DemoResult", "run_demo", "measure_gain", "compare_picture", "busiest_window"]
 
@@ -49,7 +50,7 @@ class DemoResult:
     crop: tuple[int, int, int, int]
 
 
-def run_demo(outdir: Path, source: Path | None = None, model: str = "espcn", scale: int = 2,
+def run_demo(outdir: Path, source: Path | None = None, model: str = DEFAULT_MODEL, scale: int = 2,
              overwrite: bool = False, frames: int = 8, progress: Callable | None = None) -> DemoResult:
     """Upscale ``source`` (default: the shipped sample) into ``outdir`` with the defaults
     (``--backend auto --weights auto``), then write the comparison picture and measure the gain.

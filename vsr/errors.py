@@ -76,7 +76,7 @@ def os_error_message(e: OSError, name: str | os.PathLike | None = None) -> str:
         name: the file to name (e.g. the destination instead of its hidden partial file);
             default ``e.filename``.
     """
-    what = OS_ERRORS.get(e.errno) or (e.strerror or str(e)).rstrip(".")
+    what = OS_ERRORS.get(e.errno) or cause(e)
     name = name if name is not None else e.filename
     name = {"pipe:0": "standard input", "pipe:1": "standard output", "pipe:": "standard output"}.get(str(name), name)
     return f"{name}: {what}" if name else what[0].upper() + what[1:]

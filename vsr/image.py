@@ -18,6 +18,8 @@ from PIL import Image, UnidentifiedImageError
 from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.errors import MediaError, OutputExistsError, UsageError, cause
+from vsr.models import DEFAULT_MODEL
+from vsr.models.registry import model_card
 from vsr.models.weights import get_spec
 from vsr.output import atomic_output
 from vsr.quality import rgb_to_ycbcr, ycbcr_to_rgb
@@ -49,7 +51,7 @@ def _check_image(rgb: object) -> np.ndarray:
 
 
 def upscale_image(
-    rgb: np.ndarray, model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto",
+    rgb: np.ndarray, model: str = DEFAULT_MODEL, scale: int = 2, backend: str = "auto", device: str = "auto",
     weights: str = "clean",
 ) -> np.ndarray:
     """Super-resolve one image.
@@ -74,7 +76,7 @@ def upscale_image(
 
 
 def upscale_images(
-    images: list[np.ndarray], model: str = "espcn", scale: int = 2, backend: str = "auto", device: str = "auto",
+    images: list[np.ndarray], model: str = DEFAULT_MODEL, scale: int = 2, backend: str = "auto", device: str = "auto",
     weights: str = "clean", luma: bool = False,
 ) -> list[np.ndarray]:
     """:func:`upscale_image` on several images with one backend built once.
@@ -90,13 +92,14 @@ def upscale_images(
     rgbs = [_check_image(rgb) for rgb in images]
     spec = get_spec(model, scale, weights)
     runner = create_backend(None, spec, BackendConfig(name=backend, device=device))
+    widest = model_card(model).widest
     out = []
     try:
         for rgb in rgbs:
             h, w = rgb.shape[:2]
             log.info("upscaling %dx%d image with %s x%d on %s (%s)", w, h, model, scale, device, runner.name)
             ycc = rgb_to_ycbcr(rgb).transpose(2, 0, 1)[None]  # (1, 3, H, W) float64, Y in [16, 235]
-            y_sr = np.clip(_sr_luma(runner, spec.radius, (ycc[:, :1] / 255.0).astype(np.float32)), 0.0, 1.0)
+            y_sr = np.clip(_sr_luma(runner, spec.radius, (ycc[:, :1] / 255.0).astype(np.float32), widest), 0.0, 1.0)
             y_sr = y_sr.astype(np.float64) * 255.0  # (1, 1, sH, sW)
             if luma:
                 out.append(np.rint(y_sr[0, 0]))
@@ -108,10 +111,10 @@ def upscale_images(
     return out
 
 
-def _sr_luma(runner, radius: int, y: np.ndarray) -> np.ndarray:
+def _sr_luma(runner, radius: int, y: np.ndarray, widest: int) -> np.ndarray:
     """The network on ``(1, 1, H, W)`` float32 luma in [0, 1]: ``(1, 1, sH, sW)`` float32 on the host."""
     h, w = y.shape[2:]
-    tile = choose_tile(runner, 1, h, w, radius)
+    tile = choose_tile(runner, 1, h, w, radius, channels=widest)
     if runner.host:  # NumPy in and out (OpenVINO, ONNX Runtime): PyTorch is never imported
         return run_tiled(runner, y, tile, radius)  # exact tiles if large
     import torch

@@ -127,7 +127,7 @@ class BackendEntry:
     def unavailable(self, device: str) -> str | None:
         """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
         module's own words: it says which devices it runs on, and what to use instead)."""
-        if "cpu" not in self.rank and not nvidia_driver_present():  # a GPU-only backend: the GPU comes first
+        if set(self.rank) == {"cuda"} and not nvidia_driver_present():  # a CUDA-only backend: the GPU comes first
             return "it needs an NVIDIA GPU, and this machine has none (see 'vsr info' for what it can run)"
         try:
             impl = self._impl()
@@ -147,11 +147,18 @@ class BackendEntry:
 
     def rank_for(self, kind: str, model: str | None) -> int:
         """Its ``--backend auto`` rank on ``kind`` for ``model``: the registered rank, unless the
-        module's optional ``auto_rank(kind, model) -> int | None`` puts it lower (a backend whose
-        speed against the others depends on the network or the CPU)."""
-        hook = getattr(self._impl(), "auto_rank", None) if model is not None else None
-        rank = hook(kind, model) if hook is not None else None
-        return self.rank[kind] if rank is None else min(rank, self.rank[kind])  # never above the registered one
+        model's card (``backend_ranks[name]``) or the module's optional ``auto_rank(kind, model)
+        -> int | None`` puts it lower (a backend whose speed against the others depends on the
+        network or the CPU)."""
+        rank = self.rank[kind]
+        if model is None:
+            return rank
+        from vsr.models.registry import model_card
+
+        ranks = [model_card(model).backend_ranks.get(self.name)]
+        hook = getattr(self._impl(), "auto_rank", None)
+        ranks.append(hook(kind, model) if hook is not None else None)
+        return min([rank] + [r for r in ranks if r is not None])  # never above the registered one
 
 
 _BACKENDS: dict[str, BackendEntry] = {}

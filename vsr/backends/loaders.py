@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vsr.errors import BackendError
+
 if TYPE_CHECKING:
     from torch import nn
 
     from vsr.models.weights import ModelSpec
 
-__all__ = ["load_module", "load_graph", "FORMS"]
+__all__ = ["load_module", "load_graph", "EXPORT_ARGS"]
 
-# inference form -> export_onnx arguments: ``direct`` keeps the architecture's own layers
-# (FSRCNN's ConvTranspose), ``residual`` stops before the last add (OpenVINO adds in float32)
-FORMS = {"direct": {"subpixel": False}, "residual": {"residual": True}}
+# inference form (vsr.models.registry.FORMS) -> export_onnx arguments: ``direct`` keeps the
+# architecture's own layers (FSRCNN's ConvTranspose), ``residual`` stops before the last add
+# (OpenVINO adds the input back in float32)
+EXPORT_ARGS = {"direct": {"subpixel": False}, "residual": {"residual": True}}
 
 
 def load_module(spec: "ModelSpec | None", model: "nn.Module | None" = None) -> "nn.Module":
@@ -31,15 +34,22 @@ def load_module(spec: "ModelSpec | None", model: "nn.Module | None" = None) -> "
 
 
 def load_graph(spec: "ModelSpec | None", form: str, model: "nn.Module | None" = None) -> bytes:
-    """The ONNX graph of ``form`` (a key of :data:`FORMS`): the shipped one, checksum verified,
+    """The ONNX graph of ``form`` (``direct`` or ``residual``): the shipped one, checksum verified,
     or one exported from the weights (``model``, or ``spec``'s) when none is shipped.
 
     Raises:
+        BackendError: the model's card does not offer ``form``.
         WeightsError: a shipped graph is missing or fails its checksum.
     """
+    if spec is not None:
+        from vsr.models.registry import model_card
+
+        if form not in model_card(spec.name).forms:
+            raise BackendError(f"model {spec.name} has no {form} form (its card offers "
+                               f"{', '.join(model_card(spec.name).forms)}); use another backend")
     graph = spec.graph(form) if spec is not None else None
     if graph is not None:
         return graph
     from vsr.models.export import export_onnx
 
-    return export_onnx(load_module(spec, model), **FORMS[form])
+    return export_onnx(load_module(spec, model), **EXPORT_ARGS[form])

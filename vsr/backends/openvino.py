@@ -95,13 +95,14 @@ def native_bf16() -> bool:
 
 
 def auto_rank(kind: str, model: str) -> int | None:
-    """``--backend auto``: OpenVINO is the fastest CPU backend measured for both networks where
-    it computes in bf16, and for FSRCNN in f32 too; ESPCN in f32 is slower on OpenVINO than on
-    ONNX Runtime (53 vs 42 ms per 480x360 frame on an AMD Zen 4, docs/performance.md), so on a
-    CPU without native bf16 ONNX Runtime is preferred for it."""
-    if kind == "cpu" and model == "espcn" and not native_bf16():
-        return 15  # below ONNX Runtime's 20
-    return None
+    """``--backend auto``: OpenVINO's rank for ``model`` on a CPU, where the model's card ranks
+    OpenVINO lower in the precision it computes in here (``backend_ranks``, e.g.
+    ``{"openvino:f32": 15}``: a network slower on OpenVINO in f32 than on ONNX Runtime)."""
+    from vsr.models.registry import model_card
+
+    if kind != "cpu":
+        return None
+    return model_card(model).backend_ranks.get(f"openvino:{'bf16' if native_bf16() else 'f32'}")
 
 
 def resolve_precision(requested: str, int8: dict | None, bf16: bool, vnni: bool) -> str:

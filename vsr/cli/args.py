@@ -8,8 +8,8 @@ import re
 from typing import NoReturn
 
 __all__ = ["Parser", "parse_size", "positive_int", "int_range", "number_range", "check_crf", "pix_fmt",
-           "check_encoder", "backend_name", "device_name", "backend_help", "device_help", "add_backend_options",
-           "backend_option_values"]
+           "check_encoder", "backend_name", "device_name", "backend_help", "model_help", "scale_choices", "device_help",
+           "add_backend_options", "backend_option_values"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -157,6 +157,20 @@ def device_name(text: str) -> str:
         kinds = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in device_kinds())
         raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, {kinds}")
     return text
+
+
+def model_help(what: str = "network") -> str:
+    """``--model`` help: the declared architectures, the default first."""
+    from vsr.models import DEFAULT_MODEL, list_architectures
+
+    return f"{what}: {', '.join(list_architectures())} (default {DEFAULT_MODEL}; see 'vsr models')"
+
+
+def scale_choices() -> tuple[int, ...]:
+    """``--scale`` choices: every scale a declared architecture is built for."""
+    from vsr.models import all_scales
+
+    return all_scales()
 
 
 def backend_help() -> str:

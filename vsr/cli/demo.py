@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from vsr.cli.args import model_help, scale_choices
+from vsr.models import DEFAULT_MODEL
+from vsr.progress import MODES
+
 __all__ = ["add_demo"]
 
 
@@ -20,10 +24,10 @@ def add_demo(sub) -> None:
                    help="where to write the video and the picture (default ./vsr-demo)")
     p.add_argument("--input", type=Path, default=None, metavar="VIDEO",
                    help="a video of your own instead of the shipped sample")
-    p.add_argument("--model", default="espcn", help="network: espcn (default) or fsrcnn")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default 2)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help())
+    p.add_argument("--scale", type=int, choices=scale_choices(), default=2, help="upscaling factor (default 2)")
     p.add_argument("--frames", type=int, default=8, metavar="N", help="frames the gain is measured on (default 8)")
-    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+    p.add_argument("--progress", choices=MODES, default="auto",
                    help="progress of the upscale (default: a bar on a terminal)")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo")
     p.set_defaults(func=_cmd_demo)

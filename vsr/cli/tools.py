@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsr.cli.args import backend_help, backend_name, device_help, device_name, parse_size, positive_int
+from vsr.cli.args import (backend_help, backend_name, device_help, device_name, model_help, parse_size, positive_int,
+                          scale_choices)
+from vsr.models import DEFAULT_MODEL
 from vsr.models.weights import WEIGHT_SETS
 
 __all__ = ["add_export", "add_engine", "add_image", "add_models", "add_info"]
@@ -17,8 +19,8 @@ def add_export(sub) -> None:
         description="Write a shipped model as ONNX with dynamic batch, height and width: input y "
                     "(N, 1, H, W) luma in [0, 1], output out (N, 1, sH, sW).",
     )
-    p.add_argument("--model", default="espcn", help="architecture (default: espcn)")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help("architecture"))
+    p.add_argument("--scale", type=int, choices=scale_choices(), default=2, help="upscaling factor (default: 2)")
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     p.add_argument("-o", "--output", required=True, type=Path, help="ONNX file to write")
@@ -53,8 +55,8 @@ def add_engine(sub) -> None:
     b = actions.add_parser("build", help="build the engine for a model, shape range and GPU",
                            description="Build (or find) the TensorRT engine that "
                                        "'--backend tensorrt' with the same options uses.")
-    b.add_argument("--model", default="espcn", help="architecture (default: espcn)")
-    b.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
+    b.add_argument("--model", default=DEFAULT_MODEL, help=model_help("architecture"))
+    b.add_argument("--scale", type=int, choices=scale_choices(), default=2, help="upscaling factor (default: 2)")
     b.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; see 'vsr models')")
     b.add_argument("--max-size", type=parse_size, default=None, metavar="WxH",
@@ -117,8 +119,8 @@ def add_image(sub) -> None:
     )
     p.add_argument("input", type=Path, metavar="IN", help="image to upscale")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="image to write")
-    p.add_argument("--model", default="espcn", help="architecture (default: espcn; see 'vsr models')")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=2, help="upscaling factor (default: 2)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help("architecture"))
+    p.add_argument("--scale", type=int, choices=scale_choices(), default=2, help="upscaling factor (default: 2)")
     p.add_argument("--weights", choices=WEIGHT_SETS, default="clean",
                    help="weight set (default: clean; compressed for JPEG-damaged pictures)")
     p.add_argument("--backend", type=backend_name, default="auto", help=backend_help())
@@ -129,7 +131,7 @@ def add_image(sub) -> None:
 
 def _cmd_image(args: argparse.Namespace) -> int:
     from vsr.image import image_format, read_image, upscale_image, write_image
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
 
     check_paths(args.input, args.output, args.overwrite)  # fail before the work, not after
     image_format(args.output)

@@ -13,7 +13,8 @@ The rules (see docs/time-ranges.md):
 - Copied streams are cut at packet boundaries: an audio or data packet is kept when its
   start time lies in the range (the first one starts less than one audio frame after
   ``start``); a subtitle is kept when it is shown during the range, its start clamped to
-  ``start``.
+  ``start``. A re-encoded audio stream also gets the last packets before the start as
+  :class:`~vsr.media.streams.Preroll` and is cut to the sample by its encoder.
 - Every kept timestamp moves back by the input's start time plus ``start``, so the output
   starts at zero.
 """
@@ -35,7 +36,10 @@ __all__ = ["Trim", "enter_range", "timeline_zero"]
 
 log = logging.getLogger(__name__)
 
-_PROBE_PACKETS = 4000  # packets read after a seek to find the first video keyframe and audio packets
+# after a seek, packets are read (and held) to find the first video keyframe and audio packets,
+# up to this far past the start or this many
+_PROBE_SECONDS = 2
+_PROBE_PACKETS = 2000
 _DRAIN_SECONDS = 2  # after the video's end, demux this much further for copied streams' late packets
 # elementary-stream demuxers, whose duration FFmpeg guesses from the bit rate
 _ESTIMATED = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "vc1", "mjpeg", "rawvideo", "obu", "ivf"}
@@ -208,10 +212,10 @@ class Trim:
                 first_audio[p.stream.index] = t <= self.start or (own_start is not None and own_start >= self.start)
                 if not first_audio[p.stream.index]:
                     break
-            if key_ok is not None and (len(first_audio) == len(audio) or t is not None and t > self.start + 5):
+            if key_ok is not None and len(first_audio) == len(audio):
                 break
-            if len(packets) >= _PROBE_PACKETS:
-                break
+            if (t is not None and t > self.start + _PROBE_SECONDS) or len(packets) >= _PROBE_PACKETS:
+                break  # no keyframe flags, or an audio stream that ends early: decide on what was seen
         return packets, key if key_ok and all(first_audio.values()) else None
 
     # -- keeping -----------------------------------------------------------------------------------
@@ -320,6 +324,11 @@ class Trim:
             a, b = max(a, Fraction(0)), b if length is None else min(b, length)
             out.append({**ch, "start": round(a / tb), "end": round(b / tb)})
         return out
+
+    def window(self) -> tuple[Fraction | None, Fraction | None]:
+        """``(start, end)`` of the range on the output's clock (None: open on that side)."""
+        return (None if self._low is None else Fraction(0),
+                None if self.end is None else self.end - self.start)
 
     def timecode(self, timecode: str | None, rate: Fraction | None) -> str | None:
         """The start timecode moved on to the first frame kept (``HH:MM:SS:FF``, non-drop-frame; a

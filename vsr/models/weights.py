@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ModelError, WeightsError
-from vsr.models.registry import build_model, check_architecture
+from vsr.models.registry import build_model, check_architecture, list_architectures, model_card
 
 __all__ = ["ModelSpec", "WEIGHTS_DIR", "WEIGHT_SETS", "list_models", "get_spec", "create_model", "save_weights",
            "save_graphs", "record_figures"]
@@ -52,6 +52,7 @@ class ModelSpec:
     graphs: dict[str, dict[str, str]] = field(default_factory=dict, hash=False, compare=False)
     receptive_radius: int = 0
     weights: str = "clean"
+    folder: str = field(default="", compare=False)  # where ``file`` lies: "" for WEIGHTS_DIR (a plugin's own)
 
     @property
     def key(self) -> str:
@@ -60,7 +61,11 @@ class ModelSpec:
 
     @property
     def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
+        return self._dir / self.file
+
+    @property
+    def _dir(self) -> Path:
+        return Path(self.folder) if self.folder else WEIGHTS_DIR
 
     def graph(self, form: str) -> bytes | None:
         """The shipped ONNX graph of ``form`` (``direct``, ``residual`` or ``int8``), checksum verified;
@@ -72,7 +77,7 @@ class ModelSpec:
         entry = self.graphs.get(form)
         if entry is None:
             return None
-        path = WEIGHTS_DIR / entry["file"]
+        path = self._dir / entry["file"]
         try:
             data = path.read_bytes()
         except OSError:
@@ -100,9 +105,21 @@ class ModelSpec:
 
 
 def _manifest() -> dict[str, dict[str, Any]]:
+    """vsr's own manifest (the one the tools write)."""
     if not MANIFEST.exists():
         return {}
     return json.loads(MANIFEST.read_text())
+
+
+def _all_entries() -> list[dict[str, Any]]:
+    """vsr's manifest entries, then those of every architecture whose card names a ``weights_dir``."""
+    out = list(_manifest().values())
+    for name in list_architectures():
+        folder = model_card(name).weights_dir
+        if folder and (Path(folder) / "manifest.json").exists():
+            entries = json.loads((Path(folder) / "manifest.json").read_text()).values()
+            out += [{**e, "folder": str(folder)} for e in entries if e.get("name") == name]
+    return out
 
 
 def weights_key(name: str, scale: int, weights: str = "clean") -> str:
@@ -113,7 +130,7 @@ def weights_key(name: str, scale: int, weights: str = "clean") -> str:
 def list_models(weights: str | None = None) -> list[ModelSpec]:
     """Every shipped (model, scale, weight set), or those of one set; sorted by name, scale, then
     set in :data:`WEIGHT_SETS` order (clean first)."""
-    out = [ModelSpec(**entry) for entry in _manifest().values()]
+    out = [ModelSpec(**entry) for entry in _all_entries()]
     out = [s for s in out if weights is None or s.weights == weights]
     return sorted(out, key=lambda s: (s.name, s.scale, WEIGHT_SETS.index(s.weights)))
 
@@ -129,11 +146,13 @@ def check_weights(weights: str) -> None:
 
 
 def get_spec(name: str, scale: int, weights: str = "clean") -> ModelSpec:
-    """The shipped spec for ``name`` at ``scale`` in weight set ``weights``.
+    """The shipped spec for ``name`` at ``scale`` in weight set ``weights``; ``auto`` (chosen per
+    input, :func:`vsr.models.choice.choose_weights`) means the clean set until an input is seen.
 
     Raises:
         ModelError: unknown name or set, or no shipped weights for that scale in that set.
     """
+    weights = "clean" if weights == "auto" else weights
     check_weights(weights)
     for spec in list_models():
         if spec.name == name and spec.scale == scale and spec.weights == weights:

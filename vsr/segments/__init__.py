@@ -3,7 +3,8 @@
 
 Modules: :mod:`~vsr.segments.plan` (keyframe scan, cut points), :mod:`~vsr.segments.work`
 (work folder and journal), :mod:`~vsr.segments.part` (one segment through the pipeline),
-:mod:`~vsr.segments.join` (verify and concatenate), :mod:`~vsr.segments.run` (the whole run).
+:mod:`~vsr.segments.join` (verify and concatenate), :mod:`~vsr.segments.run` (the whole run),
+:mod:`~vsr.segments.ray` (the segments as Ray tasks).
 """
 
 from vsr.segments.plan import AUTO_SECONDS, Plan, Segment, parse_count, plan_segments

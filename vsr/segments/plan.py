@@ -81,6 +81,7 @@ class Plan:
         frames: video packets with a timestamp in the whole source.
         keyframes: keyframes found.
         segments: the ranges, in order, covering the whole source.
+        duration: seconds of video the frames span (``n`` frames: ``n`` mean frame intervals).
     """
 
     source: str
@@ -89,6 +90,7 @@ class Plan:
     frames: int
     keyframes: int
     segments: tuple[Segment, ...]
+    duration: float = 0.0
 
     def shift(self, segment: Segment) -> int:
         """Ticks (source time base) the range decoder subtracted from ``segment``'s timestamps:
@@ -98,13 +100,13 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "time_base": str(self.time_base), "start_time": str(self.start_time),
-                "frames": self.frames, "keyframes": self.keyframes,
+                "frames": self.frames, "keyframes": self.keyframes, "duration": round(self.duration, 6),
                 "segments": [s.to_json() for s in self.segments]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Plan:
         return cls(d["source"], Fraction(d["time_base"]), Fraction(d["start_time"]), d["frames"], d["keyframes"],
-                   tuple(Segment.from_json(s) for s in d["segments"]))
+                   tuple(Segment.from_json(s) for s in d["segments"]), d.get("duration", 0.0))
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)
@@ -160,4 +162,5 @@ def plan_segments(path: str | Path, count: int | str, scan: KeyframeScan | None 
         frames = (bisect_left(pts, hi) if hi is not None else len(pts)) - bisect_left(pts, lo)
         segments.append(Segment(i, None if i == 0 else lo * tb - scan.start_time,
                                 None if hi is None else hi * tb - scan.start_time, lo, hi, frames))
-    return Plan(str(Path(path).resolve()), tb, scan.start_time, len(pts), len(scan.keyframes), tuple(segments))
+    span = float((last - first) * tb) * len(pts) / (len(pts) - 1) if len(pts) > 1 else 0.0
+    return Plan(str(Path(path).resolve()), tb, scan.start_time, len(pts), len(scan.keyframes), tuple(segments), span)

@@ -17,7 +17,7 @@ import torch
 
 from vsr.frames import YuvFrame
 from vsr.upscale.host import HostUpscaler, Pending
-from vsr.upscale.plan import DEFAULT_MEMORY_BUDGET
+from vsr.upscale.plan import ACTIVATION_CHANNELS, DEFAULT_MEMORY_BUDGET
 
 __all__ = ["DeviceUpscaler"]
 
@@ -31,15 +31,16 @@ class DeviceUpscaler(HostUpscaler):
 
     Args:
         backend: runs the network; its ``device`` decides where everything happens.
-        radius, tile, size, memory_budget: as for :class:`HostUpscaler`.
+        radius, tile, size, memory_budget, channels: as for :class:`HostUpscaler`.
         workers: on the CPU, batches computed at once in worker threads. On CUDA one batch
             computes while the next one's copies run.
     """
 
     def __init__(self, backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1) -> None:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1,
+                 channels: int = ACTIVATION_CHANNELS) -> None:
         self.cuda = torch.device(backend.device).type == "cuda"
-        super().__init__(backend, radius, tile, size, memory_budget, 1 if self.cuda else workers)
+        super().__init__(backend, radius, tile, size, memory_budget, 1 if self.cuda else workers, channels)
         if self.cuda:
             self.in_flight = 2  # batch n+1 uploads and n-1 downloads while n computes
             # uploads, compute and downloads each on their own stream, ordered by events, so the

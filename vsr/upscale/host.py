@@ -18,7 +18,7 @@ import numpy as np
 
 from vsr.frames import YuvFrame
 from vsr.upscale import arrays
-from vsr.upscale.plan import DEFAULT_MEMORY_BUDGET, checked_tile, choose_tile, run_tiled
+from vsr.upscale.plan import ACTIVATION_CHANNELS, DEFAULT_MEMORY_BUDGET, checked_tile, choose_tile, run_tiled
 from vsr.upscale.resample import resize
 from vsr.upscale.siting import chroma_offset
 
@@ -48,6 +48,7 @@ class HostUpscaler:
         size: output ``(width, height)``; None for exactly ``scale`` times the input.
             A size other than the network's output is reached by a bicubic resize.
         memory_budget: bytes of network activations allowed per backend call.
+        channels: the model's widest activation (:attr:`vsr.models.registry.ModelCard.widest`).
         workers: batches computed at once in worker threads (the backend must be thread-safe,
             as ONNX Runtime, OpenVINO and PyTorch are).
 
@@ -56,8 +57,10 @@ class HostUpscaler:
     """
 
     def __init__(self, backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1) -> None:
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1,
+                 channels: int = ACTIVATION_CHANNELS) -> None:
         self.backend, self.radius, self.size, self.memory_budget = backend, radius, size, memory_budget
+        self.channels = channels
         self.device = backend.device
         self.tile = checked_tile(tile, radius)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vsr-infer") if workers > 1 else None
@@ -77,7 +80,8 @@ class HostUpscaler:
         maxv = float(f0.max_value)
         out_w, out_h = self.output_size(f0)
         y = arrays.contiguous(arrays.normalise(planes[0][:, None], maxv, self.backend.dtype))
-        tile = choose_tile(self.backend, len(frames), f0.height, f0.width, self.radius, self.tile, self.memory_budget)
+        tile = choose_tile(self.backend, len(frames), f0.height, f0.width, self.radius, self.tile, self.memory_budget,
+                           self.channels)
         sy = run_tiled(self.backend, y, tile, self.radius)
         if sy.shape[-2:] != (out_h, out_w):
             sy = resize(arrays.to_float32(sy), out_h, out_w)

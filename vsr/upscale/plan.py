@@ -17,7 +17,7 @@ __all__ = ["ACTIVATION_CHANNELS", "LIVE_ACTIVATIONS", "DEFAULT_MEMORY_BUDGET", "
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_CHANNELS = 64  # widest layer of the shipped networks (ESPCN 64, FSRCNN 56)
+ACTIVATION_CHANNELS = 64  # the widest activation when the model's card is not given (ModelCard.widest)
 LIVE_ACTIVATIONS = 3  # feature maps alive at once in a runtime, roughly
 DEFAULT_MEMORY_BUDGET = 2 << 30  # bytes of network activations per backend call
 
@@ -40,12 +40,12 @@ def checked_tile(tile: int, radius: int) -> int:
 
 
 def choose_tile(backend, n: int, h: int, w: int, radius: int, tile: int = 0,
-                memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+                memory_budget: int = DEFAULT_MEMORY_BUDGET, channels: int = ACTIVATION_CHANNELS) -> int:
     """The tile size for a ``(n, 1, h, w)`` call; 0 for no tiling.
 
     ``tile`` if given (at least :func:`least_tile`), else the largest that honours every limit
     the backend declares: its ``max_size`` (a TensorRT engine's profile) and ``memory_budget``
-    bytes of activations in its ``dtype``.
+    bytes of activations in its ``dtype``, ``channels`` wide (the model card's ``widest``).
     """
     if tile:
         return max(tile, least_tile(radius))
@@ -53,7 +53,7 @@ def choose_tile(backend, n: int, h: int, w: int, radius: int, tile: int = 0,
     if max_size is not None and (w > max_size[0] or h > max_size[1]):
         tile = min(max_size)
         log.info("frame %dx%d exceeds the engine's %dx%d: tiling at %d", w, h, max_size[0], max_size[1], tile)
-    per_pixel = n * ACTIVATION_CHANNELS * LIVE_ACTIVATIONS * arrays.itemsize(backend.dtype)
+    per_pixel = n * channels * LIVE_ACTIVATIONS * arrays.itemsize(backend.dtype)
     if h * w * per_pixel > memory_budget:
         fit = int((memory_budget / per_pixel) ** 0.5)
         tile = min(tile or fit, fit)
