@@ -195,8 +195,13 @@ def test_vsr_info_reports_backends_cpu_and_cache():
     for model in ("espcn", "fsrcnn"):
         cpu = picks[(model, "cpu")]
         assert cpu["backend"] == resolve_name("auto", "cpu", model) and cpu["why"]
-        if cpu["backend"] == "openvino":
-            assert cpu["precision"] == facts["openvino_precision"]
+        if cpu["backend"] == "openvino":  # int8 where its x2 graph qualifies (tests/test_int8.py), else the float one
+            from vsr.backends.openvino import resolve_precision
+            from vsr.devices import native_int8
+
+            int8 = get_spec(model, 2).graphs.get("int8")
+            assert cpu["precision"] == resolve_precision("auto", int8, facts["cpu"]["bf16"], native_int8())
+            assert cpu["precision"] in ("int8", facts["openvino_precision"])
         else:
             assert cpu["precision"] == "f32"
     assert "compressed" in facts["weights_policy"] and "clean" in facts["weights_policy"]
