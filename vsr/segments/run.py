@@ -40,8 +40,8 @@ class SegmentStats:
         segments: segments in the plan.
         computed: indices of the segments computed by this run.
         reused: indices of the finished parts an earlier run left and this one reused.
-        input_size, output_size: ``(width, height)`` (the output's from the last computed part).
         backend: the backend that ran (empty when every part was reused).
+        join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
     """
 
     frames: int = 0
@@ -49,9 +49,8 @@ class SegmentStats:
     segments: int = 0
     computed: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
-    input_size: tuple[int, int] = (0, 0)
-    output_size: tuple[int, int] = (0, 0)
     backend: str = ""
+    join_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -155,7 +154,9 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         finally:
             if loaded is None:
                 net.backend.close()
+    t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
+    stats.join_seconds = time.perf_counter() - t1
     stats.seconds = time.perf_counter() - t0
     return stats
 
@@ -246,7 +247,14 @@ class _Report:
 # -- the three farm steps (any node sharing the filesystem) ---------------------------------------
 def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
     """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
-    (an earlier plan with the same options is kept, with its finished parts)."""
+    (an earlier plan with the same options is kept, with its finished parts).
+
+    Raises:
+        OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
+    """
+    from vsr.media.containers import check_paths
+
+    check_paths(Path(src), Path(dst), cfg.overwrite)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
