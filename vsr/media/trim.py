@@ -7,7 +7,8 @@ The rules (see docs/time-ranges.md):
 - A seekable file is entered at a keyframe at or before ``start``, checked after the seek:
   the first video keyframe demuxed must be presented no later than ``start`` (then every
   frame from it on decodes right, the leading frames of open GOPs included) and every
-  audio stream's first packet must start no later than ``start``; else the seek goes back
+  audio stream's first packet must start no later than ``start`` (for a deinterlaced stream
+  the keyframe must come strictly before it: bwdif reads the previous frame); else the seek goes back
   further (1 s, 2 s, 4 s ...), and at last to the beginning. Pipes and live inputs read
   from the beginning and drop.
 - Copied streams are cut at packet boundaries: an audio or data packet is kept when its
