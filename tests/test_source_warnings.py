@@ -7,6 +7,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_every_file_compiles_without_warnings() -> None:
     failures = []
