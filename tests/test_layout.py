@@ -1,5 +1,6 @@
-"""The package's shape: no import cycle between vsr's modules, lazy imports included, and no
-module reaching into another module's private names."""
+"""The package's shape: the layer order (nothing imports upward), no import cycle between vsr's
+modules, lazy imports included, no module reaching into another module's private names, and
+no module over 400 lines."""
 
 from __future__ import annotations
 
@@ -79,8 +80,41 @@ def test_no_private_names_imported_across_modules():
 
 def test_modules_stay_short():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 450}
-    assert not long, f"modules over 450 lines: {long}"
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"modules over 400 lines: {long}"
+
+
+# The layers, top to bottom (README's "Layout"): a module imports its own layer and those below,
+# never one above, lazy imports included. A module's layer is that of its longest listed prefix.
+LAYERS = [
+    ("cli", ["vsr", "vsr.__main__", "vsr.cli"]),
+    ("batch", ["vsr.batch"]),
+    ("segments", ["vsr.segments"]),
+    ("pipeline", ["vsr.pipeline", "vsr.stages", "vsr.progress", "vsr.estimate", "vsr.image", "vsr.demo", "vsr.info"]),
+    ("upscale / media", ["vsr.upscale", "vsr.media"]),
+    ("backends", ["vsr.backends"]),
+    ("models", ["vsr.models"]),
+    ("config, frames, errors", ["vsr.config", "vsr.frames", "vsr.errors", "vsr.output", "vsr.devices", "vsr.target",
+                                "vsr.quality", "vsr.samples"]),
+]
+
+
+def _layer(module: str) -> int:
+    best, depth = None, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and prefix.count(".") > depth:
+                best, depth = i, prefix.count(".")
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def test_nothing_imports_upward():
+    graph, _ = _graph()
+    upward = [f"{m} ({LAYERS[_layer(m)][0]}) imports {d} ({LAYERS[_layer(d)][0]})"
+              for m, deps in graph.items() for d in deps
+              if d != m and d not in _packages_of(m) and _layer(d) < _layer(m)]
+    assert not upward, "imports against the layer order:\n" + "\n".join(sorted(upward))
 
 
 def test_pyav_lives_in_vsr_media_only():

@@ -447,7 +447,7 @@ class _FailingBackend:
     """The real backend, except that ``run`` raises on call number ``fail_at`` (from 1)."""
 
     def __init__(self, inner, fail_at: int) -> None:
-        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+        self.inner, self.fail_at, self.calls, self._lock = inner, fail_at, 0, threading.Lock()
         self.name, self.scale, self.device, self.dtype = inner.name, inner.scale, inner.device, inner.dtype
         self.thread_safe, self.max_size, self.cuda_graphs = inner.thread_safe, inner.max_size, inner.cuda_graphs
         self.host = inner.host
@@ -456,9 +456,11 @@ class _FailingBackend:
         return self
 
     def run(self, y):
-        self.calls += 1
-        if self.calls >= self.fail_at:
-            raise RuntimeError(f"backend failed on call {self.calls}")
+        with self._lock:  # worker threads call at once: the count must not lose one
+            self.calls += 1
+            failing = self.calls >= self.fail_at
+        if failing:  # the batch collected first may hold a later call than the first to fail
+            raise RuntimeError(f"backend failed on call {self.fail_at} or later")
         return self.inner.run(y)
 
     def close(self) -> None:

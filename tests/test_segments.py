@@ -62,10 +62,26 @@ def test_plan_cuts_at_source_keyframes(gop_mkv: Path) -> None:
         parse_count("0")
 
 
-def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+def test_mp4_index_plan_equals_the_demux_plan(tmp_path: Path) -> None:
+    """An MP4's plan comes from its sample index (keyframe samples read alone): the same cuts and
+    counts as a full demux, B-frames and an edit list included."""
+    from vsr.media.keyframes import scan_keyframes
+
+    src = tmp_path / "b.mp4"
+    write_video(src, size=(32, 24), frames=60, options={"g": "12", "bf": "3", "sc_threshold": "0"}, audio=True)
+    fast, full = scan_keyframes(src), scan_keyframes(src, index=False)
+    assert fast.positions is not None and full.pts is not None
+    assert (fast.frames, fast.duration, len(fast.keyframes)) == (full.frames, full.duration, len(full.keyframes))
+    assert fast.resolve(fast.keyframes) == full.keyframes
+    assert plan_segments(src, 4, fast) == plan_segments(src, 4, full)
+    assert [s.frames for s in plan_segments(src, 5, fast).segments] == [12] * 5
+
+
+@pytest.mark.parametrize("overlap", [1, 2])
+def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2, overlap) -> None:
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
     upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="ffv1")
-    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(gop_mkv, joined, segments=4, loaded=espcn_x2, codec="ffv1", overlap=overlap)
     assert stats.computed == [0, 1, 2, 3] and stats.frames == 40
     assert _frames(joined) == _frames(whole)  # pixel-equal, same timestamps
     assert packets(joined, "audio") == packets(gop_mkv, "audio")  # muxed once from the source: no seams
@@ -98,11 +114,15 @@ def test_h264_with_b_frames_joins_with_increasing_dts(tmp_path: Path, espcn_x2, 
         assert [Fraction(p) * tb_out for p in decoded] == [Fraction(p) * tb_src for p in src_pts]
 
 
-def test_open_gop_mpeg2_source(tmp_path: Path, espcn_x2) -> None:
-    """MPEG-2 with open GOPs (B-frames before each I-frame in display order, decoded after it)."""
-    src = tmp_path / "open.ts"
-    write_video(src, codec="mpeg2video", size=(32, 24), frames=36, container_format="mpegts",
-                options={"g": "9", "bf": "2"})
+@pytest.mark.parametrize("name,codec,options,fmt", [
+    ("open.ts", "mpeg2video", {"g": "9", "bf": "2"}, "mpegts"),
+    ("open.mkv", "libx264", {"bf": "2", "x264-params": "open-gop=1:keyint=9:min-keyint=9:scenecut=0"}, None),
+])
+def test_open_gop_sources(tmp_path: Path, espcn_x2, name: str, codec: str, options: dict, fmt: str | None) -> None:
+    """Open GOPs (B-frames shown before their I-frame, decoded after it): MPEG-2 (open by default)
+    and x264 open-gop. The leading frames land in the segment before, decoded right."""
+    src = tmp_path / name
+    write_video(src, codec=codec, size=(32, 24), frames=36, container_format=fmt, options=options)
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
     upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
     stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")

@@ -305,7 +305,7 @@ def test_timecode_moves_to_the_first_frame_kept(make_clip, espcn_x2, tmp_path):
 
 
 def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
-    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s."""
+    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s: cut to the sample."""
     import av
 
     from media_containers import Track, write_media
@@ -324,9 +324,10 @@ def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
         frames = list(c.decode(audio=0))
     first = frames[0].pts * frames[0].time_base
     end = frames[-1].pts * frames[-1].time_base + Fraction(frames[-1].samples, frames[-1].sample_rate)
-    wma_frame = Fraction(2048, 44100)  # cut at WMA packet boundaries, the decoder primed with those before
-    assert 0 <= first < wma_frame and abs(first - video[0]) <= wma_frame
-    assert abs(end - Fraction(8, 10)) <= wma_frame
+    # decoded (primed with the packets before the start), the sound is cut to the sample: it starts
+    # at the range's start, ends at its end (plus the AAC encoder's padding of its last frame)
+    assert first == 0 and sum(f.samples for f in frames) >= Fraction(8, 10) * 44100
+    assert Fraction(8, 10) <= end < Fraction(8, 10) + Fraction(1024, 44100)
 
 
 def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
@@ -374,3 +375,98 @@ def test_http_file_with_a_range(make_clip, espcn_x2, tmp_path):
     assert a.times == b.times and len(a.times) in (19, 20)
     assert all((x == y).all() for pa, pb in zip(a.planes, b.planes) for x, y in zip(pa, pb))
     assert packets(tmp_path / "http.mkv", "audio") == packets(tmp_path / "file.mkv", "audio")
+
+
+@pytest.mark.parametrize("name", ["bbb_2500ms.ts", "bigbuckbunny.mp4", "chaplin.mp4"])
+def test_real_clips_are_cut_frame_exact(shared_data, name):
+    """Real clips (MPEG-2 + MP2 in MPEG-TS, H.264 + AAC and H.264 + MP3 in MP4): the middle fifth of each,
+    seeked, equals the same frames of a decode from the start; the audio packets kept are the
+    source's that start in the range."""
+    import av
+
+    from vsr.media.decode import Decoder
+
+    path = shared_data / "video" / name
+    with av.open(str(path)) as c:
+        duration, zero = Fraction(c.duration, av.time_base), _start_time(path)
+    start, end = duration * 2 / 5, duration * 3 / 5
+    whole = Decoder(path)
+    try:
+        ref = [(f.pts * f.time_base - zero - start, f.planes) for f in whole.frames()
+               if start <= f.pts * f.time_base - zero < end]
+    finally:
+        whole.close()
+    audio: list[Fraction] = []  # output times of the audio packets passed on (not the Prerolls)
+
+    def keep(p) -> None:  # read while the input is open (a packet's stream dies with it)
+        if isinstance(p, av.Packet) and p.stream.type == "audio":
+            audio.append(p.pts * p.time_base)
+
+    part = Decoder(path, time_range=TimeRange(start, end))
+    try:
+        got = [(f.pts * f.time_base, f.planes) for f in part.frames(packets=keep)]
+    finally:
+        part.close()
+    assert len(got) == len(ref) > 0
+    assert all(abs(a[0] - b[0]) < Fraction(1, 1000) for a, b in zip(got, ref))
+    assert all((x == y).all() for a, b in zip(got, ref) for x, y in zip(a[1], b[1]))
+    assert part.stats.decoded < whole.stats.decoded  # seeked, not decoded from the start
+    src_audio = [t - zero for t, _ in packets(path, "audio") if start <= t - zero < end]
+    assert len(audio) == len(src_audio) > 0
+    assert abs(audio[0] - (src_audio[0] - start)) < Fraction(1, 1000) and 0 <= audio[0] < Fraction(1, 10)
+
+
+def test_variable_frame_rate_is_cut_by_timestamps(vfr_mp4, espcn_x2, tmp_path):
+    """Frames at 0, 40, 73, 120, 200, 210, 260, 330 ms: kept by their own times, never a rate."""
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(5, 100), Fraction(25, 100)) == 4  # 73 to 210 ms
+    assert _check_exact(vfr_mp4, tmp_path, espcn_x2, Fraction(21, 100), None) == 3  # a frame at the start is kept
+
+
+def _write_interlaced(path: Path, frames: int = 30) -> Path:
+    """H.264 coded interlaced, 64x64 at 25 fps, whose two fields are pictures of different
+    instants (as a camera's): a deinterlacer's result depends on the neighbouring frames."""
+    import av
+    import numpy as np
+
+    from media import picture
+
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx264", rate=25)
+    v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+    v.codec_context.options = {"flags": "+ildct+ilme", "g": "10", "crf": "10"}
+    for i in range(frames):
+        y = picture(64, 64, 3 * i)[0]
+        y[1::2] = picture(64, 64, 3 * i + 2)[0][1::2]  # the bottom field, later
+        data = np.concatenate([(y * 219 + 16).astype(np.uint8).ravel(), np.full(2 * 32 * 32, 128, np.uint8)])
+        f = av.VideoFrame.from_ndarray(data.reshape(96, 64), format="yuv420p")
+        f.pts, f.time_base = i, Fraction(1, 25)
+        out.mux(v.encode(f))
+    out.mux(v.encode(None))
+    out.close()
+    return path
+
+
+def test_interlaced_range_is_deinterlaced_as_in_a_whole_run(espcn_x2, tmp_path):
+    """bwdif looks at the previous frame: a range starting right on a keyframe is decoded from
+    an earlier one, so its first frame equals the whole run's too."""
+    import av
+
+    from vsr.media.decode import Decoder
+
+    path = _write_interlaced(tmp_path / "interlaced.mkv")
+    with av.open(str(path)) as c:
+        keys = [p.pts * p.time_base for p in c.demux(video=0) if p.is_keyframe and p.pts]
+    whole = Decoder(path)
+    try:
+        ref = {f.pts * f.time_base: f.planes for f in whole.frames()}
+    finally:
+        whole.close()
+    assert whole.deinterlace == "auto"  # it did deinterlace
+    for start in keys[:2] + [keys[0] + Fraction(2, 25)]:  # on keyframes, then after one
+        part = Decoder(path, time_range=TimeRange(start, start + Fraction(1, 5)))
+        try:
+            got = [(f.pts * f.time_base + start, f.planes) for f in part.frames()]
+        finally:
+            part.close()
+        assert len(got) == 5
+        assert all((x == y).all() for t, planes in got for x, y in zip(planes, ref[t])), f"start {start}"

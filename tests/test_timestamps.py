@@ -98,6 +98,16 @@ def test_packed_b_frame_avi_upscales_to_any_container(suffix: str, audio: str, t
     assert_same_pictures(src, dst)
 
 
+@pytest.mark.parametrize("codec, fmt", [("libx264", "h264"), ("mpeg4", "m4v")])
+def test_raw_streams_without_timestamps_get_generated_ones(codec: str, fmt: str, tmp_path: Path) -> None:
+    src = tmp_path / f"raw.{fmt}"  # elementary streams: no container, no timestamps at all
+    write_video(src, frames=8, codec=codec, options={"bf": "2"}, container_format=fmt)
+    dst = tmp_path / "out.mkv"
+    ok(src, dst, "--codec", "ffv1")
+    assert read_video(dst).times == [Fraction(k, 25) for k in range(8)]
+    assert_same_pictures(src, dst)
+
+
 # --- joined MPEG-TS ---------------------------------------------------------------------------
 
 

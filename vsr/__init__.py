@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["upscale_video", "upscale_image", "upscale_batch", "list_models", "Progress", "VideoStats"]
+__all__ = ["upscale_video", "upscale_segmented", "upscale_image", "upscale_batch", "list_models", "Progress",
+           "VideoStats"]
 
 # public name -> module that defines it; add a row to export a new function
 _LAZY: dict[str, str] = {
@@ -19,6 +20,7 @@ _LAZY: dict[str, str] = {
     "upscale_image": "vsr.image",
     "list_models": "vsr.models.weights",
     "upscale_batch": "vsr.batch",
+    "upscale_segmented": "vsr.segments",
 }
 
 

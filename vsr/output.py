@@ -15,41 +15,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from vsr.errors import MediaError, OutputExistsError, UsageError, cause, os_error_message
-from vsr.media.containers import muxer_for, output_suffixes  # noqa: F401  (muxer_for re-exported)
+from vsr.errors import MediaError, OutputExistsError, cause, os_error_message
 
-__all__ = ["check_paths", "partial_path", "public_name", "public_text", "muxer_for", "atomic_output", "atomic_write",
-           "PARTIAL_TAG", "remove_stale_partials"]
+__all__ = ["partial_path", "public_name", "public_text", "atomic_output", "atomic_write", "PARTIAL_TAG",
+           "remove_stale_partials"]
 
 PARTIAL_TAG = ".vsr-partial"
-
-
-def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
-    """Refuse output == input and an existing output without ``overwrite``.
-
-    ``src`` None: the input is no file (stdin, a URL).
-
-    Raises:
-        UsageError: ``dst`` is the input, a directory, or has a suffix FFmpeg has no container for.
-        OutputExistsError: ``dst`` exists and ``overwrite`` is False.
-    """
-    if src is not None and (src.resolve() == dst.resolve()
-                            or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
-        raise UsageError(f"{dst}: output is the input file; choose another output name")
-    if dst.is_dir():
-        raise UsageError(f"{dst}: is a directory; give an output file name")
-    if dst.exists() and not overwrite:
-        raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
-    if dst.suffix.lower().lstrip(".") not in output_suffixes():
-        raise UsageError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
-                         "use .mkv, .mp4, .mov, .webm, .ts ...")
 
 
 def partial_path(dst: Path) -> Path:
     """The hidden temporary name a destination is written under: ``.NAME.vsr-partial-PID``.
 
     Same folder; it ends in the pid, never in a media suffix, so a library scanner does not
-    pick it up. Writers name the container explicitly (:func:`muxer_for`).
+    pick it up. Writers name the container explicitly
+    (:func:`vsr.media.containers.muxer_for`).
     """
     return dst.with_name(f".{dst.name}{PARTIAL_TAG}-{os.getpid()}")
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import VsrError
-from vsr.output import atomic_output, check_paths, muxer_for, remove_stale_partials
+from vsr.media.containers import check_paths, muxer_for
+from vsr.output import atomic_output, remove_stale_partials
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
 
@@ -107,7 +108,7 @@ def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
     from vsr.devices import cpu_parallelism, parse_device
     from vsr.models.weights import get_spec
 
-    spec = get_spec(model.name, model.scale, "clean" if model.weights == "auto" else model.weights)
+    spec = get_spec(model.name, model.scale, model.weights)
     if parse_device(backend.device)[0] == "cpu":
         backend = replace(backend, threads=cpu_parallelism(backend.workers, backend.threads)[1])
     built = create_backend(None, spec, backend)  # each backend creates what it runs from the spec

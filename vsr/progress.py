@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import IO, TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vsr.pipeline import Progress
@@ -125,5 +125,3 @@ def make_reporter(mode: str, name: str, stream: IO[str], err: IO[str], interval:
 
     return on_line, close
 
-
-Callback = Callable[["Progress"], None]

@@ -127,7 +127,7 @@ class BackendEntry:
     def unavailable(self, device: str) -> str | None:
         """Why it cannot run on ``device`` (``"cpu"``, ``"cuda:0"``), or None when it can (the
         module's own words: it says which devices it runs on, and what to use instead)."""
-        if "cpu" not in self.rank and not nvidia_driver_present():  # a GPU-only backend: the GPU comes first
+        if set(self.rank) == {"cuda"} and not nvidia_driver_present():  # a CUDA-only backend: the GPU comes first
             return "it needs an NVIDIA GPU, and this machine has none (see 'vsr info' for what it can run)"
         try:
             impl = self._impl()

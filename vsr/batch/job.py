@@ -11,7 +11,7 @@ from typing import Any, Callable
 from vsr.batch.plan import BatchItem
 from vsr.batch.pool import BackendPool
 from vsr.batch.report import FileResult
-from vsr.errors import VsrError
+from vsr.errors import VsrError, cause
 from vsr.output import public_text
 
 __all__ = ["run_item", "run_join", "immediate_result"]
@@ -117,7 +117,7 @@ def _attempt(item: BatchItem, work: Callable[[FileResult], None]) -> FileResult:
     except Exception as e:  # noqa: BLE001 - a bug on one file never stops the batch
         log.debug("%s: internal error", item.name, exc_info=True)  # the traceback, with -vv
         result.status, result.internal = "failed", True
-        detail = _reason(item, str(e))
+        detail = _reason(item, cause(e)) if str(e).strip() else ""
         result.reason = "internal error (a bug in vsr or a library: rerun with -vv for the traceback and please " \
                         "report it)" + (f": {detail}" if detail else "")
     result.seconds = time.perf_counter() - t0

@@ -128,7 +128,7 @@ def run_batch(
             from vsr.models.weights import get_spec
 
             for cfg in {items[i].config.model for i in todo if items[i].action == "upscale"}:
-                get_spec(cfg.name, cfg.scale, "clean" if cfg.weights == "auto" else cfg.weights)
+                get_spec(cfg.name, cfg.scale, cfg.weights)
         else:  # load each model once, before touching any file: a bad backend is one error
             try:
                 for i in todo:

@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the subcommand they were given to, not by the top-level parser
-        prog = " ".join(["vsr", args.command, getattr(args, "engine_command", None) or ""]).strip()
-        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)\n")
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
     previous = _terminate_as_interrupt()
     try:
@@ -82,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             import signal
 
             signal.signal(signal.SIGTERM, previous)
+
+
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the deepest subcommand ``args`` names (``vsr engine list``'s)."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, sub.dest, None) if sub is not None else None
+        if name not in getattr(sub, "choices", {}):
+            return parser
+        parser = sub.choices[name]
 
 
 def _public(message: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vsr.cli.args import model_help, scale_choices
 from vsr.models import DEFAULT_MODEL
+from vsr.progress import MODES
 
 __all__ = ["add_demo"]
 
@@ -26,7 +27,7 @@ def add_demo(sub) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=model_help())
     p.add_argument("--scale", type=int, choices=scale_choices(), default=2, help="upscaling factor (default 2)")
     p.add_argument("--frames", type=int, default=8, metavar="N", help="frames the gain is measured on (default 8)")
-    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+    p.add_argument("--progress", choices=MODES, default="auto",
                    help="progress of the upscale (default: a bar on a terminal)")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo")
     p.set_defaults(func=_cmd_demo)

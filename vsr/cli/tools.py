@@ -131,7 +131,7 @@ def add_image(sub) -> None:
 
 def _cmd_image(args: argparse.Namespace) -> int:
     from vsr.image import image_format, read_image, upscale_image, write_image
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
 
     check_paths(args.input, args.output, args.overwrite)  # fail before the work, not after
     image_format(args.output)

@@ -10,6 +10,7 @@ from vsr.cli.args import (add_backend_options, backend_help, backend_name, backe
                           check_encoder, device_help, device_name, int_range, model_help, number_range, pix_fmt,
                           positive_int, scale_choices, segment_count)
 from vsr.models import DEFAULT_MODEL
+from vsr.progress import MODES
 from vsr.errors import UsageError
 from vsr.models.weights import WEIGHT_SETS
 
@@ -44,7 +45,7 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deinterlace", choices=("auto", "off"), default="auto",
                    help="auto: bwdif on interlaced frames (default); off")
     p.add_argument("--hwdec", choices=("cuda",), help="decode on the GPU with NVDEC")
-    p.add_argument("--progress", choices=("auto", "none", "bar", "plain", "json"), default="auto",
+    p.add_argument("--progress", choices=MODES, default="auto",
                    help="bar on a terminal (default), plain or json lines on stdout for schedulers, none")
 
 
@@ -165,7 +166,7 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
     finally:
         close()
     print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
-          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)",
+          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s, join {stats.join_seconds:.1f} s ({stats.fps:.2f} fps)",
           file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
     return 0
 
@@ -205,7 +206,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     name = "stdin" if args.input == "-" else Path(args.input).name
     callback, close = make_reporter(args.progress, name, sys.stderr if to_stdout else sys.stdout, sys.stderr)
     try:
-        stats = upscale_video(args.input, args.output, cfg, progress=callback)
+        with _logging_above_bars(args.progress):
+            stats = upscale_video(args.input, args.output, cfg, progress=callback)
     finally:
         close()
     size = None if to_stdout else Path(args.output).stat().st_size
@@ -350,7 +352,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("--segments and --split-longer-than split files into Ray tasks: give --ray too")
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
-    with _logging_above_bars(reporter):
+    with _logging_above_bars(args.progress):
         results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
                             ray=args.ray, ray_options=ray_options)
     out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
@@ -361,13 +363,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def _logging_above_bars(reporter):
-    """While progress bars are drawn, log lines go through tqdm (printed whole above the bars)."""
+def _logging_above_bars(mode: str):
+    """While progress bars are drawn (``--progress bar``, or ``auto`` on a terminal), log lines go
+    through tqdm: printed whole above the bars, never into them."""
     import contextlib
 
-    from vsr.batch.progress import BarReporter
-
-    if not isinstance(reporter, BarReporter):
+    if not (mode == "bar" or (mode == "auto" and sys.stderr.isatty())):
         return contextlib.nullcontext()
     from tqdm.contrib.logging import logging_redirect_tqdm
 

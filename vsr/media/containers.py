@@ -1,14 +1,15 @@
-"""FFmpeg's muxers and its log level, asked of PyAV (imported lazily: ``vsr.output`` and the
-CLI use this without loading PyAV until they need it)."""
+"""FFmpeg's muxers and its log level, asked of PyAV (imported lazily: the pipeline and the CLI
+use this without loading PyAV until they need it), and the check of an output path."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from vsr.errors import MediaError
+from vsr.errors import MediaError, OutputExistsError, UsageError
 
-__all__ = ["output_suffixes", "muxer_for", "set_ffmpeg_log_level", "nvidia_codecs"]
+__all__ = ["output_suffixes", "muxer_for", "check_paths", "set_ffmpeg_log_level", "nvidia_codecs"]
 
 
 @lru_cache(maxsize=1)
@@ -56,3 +57,24 @@ def muxer_for(dst: Path) -> str:
             return probe.format.name
     except (ValueError, av.error.FFmpegError) as e:
         raise MediaError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}") from e
+
+
+def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
+    """Refuse output == input and an existing output without ``overwrite``.
+
+    ``src`` None: the input is no file (stdin, a URL).
+
+    Raises:
+        UsageError: ``dst`` is the input, a directory, or has a suffix FFmpeg has no container for.
+        OutputExistsError: ``dst`` exists and ``overwrite`` is False.
+    """
+    if src is not None and (src.resolve() == dst.resolve()
+                            or (dst.exists() and src.exists() and os.path.samefile(src, dst))):
+        raise UsageError(f"{dst}: output is the input file; choose another output name")
+    if dst.is_dir():
+        raise UsageError(f"{dst}: is a directory; give an output file name")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: already exists (use --overwrite to replace it)")
+    if dst.suffix.lower().lstrip(".") not in output_suffixes():
+        raise UsageError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
+                         "use .mkv, .mp4, .mov, .webm, .ts ...")

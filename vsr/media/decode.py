@@ -10,19 +10,16 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import av
-import numpy as np
 
 from vsr.config import TimeRange
 from vsr.errors import MediaError, cause
-from vsr.frames import ColorTags, YuvFrame
-from vsr.media.formats import PlanarFormat, planar_format
-from vsr.media.hdr import read_hdr10
-from vsr.media.normalize import FrameNormalizer, is_rgb_format, rgb_to_yuv
+from vsr.frames import YuvFrame
+from vsr.media.normalize import FrameNormalizer, to_yuv_frame
 from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock, Unpacker
 from vsr.media.trim import Trim, enter_range
 
-__all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]
+__all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]  # to_yuv_frame: vsr.media.normalize
 
 log = logging.getLogger(__name__)
 
@@ -119,33 +116,6 @@ def _moov_missing(path: Path) -> bool:
         return False
 
 
-def _plane_array(plane, dtype: np.dtype) -> np.ndarray:
-    """Copy one plane out of an AVFrame, without line padding: ``(h, w)``."""
-    itemsize = np.dtype(dtype).itemsize
-    a = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // itemsize)
-    return a[:, : plane.width].copy()
-
-
-def to_yuv_frame(frame: av.VideoFrame, index: int, pts: int | None, time_base: Fraction) -> YuvFrame:
-    """Turn a decoded ``av.VideoFrame`` into a :class:`YuvFrame` (host copies of the planes).
-
-    Planar YUV and gray frames are copied as they are; other layouts are first
-    converted with swscale to the planar format of the same subsampling and depth.
-    """
-    fmt: PlanarFormat = planar_format(frame.format.name)
-    if is_rgb_format(frame.format.name):  # once to YUV 4:4:4 with a stated matrix (vsr.media.normalize)
-        frame, tags = rgb_to_yuv(frame, fmt)
-        color = ColorTags(*tags)
-    else:
-        if frame.format.name != fmt.name and not (fmt.full_range and frame.format.name == "yuvj" + fmt.name[3:]):
-            frame = frame.reformat(format=fmt.name)
-        rng = frame.color_range or (2 if fmt.full_range else 0)
-        color = ColorTags(rng, frame.colorspace, frame.color_primaries, frame.color_trc, read_hdr10(frame))
-    n = 1 if fmt.gray else 3
-    planes = tuple(_plane_array(frame.planes[i], np.dtype(fmt.dtype)) for i in range(n))
-    return YuvFrame(planes, fmt.bit_depth, fmt.log2_chroma, pts, time_base, color, index)
-
-
 @dataclass
 class DecodeStats:
     frames: int = 0
@@ -209,7 +179,8 @@ class Decoder:
             try:
                 (self.container, stream), self.trim, self._pending = enter_range(
                     (self.container, stream), time_range, self.name,
-                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen)
+                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen,
+                    before=deinterlace != "off" and stream.codec_context.field_order in _INTERLACED_ORDERS)
             except BaseException:
                 self.container.close()
                 raise
@@ -309,7 +280,8 @@ class Decoder:
             timecode=timecode,
             metadata={k: v for k, v in self.container.metadata.items() if k != "encoder"},
             chapters=chapters,
-            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"))
+            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"),
+            window=None if self.trim is None else self.trim.window())
 
     def __iter__(self) -> Iterator[YuvFrame]:
         """:meth:`frames` with the other streams' packets dropped."""
@@ -345,7 +317,8 @@ class Decoder:
                     frames = self.stream.codec_context.decode(unpacked)
                 except av.error.FFmpegError as e:
                     self.stats.corrupt_packets += 1
-                    log.warning("%s: skipped a corrupt video packet at pts %s (%s)", self.path.name, packet.pts, e)
+                    when = "" if packet.pts is None else f" at {float(packet.pts * packet.time_base):.3f} s"
+                    log.warning("%s: skipped a corrupt video packet%s (%s)", self.path.name, when, e.strerror or e)
                     continue
                 if frames and self.stats.frames == 0 and self._last_pts is None:
                     self.rotation = frames[0].rotation
@@ -356,7 +329,7 @@ class Decoder:
         except av.error.EOFError:  # demux already sent the flush packet
             frames = []
         except av.error.FFmpegError as e:
-            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e)
+            log.warning("%s: error while flushing the decoder (%s)", self.path.name, e.strerror or e)
             frames = []
         self._received(frames)
         out = [g for f in frames for g in self._filter(self.normalizer.conform(f))]

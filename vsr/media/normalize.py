@@ -25,13 +25,16 @@ middle of the stream. The decoder hands every decoded frame through :class:`Fram
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 
 import av
 import numpy as np
 
-from vsr.media.formats import PlanarFormat
+from vsr.frames import ColorTags, YuvFrame
+from vsr.media.formats import PlanarFormat, planar_format
+from vsr.media.hdr import read_hdr10
 
-__all__ = ["FrameNormalizer", "rgb_matrix", "is_rgb_format", "RGB_RANGE"]
+__all__ = ["FrameNormalizer", "rgb_matrix", "is_rgb_format", "RGB_RANGE", "to_yuv_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +144,30 @@ def rgb_to_yuv(frame: av.VideoFrame, fmt: PlanarFormat) -> tuple[av.VideoFrame, 
     out = frame.reformat(format=fmt.name, dst_colorspace="ITU709" if space == _SPACE_709 else "ITU601",
                          dst_color_range="MPEG", interpolation="BICUBIC")
     return out, (RGB_RANGE, space, primaries, trc)
+
+
+def _plane_array(plane, dtype: np.dtype) -> np.ndarray:
+    """Copy one plane out of an AVFrame, without line padding: ``(h, w)``."""
+    itemsize = np.dtype(dtype).itemsize
+    a = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // itemsize)
+    return a[:, : plane.width].copy()
+
+
+def to_yuv_frame(frame: av.VideoFrame, index: int, pts: int | None, time_base: Fraction) -> YuvFrame:
+    """Turn a decoded ``av.VideoFrame`` into a :class:`YuvFrame` (host copies of the planes).
+
+    Planar YUV and gray frames are copied as they are; other layouts are first
+    converted with swscale to the planar format of the same subsampling and depth.
+    """
+    fmt: PlanarFormat = planar_format(frame.format.name)
+    if is_rgb_format(frame.format.name):  # once to YUV 4:4:4 with a stated matrix (vsr.media.normalize)
+        frame, tags = rgb_to_yuv(frame, fmt)
+        color = ColorTags(*tags)
+    else:
+        if frame.format.name != fmt.name and not (fmt.full_range and frame.format.name == "yuvj" + fmt.name[3:]):
+            frame = frame.reformat(format=fmt.name)
+        rng = frame.color_range or (2 if fmt.full_range else 0)
+        color = ColorTags(rng, frame.colorspace, frame.color_primaries, frame.color_trc, read_hdr10(frame))
+    n = 1 if fmt.gray else 3
+    planes = tuple(_plane_array(frame.planes[i], np.dtype(fmt.dtype)) for i in range(n))
+    return YuvFrame(planes, fmt.bit_depth, fmt.log2_chroma, pts, time_base, color, index)

@@ -15,6 +15,7 @@ import logging
 import re
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import av
@@ -108,10 +109,14 @@ class Passthrough:
     Args:
         output: the output container (before its header is written).
         streams: input streams to carry over.
+        window: a time range's ``(start, end)`` on the output's clock, which re-encoded audio
+            is cut to sample-exact (copies are cut at packet boundaries by the decoder).
     """
 
-    def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
+    def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream],
+                 window: tuple[Fraction | None, Fraction | None] | None = None) -> None:
         self.output = output
+        self._window = window
         self._muxer = MonotonicMuxer(output)  # copied timestamps that step back are moved on, not fatal
         self._damaged: set[int] = set()  # output streams that lost a damaged packet (warned once)
         self._preroll: dict[int, av.Packet] = {}  # input stream index -> audio packet hidden by an edit list
@@ -177,7 +182,7 @@ class Passthrough:
     def _reencode(self, s: av.stream.Stream, src: str) -> bool:
         """Keep an audio stream the container cannot hold by encoding it again; False if even that fails."""
         try:
-            t = AudioTranscode(self.output, s)
+            t = AudioTranscode(self.output, s, self._window)
         except (ValueError, av.error.FFmpegError) as e:
             log.debug("stream %d: no re-encoding either (%s)", s.index, e)
             return False

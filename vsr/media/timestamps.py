@@ -41,6 +41,12 @@ _TS_DISCONT = av.format.Flags.ts_discont.value
 _TS_NONSTRICT = av.format.Flags.ts_nonstrict.value
 
 
+def _ticks(seconds: Fraction, time_base: Fraction) -> int:
+    """``seconds`` in ``time_base`` units, rounded half away from zero as FFmpeg's rescaling does."""
+    q = Fraction(seconds) / time_base
+    return int(q + Fraction(1, 2)) if q >= 0 else -int(-q + Fraction(1, 2))
+
+
 class InputClock:
     """Timestamps of one input container's packets and decoded frames, repaired.
 
@@ -184,9 +190,9 @@ class MonotonicMuxer:
             if last is not None and out_tb:
                 # in the output's units, where the muxer compares (the header is written by now)
                 tick = Fraction(out_tb) if self._strict else Fraction(0)
-                dts = round(packet.dts * tb / out_tb)
-                pts = None if packet.pts is None else round(packet.pts * tb / out_tb)
-                least = round((last + tick) / out_tb)
+                dts = _ticks(packet.dts * tb, out_tb)
+                pts = None if packet.pts is None else _ticks(packet.pts * tb, out_tb)
+                least = _ticks(last + tick, out_tb)
                 if pts is not None and pts < dts:  # impossible order (damaged input): the middle guess
                     pts = dts = sorted((pts, dts, least))[1]
                 if dts < least:
@@ -200,7 +206,7 @@ class MonotonicMuxer:
                     dts = least
                 packet.dts, packet.pts = dts, pts
                 if packet.duration:
-                    packet.duration = round(packet.duration * tb / out_tb)
+                    packet.duration = _ticks(packet.duration * tb, out_tb)
                 packet.time_base = out_tb
                 tb = out_tb
             self._last[index] = packet.dts * tb

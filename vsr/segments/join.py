@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 from vsr.config import UpscaleConfig
 from vsr.errors import MediaError
-from vsr.output import atomic_output, muxer_for
+from vsr.media.containers import muxer_for
+from vsr.output import atomic_output
 from vsr.segments.plan import Plan
 from vsr.segments.work import WorkDir, part_error
 

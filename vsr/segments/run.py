@@ -22,6 +22,13 @@ __all__ = ["SegmentStats", "prepare", "upscale_segmented", "plan_run", "run_segm
 
 log = logging.getLogger(__name__)
 
+# Segments in flight at once in one process, sharing the loaded backend. One by default: on a
+# 2-core CPU one pipeline already keeps both cores busy and a second only adds contention (as
+# ``vsr batch --jobs 2`` measured), and 8 segments cost no measurable time over an unsegmented
+# run (docs/performance.md). Two fill the gaps where a pipeline starts or drains (the seek, the
+# encoder's final flush) on machines one pipeline cannot fill; the API takes ``overlap``.
+OVERLAP = 1
+
 
 @dataclass
 class SegmentStats:
@@ -33,8 +40,8 @@ class SegmentStats:
         segments: segments in the plan.
         computed: indices of the segments computed by this run.
         reused: indices of the finished parts an earlier run left and this one reused.
-        input_size, output_size: ``(width, height)`` (the output's from the last computed part).
         backend: the backend that ran (empty when every part was reused).
+        join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
     """
 
     frames: int = 0
@@ -42,9 +49,8 @@ class SegmentStats:
     segments: int = 0
     computed: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
-    input_size: tuple[int, int] = (0, 0)
-    output_size: tuple[int, int] = (0, 0)
     backend: str = ""
+    join_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -102,7 +108,8 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
 def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
                       segments: int | str = "auto", progress: Callable[[Any], None] | None = None,
                       loaded: Any = None, cancel: threading.Event | None = None,
-                      runner: Callable[..., list[int]] | None = None, **options: Any) -> SegmentStats:
+                      runner: Callable[..., list[int]] | None = None, overlap: int = OVERLAP,
+                      **options: Any) -> SegmentStats:
     """Upscale one file in segments cut at its keyframes, resumable after a kill.
 
     Args:
@@ -112,6 +119,8 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
             (frames across segments, reused parts counted as done), ``segment`` set.
         runner: computes a list of segment indices instead of this process (Ray: see
             :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices)``.
+        overlap: segments computed at once in this process, sharing the loaded backend (see
+            :data:`OVERLAP`).
 
     Returns:
         What was computed, reused and written.
@@ -119,10 +128,9 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     Raises:
         VsrError: as :func:`vsr.pipeline.upscale_video`; a part the join refuses.
     """
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
     from vsr.pipeline import load_backend, merge_options
     from vsr.segments.join import join_parts
-    from vsr.segments.part import run_part
 
     cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
@@ -141,30 +149,75 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
             report = _Report(plan, stats.reused, progress)
-            for i in todo:
-                part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net,
-                                cancel=cancel)
-                report.finished(part.frames)
-                stats.computed.append(i)
+            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap)
             stats.backend = net.backend.name
         finally:
             if loaded is None:
                 net.backend.close()
+    t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
+    stats.join_seconds = time.perf_counter() - t1
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
+def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: str, todo: list[int], net: Any,
+             report: _Report, cancel: threading.Event | None, overlap: int) -> list[int]:
+    """Run the parts ``todo``, ``overlap`` at a time, in order; the first failure stops the others
+    and is raised. Returns the indices computed."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    from vsr.segments.part import run_part
+
+    stop = threading.Event()  # ours: a failure must not set the caller's cancel
+    errors: list[BaseException] = []  # in the order they happened: the first is the cause
+    lock = threading.Lock()
+
+    def one(i: int) -> int | None:
+        if stop.is_set():
+            return None
+        try:
+            part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net, cancel=stop)
+        except BaseException as e:
+            with lock:
+                errors.append(e)
+            stop.set()
+            raise
+        report.finished(i, part.frames)
+        return i
+
+    with ThreadPoolExecutor(max(1, overlap), thread_name_prefix="vsr-segment") as pool:
+        futures = [pool.submit(one, i) for i in todo]
+        try:
+            while wait(futures, timeout=0.2, return_when=FIRST_EXCEPTION).not_done and not stop.is_set():
+                if cancel is not None and cancel.is_set():
+                    stop.set()
+        except BaseException:  # Ctrl-C in the caller: stop the segments, then re-raise
+            stop.set()
+            raise
+        finally:
+            wait(futures)
+    if errors:
+        raise errors[0]
+    if cancel is not None and cancel.is_set():
+        from vsr.errors import VsrError
+
+        raise VsrError("cancelled")
+    return [i for i in (f.result() for f in futures) if i is not None]
+
+
 class _Report:
-    """Turns each part's progress into reports over the whole file."""
+    """Turns the parts' progress into reports over the whole file (thread-safe)."""
 
     def __init__(self, plan: Plan, reused: list[int], progress: Callable[[Any], None] | None) -> None:
         self.total = plan.frames
-        self.done = sum(plan.segments[i].frames for i in reused)  # frames finished, parts before included
-        self.computed = 0  # frames computed by this run (the rate's numerator)
+        self.interval = plan.duration / plan.frames if plan.frames else 0.0  # mean seconds per frame
+        self.done = sum(plan.segments[i].frames for i in reused)  # frames of finished parts
+        self.computed = 0  # frames computed by this run, in finished parts (the rate's numerator)
+        self.current: dict[int, int] = {}  # frames so far of the parts in flight
         self.progress = progress
         self.t0 = time.perf_counter()
-        self.current = 0
+        self.lock = threading.Lock()
 
     def callback(self, index: int) -> Callable[[Any], None] | None:
         if self.progress is None:
@@ -172,25 +225,36 @@ class _Report:
         from vsr.pipeline import Progress
 
         def on_progress(p: Any) -> None:
-            self.current = p.frames
-            frames = self.computed + p.frames
-            elapsed = time.perf_counter() - self.t0
-            fps = frames / elapsed if elapsed > 0 else 0.0
-            done = min(self.done + p.frames, self.total)
-            eta = (self.total - done) / fps if fps else None
-            self.progress(Progress(done, self.total, elapsed, fps, eta, segment=index))
+            with self.lock:
+                self.current[index] = p.frames
+                running = sum(self.current.values())
+                frames, done = self.computed + running, min(self.done + running, self.total)
+                elapsed = time.perf_counter() - self.t0
+                fps = frames / elapsed if elapsed > 0 else 0.0
+                eta = (self.total - done) / fps if fps else None
+                position = frames * self.interval or None  # video seconds computed by this run: the speed
+                self.progress(Progress(done, self.total, elapsed, fps, eta, position, segment=index))
 
         return on_progress
 
-    def finished(self, frames: int) -> None:
-        self.done += frames
-        self.computed += frames
+    def finished(self, index: int, frames: int) -> None:
+        with self.lock:
+            self.current.pop(index, None)
+            self.done += frames
+            self.computed += frames
 
 
 # -- the three farm steps (any node sharing the filesystem) ---------------------------------------
 def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
     """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
-    (an earlier plan with the same options is kept, with its finished parts)."""
+    (an earlier plan with the same options is kept, with its finished parts).
+
+    Raises:
+        OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
+    """
+    from vsr.media.containers import check_paths
+
+    check_paths(Path(src), Path(dst), cfg.overwrite)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
@@ -224,7 +288,7 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
         UsageError: no plan there.
         MediaError: a missing or corrupt part, named in one line.
     """
-    from vsr.output import check_paths
+    from vsr.media.containers import check_paths
     from vsr.segments.join import join_parts
 
     src, dst = Path(src), Path(dst)
