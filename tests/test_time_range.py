@@ -304,18 +304,25 @@ def test_timecode_moves_to_the_first_frame_kept(make_clip, espcn_x2, tmp_path):
         assert source_timecode(c, c.streams.video[0]) == "01:00:00:13"  # frame 13 (0.52 s) is the first
 
 
-def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
-    """WMA in ASF to MKV (re-encoded to AAC), in a file whose timeline starts at 1 s: cut to the sample."""
+@pytest.mark.parametrize("name, spec, out_name", [
+    ("clip.wmv", dict(codec="wmv2", audio=("wmav2", 44100)), "out.mkv"),
+    # PCM in MKV to MP4, which holds no PCM (ISO 'ipcm' aside): re-encoded too
+    ("pcm.mkv", dict(codec="libx264", audio=("pcm_s16le", 48000)), "out.mp4"),
+])
+def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2, name, spec, out_name):
+    """WMA in ASF to MKV, PCM in MKV to MP4 (re-encoded to AAC), in a file whose timeline starts
+    at 1 s: cut to the sample."""
     import av
 
     from media_containers import Track, write_media
     from vsr.pipeline import upscale_video
 
-    if not {"wmv2", "wmav2"} <= av.codecs_available:
-        pytest.skip("this FFmpeg build has no WMV2/WMA encoder to make the input")
-    src = tmp_path / "clip.wmv"
-    write_media(src, codec="wmv2", frames=50, start=1.0, audio=[Track("wmav2", layout="stereo", rate=44100)])
-    out = tmp_path / "out.mkv"
+    (codec, rate) = spec["audio"]
+    if not {spec["codec"], codec} <= av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {spec['codec']}/{codec} encoder to make the input")
+    src = tmp_path / name
+    write_media(src, codec=spec["codec"], frames=50, start=1.0, audio=[Track(codec, layout="stereo", rate=rate)])
+    out = tmp_path / out_name
     upscale_video(src, out, range=TimeRange(Fraction(1, 2), Fraction(13, 10)), loaded=espcn_x2)
     video = read_video(out).times
     assert len(video) == 20
@@ -326,8 +333,8 @@ def test_reencoded_audio_is_cut_too(tmp_path, espcn_x2):
     end = frames[-1].pts * frames[-1].time_base + Fraction(frames[-1].samples, frames[-1].sample_rate)
     # decoded (primed with the packets before the start), the sound is cut to the sample: it starts
     # at the range's start, ends at its end (plus the AAC encoder's padding of its last frame)
-    assert first == 0 and sum(f.samples for f in frames) >= Fraction(8, 10) * 44100
-    assert Fraction(8, 10) <= end < Fraction(8, 10) + Fraction(1024, 44100)
+    assert first == 0 and sum(f.samples for f in frames) >= Fraction(8, 10) * rate
+    assert Fraction(8, 10) <= end < Fraction(8, 10) + Fraction(1024, rate)
 
 
 def test_a_file_is_seeked_not_decoded_from_the_start(make_clip):
