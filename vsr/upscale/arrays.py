@@ -95,18 +95,25 @@ def to_float32(x):
     return x.astype(np.float32, copy=False) if is_numpy(x) else x.float()
 
 
-def quantise(x, maxv: float, dtype):
+def quantise(x, maxv: float, dtype, in_place: bool = False):
     """[0, 1] floats -> code values ``round(x * maxv)`` (half to even) clamped to ``[0, maxv]``.
 
-    One float temporary, rounded and clamped in place: at 8K x2 each full-size float plane
-    is 0.5 GiB, and this keeps the peak at one of them.
+    Rounded and clamped in place in one float temporary, or with ``in_place`` (``x`` is the
+    caller's to spend) in ``x`` itself when it is float32 and writable: at 8K x2 each full-size
+    float plane is 0.5 GiB, and this keeps the peak at one of them.
     """
     if is_numpy(x):
-        y = np.multiply(x, np.float32(maxv))
+        if in_place and x.dtype == np.float32 and x.flags.writeable:
+            y = np.multiply(x, np.float32(maxv), out=x)
+        else:
+            y = np.multiply(x, np.float32(maxv))
         np.rint(y, out=y)
         np.clip(y, 0, maxv, out=y)
         return y.astype(dtype)
-    return (x.float() * maxv).round_().clamp_(0, maxv).to(dtype)
+    y = x.float()  # x itself when it is float32
+    if y is x and not in_place:
+        y = y.clone()
+    return y.mul_(maxv).round_().clamp_(0, maxv).to(dtype)
 
 
 def to_numpy(x) -> np.ndarray:
