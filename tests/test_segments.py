@@ -91,6 +91,18 @@ def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_mpegts_source_with_audio(tmp_path: Path, espcn_x2) -> None:
+    """An MPEG-TS source (90 kHz clock, audio interleaved): timestamps and copied audio match a whole run."""
+    src = tmp_path / "src.ts"
+    write_video(src, size=(32, 24), frames=36, container_format="mpegts", audio=True,
+                options={"g": "9", "bf": "0", "sc_threshold": "0"})
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    upscale_segmented(src, joined, segments=4, loaded=espcn_x2, codec="ffv1")
+    assert _frames(joined) == _frames(whole)
+    assert packets(joined, "audio") == packets(whole, "audio")
+
+
 @pytest.mark.parametrize("suffix", ["mp4", "mov", "ts", "mkv"])
 def test_h264_with_b_frames_joins_with_increasing_dts(tmp_path: Path, espcn_x2, suffix: str) -> None:
     src = tmp_path / "src.mp4"

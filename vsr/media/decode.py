@@ -179,7 +179,8 @@ class Decoder:
             try:
                 (self.container, stream), self.trim, self._pending = enter_range(
                     (self.container, stream), time_range, self.name,
-                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen)
+                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen,
+                    before=deinterlace != "off" and stream.codec_context.field_order in _INTERLACED_ORDERS)
             except BaseException:
                 self.container.close()
                 raise

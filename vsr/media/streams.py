@@ -34,6 +34,9 @@ _TARGET_SUB = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm
 # stream that no demuxer reads back as what it was (DVD and PGS subtitles, WMA, AMR...)
 _TS_CODECS = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
               "dvb_subtitle", "dvb_teletext", "arib_caption"}
+# MP4-family muxers: they take PCM only as ISO/IEC 23003-5 'ipcm', which few players read, and
+# fail at close on channels of no order (Matroska's PCM): re-encoded instead, as ffmpeg would
+_MP4_FAMILY = {"mp4", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"}
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -86,10 +89,13 @@ def _codec_id_name(s: av.stream.Stream) -> str:
 
 
 def _container_holds(output: av.container.OutputContainer, s: av.stream.Stream) -> bool:
-    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data;
-    data streams have their own rule)."""
-    if s.type in ("audio", "subtitle") and "mpegts" in output.format.name.split(","):
+    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data,
+    PCM in MP4; data streams have their own rule)."""
+    names = set(output.format.name.split(","))
+    if s.type in ("audio", "subtitle") and "mpegts" in names:
         return _codec_id_name(s) in _TS_CODECS
+    if s.type == "audio" and names & _MP4_FAMILY:
+        return not _codec_id_name(s).startswith("pcm_")
     return True
 
 

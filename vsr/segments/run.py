@@ -18,7 +18,7 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     elif todo:
         net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
-            report = _Report(plan, stats.reused, progress)
+            report = Report(plan, stats.reused, progress)
             stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap)
             stats.backend = net.backend.name
         finally:
@@ -162,7 +162,7 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
 
 
 def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: str, todo: list[int], net: Any,
-             report: _Report, cancel: threading.Event | None, overlap: int) -> list[int]:
+             report: Report, cancel: threading.Event | None, overlap: int) -> list[int]:
     """Run the parts ``todo``, ``overlap`` at a time, in order; the first failure stops the others
     and is raised. Returns the indices computed."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -206,8 +206,9 @@ def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: s
     return [i for i in (f.result() for f in futures) if i is not None]
 
 
-class _Report:
-    """Turns the parts' progress into reports over the whole file (thread-safe)."""
+class Report:
+    """Turns the parts' progress into reports over the whole file (thread-safe; also used by
+    the Ray runners, :mod:`vsr.segments.ray`, whose parts report from the workers)."""
 
     def __init__(self, plan: Plan, reused: list[int], progress: Callable[[Any], None] | None) -> None:
         self.total = plan.frames
@@ -275,7 +276,7 @@ def run_segment(src: str | Path, dst: str | Path, cfg: UpscaleConfig, index: int
     if not force and work.problem(index, print_) is None:
         log.info("%s: segment %d is already done", dst.name, index)
         return False
-    report = _Report(plan, [], progress)
+    report = Report(plan, [], progress)
     report.done = sum(s.frames for s in plan.segments[:index])
     run_part(src, work, plan, index, cfg, print_, progress=report.callback(index))
     return True
