@@ -142,7 +142,8 @@ def info_lines(facts: dict[str, Any]) -> list[str]:
     lines = [f"vsr-luma {facts['vsr'] or '(not installed)'} on Python {facts['python']}",
              f"cpu: {cpu['model']}, {cpu['cores']} cores; features: {', '.join(cpu['flags']) or 'none of note'}",
              f"  bf16: {'yes' if cpu['bf16'] else 'no'}, VNNI: {'yes' if cpu['vnni'] else 'no'}, "
-             f"AMX: {'yes' if cpu['amx'] else 'no'} (OpenVINO computes in {facts['openvino_precision']} here, or int8 where picked below)",
+             f"AMX: {'yes' if cpu['amx'] else 'no'} (OpenVINO computes in {facts['openvino_precision']} here, "
+             "or int8 where picked below)",
              f"gpus: {', '.join(facts['gpus']) or 'none'}",
              f"ffmpeg (PyAV) NVENC encoders: {', '.join(facts['ffmpeg']['nvenc']) or 'none'}; "
              f"NVDEC decoders: {', '.join(facts['ffmpeg']['nvdec']) or 'none'}",
