@@ -1,4 +1,4 @@
-"""Batch inputs: the files, folders, globs and URLs a batch names, found as :class:`Source`\ s.
+r"""Batch inputs: the files, folders, globs and URLs a batch names, found as :class:`Source`\ s.
 
 Pure of side effects: nothing here writes a file.
 """

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import av
 
-from vsr.errors import MediaError, UsageError
-from vsr.media.decode import first_video_stream, is_url, open_input
+from vsr.errors import MediaError, UsageError, cause
+from vsr.media.decode import first_video_stream, input_hint, is_url, open_input
 
 __all__ = ["KeyframeScan", "scan_keyframes"]
 
@@ -60,12 +60,12 @@ def scan_keyframes(path: str | Path) -> KeyframeScan:
                 if packet.is_keyframe:
                     keys.append(packet.pts)
         except av.error.FFmpegError as e:
-            raise MediaError(f"{name}: reading the input failed ({e})") from e
+            raise MediaError(f"{name}: reading the input failed ({cause(e)}); {input_hint(path)}") from e
         if missing:
             raise MediaError(f"{name}: {missing} video packets carry no timestamp, so it cannot be cut at keyframes; "
                              "run it without --segments")
         if not pts:
-            raise MediaError(f"{name}: no video frame")
+            raise MediaError(f"{name}: no video frame could be read; {input_hint(path)}")
         zero = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
         return KeyframeScan(Fraction(video.time_base), zero, sorted(pts), sorted(set(keys)))
     finally:
