@@ -141,6 +141,8 @@ FORMATS = {
     "vp9_opus_webm": ("clip.webm", dict(codec="libvpx-vp9", audio=[Track("libopus", "eng", layout="stereo")]),
                       "webm", "opus", False),
     "mkv_aac_to_webm": ("aac.mkv", dict(audio=[Track("aac", "fra")]), "webm", "opus", True),
+    # MP4 holds PCM only as ISO 'ipcm' (few players read it; FFmpeg fails on Matroska's unordered channels)
+    "mkv_pcm_to_mp4": ("pcm.mkv", dict(audio=[Track("pcm_s16le", "eng", layout="stereo")]), "mp4", "aac", True),
     "dv_pal": ("clip.dv", dict(codec="dvvideo", size=(720, 576), frames=2,
                                audio=[Track("pcm_s16le", layout="stereo")]), "mkv", "pcm_s16le", False),
     "dv_ntsc_411_avi": ("clip.avi", dict(codec="dvvideo", size=(720, 480), frames=2, pix_fmt="yuv411p",

@@ -62,6 +62,21 @@ def test_plan_cuts_at_source_keyframes(gop_mkv: Path) -> None:
         parse_count("0")
 
 
+def test_mp4_index_plan_equals_the_demux_plan(tmp_path: Path) -> None:
+    """An MP4's plan comes from its sample index (keyframe samples read alone): the same cuts and
+    counts as a full demux, B-frames and an edit list included."""
+    from vsr.media.keyframes import scan_keyframes
+
+    src = tmp_path / "b.mp4"
+    write_video(src, size=(32, 24), frames=60, options={"g": "12", "bf": "3", "sc_threshold": "0"}, audio=True)
+    fast, full = scan_keyframes(src), scan_keyframes(src, index=False)
+    assert fast.positions is not None and full.pts is not None
+    assert (fast.frames, fast.duration, len(fast.keyframes)) == (full.frames, full.duration, len(full.keyframes))
+    assert fast.resolve(fast.keyframes) == full.keyframes
+    assert plan_segments(src, 4, fast) == plan_segments(src, 4, full)
+    assert [s.frames for s in plan_segments(src, 5, fast).segments] == [12] * 5
+
+
 @pytest.mark.parametrize("overlap", [1, 2])
 def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path: Path, espcn_x2, overlap) -> None:
     whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
@@ -74,6 +89,18 @@ def test_ffv1_in_four_segments_equals_an_unsegmented_run(gop_mkv: Path, tmp_path
     assert chapters(joined) == chapters(whole) and len(chapters(joined)) == 2
     assert not WorkDir(joined).path.exists()  # the work folder goes after a successful join
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_mpegts_source_with_audio(tmp_path: Path, espcn_x2) -> None:
+    """An MPEG-TS source (90 kHz clock, audio interleaved): timestamps and copied audio match a whole run."""
+    src = tmp_path / "src.ts"
+    write_video(src, size=(32, 24), frames=36, container_format="mpegts", audio=True,
+                options={"g": "9", "bf": "0", "sc_threshold": "0"})
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    upscale_segmented(src, joined, segments=4, loaded=espcn_x2, codec="ffv1")
+    assert _frames(joined) == _frames(whole)
+    assert packets(joined, "audio") == packets(whole, "audio")
 
 
 @pytest.mark.parametrize("suffix", ["mp4", "mov", "ts", "mkv"])

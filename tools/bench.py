@@ -6,6 +6,7 @@ Example::
     python -m tools.bench ../shared/data/video/bikes.mp4 --repeat 3
     python -m tools.bench clip.mp4 --backend torch --device cuda --codec h264_nvenc
     python -m tools.bench clip_480x360.mp4 --model espcn fsrcnn --backend auto --preset veryfast --crf 20 --one-frame
+    python -m tools.bench --4k clip_1080p.mp4 --model espcn fsrcnn --precision int8 bf16 --preset veryfast
 
 Every figure is the median of ``--repeat`` runs made in this one invocation; ratios are
 taken between those medians. The hand-scripted baseline needs an ``ffmpeg`` binary (PATH,
@@ -260,7 +261,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rss", action="store_true", help="also measure peak RSS for 100 vs 1500 frames")
     ap.add_argument("--rss-width", type=int, default=0, help="width of the RSS clips (0: the clip's own)")
     ap.add_argument("--json", type=Path, help="write the results as JSON")
+    ap.add_argument("--4k", dest="uhd", action="store_true",
+                    help="4K mode (tools/bench_4k.py): CLIP to 3840x2160 with OpenVINO, end to end against "
+                         "FFmpeg's bicubic + the same libx264 encode, and a stage-by-stage profile")
+    ap.add_argument("--precision", nargs="+", default=["auto"], help="4K mode: OpenVINO precisions to compare")
     args = ap.parse_args(argv)
+    if args.uhd:
+        from tools.bench_4k import report, run
+
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run(args.clip, args.model, args.precision, args.scale, args.preset, args.crf, args.repeat, Path(tmp))
+        print(report(res))
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2) + "\n")
+        return
 
     def config(model: str) -> UpscaleConfig:
         return UpscaleConfig(

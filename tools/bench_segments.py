@@ -13,6 +13,7 @@ loading and start-up count the same on both sides):
 
     python -m tools.bench_segments                       # 1,500 frames 320x180, ESPCN x2, CPU
     python -m tools.bench_segments --frames 300 --hours 0.5   # a quick look
+    python -m tools.bench_segments --plan-only 20000     # plan two hours with a film's bytes, MP4 and MKV
 
 Timings belong here, not in tests.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -64,8 +66,10 @@ def make_clip(path: Path, frames: int, width: int, height: int, gop: int) -> Pat
     return path
 
 
-def make_long(path: Path, hours: float, gop: int = 48) -> int:
-    """A ``hours``-long 24 fps H.264 MP4 made by repeating the packets of a short 64x48 clip."""
+def make_long(path: Path, hours: float, gop: int = 48, packet_bytes: int = 0) -> int:
+    """A ``hours``-long 24 fps H.264 MP4 made by repeating the packets of a short 64x48 clip
+    (padded with zeros to ``packet_bytes`` each when given: a film's bytes for the scan to read;
+    the padding is never decoded)."""
     short = path.with_name("short.mp4")
     make_clip(short, gop * 5, 64, 48, gop)
     with av.open(str(short)) as c:
@@ -79,7 +83,7 @@ def make_long(path: Path, hours: float, gop: int = 48) -> int:
             n = 0
             while n < frames:
                 for data, pts, dts, key in pkts:
-                    q = av.Packet(data)
+                    q = av.Packet(data.ljust(packet_bytes, b"\0"))
                     q.pts, q.dts = pts + (n // len(pkts)) * period, dts + (n // len(pkts)) * period
                     q.time_base, q.is_keyframe, q.stream = tb, key, o
                     out.mux(q)
@@ -90,9 +94,16 @@ def make_long(path: Path, hours: float, gop: int = 48) -> int:
     return frames
 
 
+JOINS: list[float] = []  # the join's seconds, from each segmented run's summary line
+
+
 def vsr(*args: str, **kw) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vsr", *args], check=True, stdout=subprocess.DEVNULL, **kw)
+    out = subprocess.run([sys.executable, "-m", "vsr", *args], check=True, stdout=subprocess.PIPE, text=True,
+                         **kw).stdout
+    m = re.search(r"join ([0-9.]+) s", out)
+    if m:
+        JOINS.append(float(m[1]))
     return time.perf_counter() - t
 
 
@@ -120,12 +131,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=1, help="whole and segmented runs, alternating (medians)")
     ap.add_argument("--hours", type=float, default=2.0, help="length of the generated file to plan")
     ap.add_argument("--backend", default="onnxruntime")
+    ap.add_argument("--plan-only", type=int, default=0, metavar="BYTES",
+                    help="only time the plan of --hours files (MP4 and MKV) whose packets are padded to BYTES each "
+                         "(20000: about 3.8 Mbit/s, a film's rate)")
     a = ap.parse_args(argv)
     width, height = map(int, a.size.split("x"))
     opts = ["--backend", a.backend, "--overwrite", "--progress", "none"]
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), "?") if Path("/proc/cpuinfo").exists() else "?"
     print(f"CPU: {cpu}, {os.cpu_count()} logical; load average at start: {os.getloadavg()[0]:.1f}")
+    if a.plan_only:
+        return plan_times(a.hours, a.plan_only)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         clip = make_clip(d / "clip.mp4", a.frames, width, height, 48)
@@ -135,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             seg.append(vsr("upscale", str(clip), "-o", str(d / "seg.mkv"), "--segments", str(a.segments), *opts))
         tw, ts = statistics.median(whole), statistics.median(seg)
         print(f"clip: {a.frames} frames {a.size}, ESPCN x2 on {a.backend}, libx264")
-        print(f"unsegmented: {tw:.1f} s; {a.segments} segments: {ts:.1f} s; overhead {100 * (ts / tw - 1):+.1f} %")
+        print(f"unsegmented: {tw:.1f} s; {a.segments} segments: {ts:.1f} s; overhead {100 * (ts / tw - 1):+.1f} % "
+              f"(runs: {', '.join(f'{x:.1f}' for x in whole)} / {', '.join(f'{x:.1f}' for x in seg)}; "
+              f"join {statistics.median(JOINS):.2f} s)")
         out = d / "killed.mkv"
         run = ["upscale", str(clip), "-o", str(out), "--segments", str(a.segments), "--backend", a.backend]
         pct = killed_run(run, a.kill_at)
@@ -156,6 +174,29 @@ def main(argv: list[str] | None = None) -> None:
         print(f"plan of a {a.hours:g} h file ({frames} frames, {len(scan.keyframes)} keyframes, {mb:.0f} MB): "
               f"keyframe scan {scan_s:.2f} s; 'vsr segments plan --segments auto' {t:.2f} s (process start included)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def plan_times(hours: float, packet_bytes: int) -> None:
+    """The keyframe scan and plan of a ``hours``-long file with a film's bytes, as MP4 (its
+    sample index: only the cut keyframes are read) and as Matroska (demuxed once; the file was
+    just written, so this is the page cache's read rate, an upper bound for a disk)."""
+    from vsr.media.keyframes import scan_keyframes
+    from vsr.segments.plan import plan_segments
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for suffix in ("mp4", "mkv"):
+            long = Path(tmp) / f"long.{suffix}"
+            frames = make_long(long, hours, packet_bytes=packet_bytes)
+            gb = long.stat().st_size / 1e9
+            t0 = time.perf_counter()
+            scan = scan_keyframes(long)
+            plan = plan_segments(long, "auto", scan)
+            t = time.perf_counter() - t0
+            how = ("sample index, only the cut keyframes read" if scan.positions is not None
+                   else f"demuxed at {gb * 1000 / t:.0f} MB/s")
+            print(f"plan of a {hours:g} h {suffix} ({frames} frames, {len(scan.keyframes)} keyframes, {gb:.2f} GB) "
+                  f"into {len(plan.segments)} segments: {t:.2f} s ({how})")
+            long.unlink()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Examples::
     python -m tools.evaluate_video                           # held-out clips, x2, ESPCN + FSRCNN
     python -m tools.evaluate_video --scale 3 --markdown out.md --json out.json
     python -m tools.evaluate_video --clips bikes.mp4 --crf 30 --models espcn --weights clean,compressed
+    python -m tools.evaluate_video --crf 23,30 --models espcn --weights auto --backend openvino --precision f32,int8
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ def bits_per_pixel(path: Path, frames: int, size: tuple[int, int]) -> float:
 
 
 def evaluate_clip(clip: Path, scale: int, frames: int, crfs: list[str], models: list[str], sets: list[str],
-                  work: Path, ssim_every: int, backend: str) -> list[dict]:
-    """Rows ``{clip, crf, model, weights, psnr, ssim, bicubic_psnr, bicubic_ssim, gain, ...}``."""
+                  work: Path, ssim_every: int, backend: str, precisions: tuple[str, ...] = ("auto",)) -> list[dict]:
+    """Rows ``{clip, crf, model, weights, psnr, ssim, bicubic_psnr, bicubic_ssim, gain, ...}``; with
+    several OpenVINO ``precisions`` each is a column of its own (``weights`` reads ``SET PRECISION``)."""
     import vsr
     from vsr.models.choice import choose_weights
     from vsr.models.weights import list_models
@@ -145,16 +147,21 @@ def evaluate_clip(clip: Path, scale: int, frames: int, crfs: list[str], models: 
                 if chosen not in shipped:
                     log.warning("no %s weights for %s x%d; skipped", chosen, model, scale)
                     continue
-                if (model, chosen) not in done:
-                    sr_path = work / f"{clip.stem}_x{scale}_{crf}_{model}_{chosen}.mkv"
-                    t = time.time()
-                    vsr.upscale_video(lr_path, sr_path, model=model, scale=scale, weights=chosen, backend=backend,
-                                      codec="ffv1", overwrite=True)
-                    p, s = score(hr, [luma(f) for f in decode(sr_path)], scale, ssim_every)
-                    done[model, chosen] = {"psnr": round(p, 3), "ssim": round(s, 4), "gain": round(p - b_psnr, 3)}
-                    sr_path.unlink()
-                    log.info("  %s %s: %.2f dB (%+.2f) in %.1f s", model, chosen, p, p - b_psnr, time.time() - t)
-                rows.append({**base, "model": model, "weights": ws, "ran": chosen, **done[model, chosen]})
+                for prec in precisions:
+                    if (model, chosen, prec) not in done:
+                        sr_path = work / f"{clip.stem}_x{scale}_{crf}_{model}_{chosen}.mkv"
+                        t = time.time()
+                        own = {"precision": prec} if prec != "auto" else {}
+                        vsr.upscale_video(lr_path, sr_path, model=model, scale=scale, weights=chosen, backend=backend,
+                                          codec="ffv1", overwrite=True, **own)
+                        p, s = score(hr, [luma(f) for f in decode(sr_path)], scale, ssim_every)
+                        done[model, chosen, prec] = {"psnr": round(p, 3), "ssim": round(s, 4),
+                                                     "gain": round(p - b_psnr, 3)}
+                        sr_path.unlink()
+                        log.info("  %s %s %s: %.2f dB (%+.2f) in %.1f s", model, chosen, prec, p, p - b_psnr,
+                                 time.time() - t)
+                    label = ws if len(precisions) == 1 else f"{ws} {prec}"
+                    rows.append({**base, "model": model, "weights": label, "ran": chosen, **done[model, chosen, prec]})
         lr_path.unlink()
     return rows
 
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(list_architectures()))
     ap.add_argument("--weights", default="clean,compressed,auto")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--precision", default="auto",
+                    help="OpenVINO precisions, comma-separated (each its own column: int8,f32 compares them)")
     ap.add_argument("--ssim-every", type=int, default=4, help="SSIM on every k-th frame (PSNR uses all)")
     ap.add_argument("--json", type=Path, help="write the rows and summary as JSON here, under the key xSCALE "
                     "(other scales already in the file are kept)")
@@ -223,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     add_data_root(ap)
     args = ap.parse_args(argv)
     args.video = args.video or data_root(args.data_root) / "video"
+    if args.record and "," in args.precision:
+        raise SystemExit("--record stores one precision's figures; give --precision one value")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("vsr").setLevel(logging.WARNING)
     rows = []
@@ -233,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"no clip {clip}")
             frames = clip_frames(clip, args.frames, args.max_megapixels)
             rows += evaluate_clip(clip, args.scale, frames, args.crf.split(","), args.models.split(","),
-                                  args.weights.split(","), Path(tmp), args.ssim_every, args.backend)
+                                  args.weights.split(","), Path(tmp), args.ssim_every, args.backend,
+                                  tuple(args.precision.split(",")))
     text = markdown(rows)
     print(text)
     if args.json:

@@ -1,12 +1,18 @@
 """Device strings: ``cpu``, ``cuda``, ``cuda:N``, and ``KIND[:N]`` for the other device kinds
-registered backends run on (:func:`register_device_kind`, called by ``register_backend``)."""
+registered backends run on (:func:`register_device_kind`, called by ``register_backend``); the
+CPU's inference features (:func:`cpu_features`)."""
 
 from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from typing import Any
 
 from vsr.errors import BackendError
 
 __all__ = ["parse_device", "resolve_device", "nvidia_driver_present", "cuda_unavailable", "cpu_parallelism",
-           "register_device_kind", "device_kinds", "device_help"]
+           "register_device_kind", "device_kinds", "device_help", "cpu_features", "native_int8"]
 
 _KINDS: dict[str, None] = {"cpu": None, "cuda": None}  # in registration order; cpu has no index
 
@@ -48,8 +54,6 @@ def resolve_device(device: str) -> str:
 
 def nvidia_driver_present() -> bool:
     """True when this machine has an NVIDIA kernel driver loaded (its device nodes or /proc entry)."""
-    import os
-
     return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0"))
 
 
@@ -92,9 +96,44 @@ def cpu_parallelism(workers: int = 0, threads: int = 0) -> tuple[int, int]:
     10.0 fps end to end, two frames on 1 thread each 12.3 fps. Automatic: up to 4
     frames at once, the cores shared between them.
     """
-    import os
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = workers or min(cores, 4)
     threads = threads or max(1, cores // workers)
     return workers, threads
+
+
+# /proc/cpuinfo flags that matter for CPU inference
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_fp16")
+
+
+def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
+    """``{"model": ..., "cores": N, "flags": [...], "bf16": bool, "vnni": bool, "amx": bool}``.
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it; empty where there is none).
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = platform.processor() or platform.machine(), set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+    have = [f for f in _CPU_FLAGS if f in flags]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"model": model, "cores": cores, "flags": have,
+            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags, "amx": "amx_bf16" in flags}
+
+
+@lru_cache(maxsize=1)
+def native_int8() -> bool:
+    """True when this CPU computes int8 dot products natively (AVX512_VNNI, AVX_VNNI or AMX)."""
+    flags = cpu_features()["flags"]
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))

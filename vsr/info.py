@@ -8,39 +8,9 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from vsr.devices import cpu_features
+
 __all__ = ["machine_info", "info_lines", "cpu_features", "auto_picks", "WEIGHTS_POLICY"]
-
-# /proc/cpuinfo flags that matter for CPU inference
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_fp16")
-
-
-def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
-    """``{"model": ..., "cores": N, "flags": [...], "bf16": bool, "vnni": bool, "amx": bool}``.
-
-    Args:
-        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it; empty where there is none).
-    """
-    import os
-
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            cpuinfo = ""
-    model, flags = platform.processor() or platform.machine(), set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            model = value.strip()
-        elif key.strip() in ("flags", "Features"):
-            flags = set(value.split())
-    have = [f for f in _CPU_FLAGS if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"model": model, "cores": cores, "flags": have,
-            "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
-            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags, "amx": "amx_bf16" in flags}
-
 
 def _version(package: str) -> str | None:
     try:
@@ -74,9 +44,19 @@ WEIGHTS_POLICY = ("--weights auto (the default of upscale and batch): 'clean' (t
                   "the package, checksummed; nothing is downloaded.")
 
 
-def _precision(backend: str, device: str, bf16: bool) -> tuple[str, str]:
-    """``(precision, why)`` that ``backend`` computes in on ``device`` under ``--precision auto``."""
+def _precision(backend: str, device: str, bf16: bool, model: str = "espcn") -> tuple[str, str]:
+    """``(precision, why)`` that ``backend`` computes in on ``device`` under ``--precision auto``
+    (OpenVINO: for ``model``'s clean x2 weights; int8 depends on each graph's recorded check)."""
     if backend == "openvino":
+        from vsr.backends.openvino import resolve_precision
+        from vsr.devices import native_int8
+        from vsr.models.weights import list_models
+
+        int8 = next((s.graphs.get("int8") for s in list_models("clean") if s.name == model and s.scale == 2), None)
+        precision = resolve_precision("auto", int8, bf16, native_int8())
+        if precision == "int8":
+            return "int8", ("x2: the CPU computes int8 natively (VNNI/AMX) and the int8 graph lost at most 0.05 dB "
+                            "and ran faster than bf16 when made; the input is added back in f32")
         return ("bf16", "the CPU computes bf16 natively (AVX512_BF16 or AMX); the input is added back in f32") \
             if bf16 else ("f32", "no native bf16 on this CPU")
     if backend in ("torch", "tensorrt") and device.startswith("cuda"):
@@ -114,7 +94,7 @@ def auto_picks(devices: list[str], bf16: bool) -> list[dict[str, str]]:
             for e in sorted(entries.values(), key=lambda e: -e.rank[kind]):
                 if e.name != name and e.rank[kind] > entries[name].rank[kind]:  # preferred in general: why not here
                     skipped.append(f"{e.name}: {e.unavailable(device) or 'it ranks itself lower for ' + model + ' here'}")
-            precision, why = _precision(name, device, bf16)
+            precision, why = _precision(name, device, bf16, model)
             first = ("the fastest available CPU backend for it, as measured in docs/performance.md" if kind == "cpu"
                      else "the preferred available GPU backend (TensorRT, else PyTorch)")
             out.append({"model": model, "device": device, "backend": name, "precision": precision,
@@ -162,7 +142,8 @@ def info_lines(facts: dict[str, Any]) -> list[str]:
     lines = [f"vsr-luma {facts['vsr'] or '(not installed)'} on Python {facts['python']}",
              f"cpu: {cpu['model']}, {cpu['cores']} cores; features: {', '.join(cpu['flags']) or 'none of note'}",
              f"  bf16: {'yes' if cpu['bf16'] else 'no'}, VNNI: {'yes' if cpu['vnni'] else 'no'}, "
-             f"AMX: {'yes' if cpu['amx'] else 'no'} (OpenVINO computes in {facts['openvino_precision']} here)",
+             f"AMX: {'yes' if cpu['amx'] else 'no'} (OpenVINO computes in {facts['openvino_precision']} here, "
+             "or int8 where picked below)",
              f"gpus: {', '.join(facts['gpus']) or 'none'}",
              f"ffmpeg (PyAV) NVENC encoders: {', '.join(facts['ffmpeg']['nvenc']) or 'none'}; "
              f"NVDEC decoders: {', '.join(facts['ffmpeg']['nvdec']) or 'none'}",

@@ -24,8 +24,10 @@ register_backend("torch", "vsr.backends.torch", rank={"cuda": 20, "cpu": 10},
 # OpenVINO: the fastest CPU backend measured (docs/performance.md); its auto_rank() puts ESPCN
 # on ONNX Runtime where the CPU has no native bf16 (there ESPCN in f32 is faster on ONNX Runtime)
 register_backend("openvino", "vsr.backends.openvino", rank={"cpu": 25},
-                 summary="OpenVINO on the CPU: bf16 where the CPU has it natively (AVX512_BF16, AMX)",
-                 options=[BackendOption("precision", "OpenVINO's compute precision; auto (default): bf16 where the CPU "
-                                        "has it natively, else f32", choices=("auto", "f32", "bf16"), default="auto")])
+                 summary="OpenVINO on the CPU: int8 or bf16 where the CPU has them natively (VNNI, AVX512_BF16, AMX)",
+                 options=[BackendOption("precision", "OpenVINO's compute precision; auto (default): int8 where the CPU "
+                                        "has VNNI/AMX and the shipped int8 graph passed its quality check, else bf16 "
+                                        "where native, else f32", choices=("auto", "f32", "bf16", "int8"),
+                                        default="auto")])
 register_backend("onnxruntime", "vsr.backends.onnxruntime", rank={"cpu": 20},
                  summary="ONNX Runtime on the CPU, FP32")

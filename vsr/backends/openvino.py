@@ -1,4 +1,4 @@
-"""OpenVINO on the CPU: bf16 where the CPU computes it natively, compiled once per frame size.
+"""OpenVINO on the CPU: int8 or bf16 where the CPU computes them natively, compiled once per frame size.
 
 The network runs without its last add (:class:`~vsr.models.export.ResidualGraph`): OpenVINO
 computes the residual ``(N, r*r, H, W)``, in bf16 on CPUs with AVX512_BF16 or AMX, and the
@@ -11,6 +11,10 @@ fill an empty cache at the same moment (batch jobs, Ray workers, a farm's nodes 
 share) died of SIGBUS, one reading a blob another was still writing (seen 1 in 8 times with
 four processes), and compiling these small networks takes about 0.12 s against 0.11 s loaded
 from the cache (measured on a 2-core EPYC Zen 4).
+
+``int8`` runs the shipped int8 graph (``tools/quantize.py``: every convolution but the last in
+int8, the input add outside the graph in float32 as above). :func:`resolve_precision` says
+what ``auto`` picks.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from vsr.backends.base import option_of
 from vsr.backends.host import HostBackend
 from vsr.backends.loaders import load_graph
-from vsr.devices import parse_device
+from vsr.devices import native_int8, parse_device
 from vsr.errors import BackendError
 
 if TYPE_CHECKING:
@@ -34,11 +38,13 @@ if TYPE_CHECKING:
     from vsr.config import BackendConfig
     from vsr.models.weights import ModelSpec
 
-__all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "PRECISIONS"]
+__all__ = ["OpenVinoBackend", "native_bf16", "auto_rank", "resolve_precision", "PRECISIONS"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = option_of("openvino", "precision").choices  # registered in vsr.backends
+# ``auto`` takes the int8 graph only where it was measured at least this much faster than bf16
+MIN_INT8_SPEEDUP = 1.1
 
 # OpenVINO's Python binding (2026.4) initialises function-local statics on its NumPy path (the
 # first ``tensor.data`` / ``infer`` of a process) while holding the GIL, and the initialiser
@@ -99,10 +105,52 @@ def auto_rank(kind: str, model: str) -> int | None:
     return model_card(model).backend_ranks.get(f"openvino:{'bf16' if native_bf16() else 'f32'}")
 
 
-def _pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
-    """``(N, r*r, H, W)`` -> ``(N, 1, rH, rW)``, as ``torch.nn.functional.pixel_shuffle``."""
-    n, _, h, w = x.shape
-    return x.reshape(n, r, r, h, w).transpose(0, 3, 1, 4, 2).reshape(n, 1, h * r, w * r)
+def resolve_precision(requested: str, int8: dict | None, bf16: bool, vnni: bool) -> str:
+    """The precision a run computes in.
+
+    Args:
+        requested: ``auto``, ``f32``, ``bf16`` or ``int8`` (the last three are kept).
+        int8: the shipped int8 graph's manifest entry (``quality.passed``, ``speedup_vs_bf16``),
+            or None when there is none.
+        bf16: the CPU computes bf16 natively (:func:`native_bf16`).
+        vnni: the CPU computes int8 natively (:func:`vsr.devices.native_int8`: VNNI or AMX).
+
+    Returns:
+        For ``auto``: ``int8`` where the CPU computes int8 natively, the int8 graph passed its
+        quality check (at most 0.05 dB lost on Set5 and Set14) and ran at least
+        :data:`MIN_INT8_SPEEDUP` times bf16's speed where it was made; else ``bf16`` where
+        native; else ``f32`` (without VNNI int8 is emulated, and f32 is the exact path).
+    """
+    if requested != "auto":
+        return requested
+    if vnni and int8 and int8.get("quality", {}).get("passed") and int8.get("speedup_vs_bf16", 0) >= MIN_INT8_SPEEDUP:
+        return "int8"
+    return "bf16" if bf16 else "f32"
+
+
+def add_shuffle(res: np.ndarray, y: np.ndarray, r: int) -> np.ndarray:
+    """``pixel_shuffle(res + y)`` in float32 (as ``torch.nn.functional.pixel_shuffle``), written
+    straight into the output.
+
+    Args:
+        res: ``(N, r*r, H, W)`` residual (float32, or bf16-rounded float32).
+        y: ``(N, 1, H, W)`` float32 input.
+
+    Returns:
+        ``(N, 1, rH, rW)`` float32. Each sub-pixel phase is one add into a strided view of the
+        output: one pass over it, where adding then shuffling made three (a 4K output: 171 ->
+        45 ms on a shared 2-vCPU Xeon).
+    """
+    n, _, h, w = res.shape
+    out = np.empty((n, 1, h * r, w * r), np.float32)
+    phases = out.reshape(n, h, r, w, r)
+    step = max(1, (256 << 10) // (4 * r * r * w))  # input rows whose 256 KiB of output stay in cache
+    for i in range(0, h, step):
+        rows = slice(i, i + step)
+        for a in range(r):
+            for b in range(r):
+                np.add(res[:, a * r + b, rows], y[:, 0, rows], out=phases[:, rows, a, :, b])
+    return out
 
 
 class OpenVinoBackend(HostBackend):
@@ -116,7 +164,8 @@ class OpenVinoBackend(HostBackend):
             flight). One OpenVINO stream runs one inference at a time, so with one stream two
             worker threads' calls queue behind each other: measured on 2 cores (ESPCN x2,
             480x360, bf16), 2 workers on 1 stream of 1 thread 21 fps, on 2 streams 40 fps.
-        precision: ``auto`` (bf16 where native, else f32), ``f32`` or ``bf16``.
+        precision: ``auto`` (bf16 where native, else f32), ``f32``, ``bf16`` or ``int8`` (``graph``
+            is then the int8 graph; its float layers run in bf16 where native, else f32).
         cache_dir: OpenVINO's compiled-model cache folder, or None for none.
 
     Raises:
@@ -134,13 +183,14 @@ class OpenVinoBackend(HostBackend):
         native = native_bf16()
         if precision == "bf16" and not native:
             raise BackendError("this CPU has no native bf16 (AVX512_BF16 or AMX); use --precision f32")
-        self.precision = ("bf16" if native else "f32") if precision == "auto" else precision
+        self.precision = resolve_precision(precision, None, native, native_int8())
         self.scale = scale
         self._core = ov.Core()
         if cache_dir:
             self._core.set_property({"CACHE_DIR": str(cache_dir)})
         self._graph = self._core.read_model(graph)
-        self._config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY",
+        hint = ("bf16" if native else "f32") if self.precision == "int8" else self.precision
+        self._config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY",
                         "NUM_STREAMS": str(max(1, streams))}
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = str(threads * max(1, streams))  # the total, split per stream
@@ -175,7 +225,7 @@ class OpenVinoBackend(HostBackend):
             with _FIRST_CALL:  # see _FIRST_CALL
                 res = request.infer({0: x})[0]
                 _warmed = True
-        return _pixel_shuffle(res.astype(np.float32, copy=False) + x, self.scale)
+        return add_shuffle(res, x, self.scale)
 
     def fork(self) -> "OpenVinoBackend":
         return self
@@ -204,12 +254,23 @@ def _cache_dir() -> str | None:
 
 
 def create(model: "nn.Module | None", spec: "ModelSpec", config: "BackendConfig") -> OpenVinoBackend:
-    """From the shipped ``residual`` graph, or one exported from ``model`` when none is shipped."""
-    graph = load_graph(spec, "residual", model)
+    """From the shipped ``residual`` graph (``int8``: the shipped int8 graph), or one exported
+    from ``model`` when none is shipped.
+
+    Raises:
+        BackendError: ``int8`` asked for where no int8 graph is shipped.
+    """
+    int8 = spec.graphs.get("int8") if spec is not None and model is None else None
+    precision = resolve_precision(config.option("precision"), int8, native_bf16(), native_int8())
+    if precision == "int8" and int8 is None:
+        what = f"{spec.name} x{spec.scale} ({spec.weights})" if spec is not None and model is None else "these weights"
+        raise BackendError(f"no int8 graph is shipped for {what}; use --precision bf16 or f32 "
+                           "(python -m tools.quantize makes one for shipped weights)")
+    graph = spec.graph("int8") if precision == "int8" else load_graph(spec, "residual", model)
     streams = 1
     if config.threads:  # the pipeline's CPU layout: this many frames at once, ``threads`` each
         from vsr.devices import cpu_parallelism
 
         streams = cpu_parallelism(config.workers, config.threads)[0]
     return OpenVinoBackend(graph, spec.scale if spec is not None else model.scale, config.threads,
-                           config.option("precision"), _cache_dir(), streams)
+                           precision, _cache_dir(), streams)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -114,7 +115,8 @@ class _Driver:
         try:
             for index, item in self.items.items():
                 item = _absolute(item)
-                split = plan_split(item, longer_than, segments)
+                split = plan_split(item, longer_than, segments,
+                                   None if self.on_progress is None else partial(self.on_progress, index))
                 if split is None:
                     self.pending[whole.remote(item, index, self.sink, self.interval)] = ("whole", index, 0)
                     continue
@@ -148,11 +150,10 @@ class _Driver:
             index, k = key if isinstance(key, tuple) else (key, None)
             if index in self.ended:  # an update can arrive after its task's result
                 continue
-            if k is not None:
-                if k not in self.splits[index].left:
-                    continue
-                p = self.splits[index].progress(k, p)
-            self.on_progress(index, p)
+            if k is None:
+                self.on_progress(index, p)
+            elif k in self.splits[index].left:
+                self.splits[index].progress(k, p)  # reported over the whole file, through on_progress
 
     def _ended(self, ref: Any, kind: str, index: int, k: int) -> None:
         item = self.items[index]

@@ -1,4 +1,4 @@
-r"""Batch inputs: the files, folders, globs and URLs a batch names, found as :class:`Source`\ s.
+"""Batch inputs: the files, folders, globs and URLs a batch names, each found as a :class:`Source`.
 
 Pure of side effects: nothing here writes a file.
 """

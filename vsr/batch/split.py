@@ -16,13 +16,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from vsr.batch.job import run_join
 from vsr.batch.plan import BatchItem
 from vsr.batch.report import FileResult
 from vsr.errors import VsrError
-from vsr.segments.ray import Tally
+from vsr.segments.run import Report
 
 if TYPE_CHECKING:
     from vsr.config import UpscaleConfig
@@ -43,8 +43,8 @@ class Split:
         config: its options with the weights resolved (the same for every segment).
         plan, print_: the segment plan and its fingerprint.
         todo: segments to compute (the others were finished by an earlier run).
+        report: turns the segments' progress into reports over the whole file.
         left: segments whose task has not ended yet.
-        tally: progress over the whole file.
         backend: the backend a segment task reported.
         t0: when the driver planned it (the file's wall time counts from here).
     """
@@ -54,23 +54,24 @@ class Split:
     plan: Plan
     print_: str
     todo: list[int]
+    report: Report
     left: set[int] = field(default_factory=set)
-    tally: Tally | None = None
     backend: str = ""
     t0: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
         self.left = set(self.todo)
-        self.tally = Tally(self.plan, self.todo)
 
-    def progress(self, index: int, p: Progress) -> Progress:
-        """Segment ``index``'s report as one over the whole file."""
-        return self.tally.update(index, p)
+    def progress(self, index: int, p: Progress) -> None:
+        """Segment ``index`` reports ``p`` (frames inside the segment)."""
+        callback = self.report.callback(index)
+        if callback is not None:
+            callback(p)
 
     def segment_done(self, index: int, frames: int, backend: str) -> bool:
         """Record segment ``index`` finished; True when it was the file's last."""
         self.left.discard(index)
-        self.tally.finished(index, frames)
+        self.report.finished(index, frames)
         self.backend = self.backend or backend
         return not self.left
 
@@ -90,9 +91,11 @@ class Split:
         return result
 
 
-def plan_split(item: BatchItem, longer_than: float | None, segments: int | str) -> Split | None:
+def plan_split(item: BatchItem, longer_than: float | None, segments: int | str,
+               progress: Callable[[Progress], None] | None = None) -> Split | None:
     """Plan ``item`` into segments if it is an upscale of a local file longer than
-    ``longer_than`` seconds with at least two keyframe-cut segments; None: run it whole."""
+    ``longer_than`` seconds with at least two keyframe-cut segments; None: run it whole.
+    ``progress`` gets the split file's reports over the whole file."""
     from vsr.segments.run import prepare
 
     info = item.info
@@ -101,7 +104,7 @@ def plan_split(item: BatchItem, longer_than: float | None, segments: int | str) 
         return None
     try:
         plan, print_, work, cfg = prepare(Path(item.source.path), Path(item.dst), item.config, segments)
-    except VsrError as e:
+    except (VsrError, OSError) as e:  # the whole-file task then reports a bad input in its own words
         log.info("%s: not split into segments (%s); it runs as one task", item.name, e)
         return None
     if len(plan.segments) < 2:
@@ -111,7 +114,8 @@ def plan_split(item: BatchItem, longer_than: float | None, segments: int | str) 
     if done:
         log.info("%s: reusing %d finished segment(s) of %d", item.name, len(done), len(plan.segments))
     log.info("%s: %d segment tasks", item.name, len(plan.segments) - len(done))
-    return Split(item, cfg, plan, print_, [s.index for s in plan.segments if s.index not in done])
+    return Split(item, cfg, plan, print_, [s.index for s in plan.segments if s.index not in done],
+                 Report(plan, done, progress))
 
 
 def join_task(item: BatchItem, config: UpscaleConfig, backend: str) -> FileResult:

@@ -166,7 +166,7 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
     finally:
         close()
     print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
-          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s ({stats.fps:.2f} fps)",
+          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s, join {stats.join_seconds:.1f} s ({stats.fps:.2f} fps)",
           file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
     return 0
 

@@ -193,7 +193,8 @@ class Decoder:
             try:
                 (self.container, stream), self.trim, self._pending = enter_range(
                     (self.container, stream), time_range, self.name,
-                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen)
+                    str(path) != "-" and (not is_url(path) or bool(self.container.duration)), reopen,
+                    before=deinterlace != "off" and stream.codec_context.field_order in _INTERLACED_ORDERS)
             except BaseException:
                 self.container.close()
                 raise
@@ -293,7 +294,8 @@ class Decoder:
             timecode=timecode,
             metadata={k: v for k, v in self.container.metadata.items() if k != "encoder"},
             chapters=chapters,
-            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"))
+            streams=tuple(x for x in self.container.streams if x is not s and x.type != "video"),
+            window=None if self.trim is None else self.trim.window())
 
     def __iter__(self) -> Iterator[YuvFrame]:
         """:meth:`frames` with the other streams' packets dropped."""

@@ -298,7 +298,7 @@ def carry_over(output: av.container.OutputContainer, video: av.video.stream.Vide
     video.metadata.update(source.video_tags)
     if source.timecode:  # same frame rate, so the start timecode still holds
         video.metadata["timecode"] = source.timecode
-    passthrough = Passthrough(output, list(source.streams))
+    passthrough = Passthrough(output, list(source.streams), source.window)
     output.metadata.update(source.metadata)
     if source.chapters:
         output.set_chapters(source.chapters)

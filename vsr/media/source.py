@@ -28,6 +28,9 @@ class SourceInfo:
         chapters: chapters as PyAV's ``chapters()`` gives them.
         streams: the non-video input streams to carry over (PyAV stream objects: the
             templates for the output streams; their packets travel separately).
+        window: with a time range, ``(start, end)`` seconds of the output's clock that re-encoded
+            audio keeps, sample-exact (``(0, length)``; None for a side the range leaves open);
+            None without a range.
     """
 
     name: str
@@ -42,3 +45,4 @@ class SourceInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     chapters: list[dict[str, Any]] = field(default_factory=list)
     streams: tuple = ()
+    window: tuple[Fraction | None, Fraction | None] | None = None

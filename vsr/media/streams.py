@@ -15,6 +15,7 @@ import logging
 import re
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import av
@@ -33,6 +34,9 @@ _TARGET_SUB = {"mp4": "mov_text", "mov": "mov_text", "matroska": "subrip", "webm
 # stream that no demuxer reads back as what it was (DVD and PGS subtitles, WMA, AMR...)
 _TS_CODECS = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
               "dvb_subtitle", "dvb_teletext", "arib_caption"}
+# MP4-family muxers: they take PCM only as ISO/IEC 23003-5 'ipcm', which few players read, and
+# fail at close on channels of no order (Matroska's PCM): re-encoded instead, as ffmpeg would
+_MP4_FAMILY = {"mp4", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"}
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -85,10 +89,13 @@ def _codec_id_name(s: av.stream.Stream) -> str:
 
 
 def _container_holds(output: av.container.OutputContainer, s: av.stream.Stream) -> bool:
-    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data;
-    data streams have their own rule)."""
-    if s.type in ("audio", "subtitle") and "mpegts" in output.format.name.split(","):
+    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data,
+    PCM in MP4; data streams have their own rule)."""
+    names = set(output.format.name.split(","))
+    if s.type in ("audio", "subtitle") and "mpegts" in names:
         return _codec_id_name(s) in _TS_CODECS
+    if s.type == "audio" and names & _MP4_FAMILY:
+        return not _codec_id_name(s).startswith("pcm_")
     return True
 
 
@@ -108,10 +115,14 @@ class Passthrough:
     Args:
         output: the output container (before its header is written).
         streams: input streams to carry over.
+        window: a time range's ``(start, end)`` on the output's clock, which re-encoded audio
+            is cut to sample-exact (copies are cut at packet boundaries by the decoder).
     """
 
-    def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream]) -> None:
+    def __init__(self, output: av.container.OutputContainer, streams: list[av.stream.Stream],
+                 window: tuple[Fraction | None, Fraction | None] | None = None) -> None:
         self.output = output
+        self._window = window
         self._muxer = MonotonicMuxer(output)  # copied timestamps that step back are moved on, not fatal
         self._damaged: set[int] = set()  # output streams that lost a damaged packet (warned once)
         self._preroll: dict[int, av.Packet] = {}  # input stream index -> audio packet hidden by an edit list
@@ -177,7 +188,7 @@ class Passthrough:
     def _reencode(self, s: av.stream.Stream, src: str) -> bool:
         """Keep an audio stream the container cannot hold by encoding it again; False if even that fails."""
         try:
-            t = AudioTranscode(self.output, s)
+            t = AudioTranscode(self.output, s, self._window)
         except (ValueError, av.error.FFmpegError) as e:
             log.debug("stream %d: no re-encoding either (%s)", s.index, e)
             return False

@@ -12,6 +12,7 @@ import logging
 from fractions import Fraction
 
 import av
+import numpy as np
 
 __all__ = ["AudioTranscode", "audio_target"]
 
@@ -35,13 +36,17 @@ class AudioTranscode:
     Args:
         output: the output container (before its header is written).
         src: the input audio stream (its packets are given to :meth:`mux`).
+        window: ``(start, end)`` seconds of sound kept, to the sample (a time range's; None
+            for a side left open); None: all of it.
 
     Raises:
         ValueError, av.error.FFmpegError: no encoder or the container refuses the target too.
     """
 
-    def __init__(self, output: av.container.OutputContainer, src: av.audio.stream.AudioStream) -> None:
+    def __init__(self, output: av.container.OutputContainer, src: av.audio.stream.AudioStream,
+                 window: tuple[Fraction | None, Fraction | None] | None = None) -> None:
         self.output = output
+        self._window = window or (None, None)
         self._decoder = src.codec_context
         name = audio_target(output)
         rate = 48000 if name == "libopus" else self._decoder.sample_rate or 48000
@@ -55,13 +60,14 @@ class AudioTranscode:
         self.stream.codec_context.open()  # fail here, where dropping the track is still possible
         self.codec = name
         self._failed = False
+        self._next: int | None = None  # where the last decoded frame ended, in samples
 
     def mux(self, packet: av.Packet, prime: bool = False) -> None:
         """Decode one input packet and write what the encoder gives back.
 
         Args:
             prime: a packet from before a time range's start: decoded (the decoder needs what
-                came before its first packet in the range), its sound dropped.
+                came before its first packet in the range); only its sound after the start is kept.
         """
         try:
             frames = self._decoder.decode(packet)
@@ -69,8 +75,7 @@ class AudioTranscode:
             if not prime:
                 log.warning("skipped an undecodable audio packet at pts %s (%s)", packet.pts, e)
             return
-        if not prime:
-            self._encode(frames)
+        self._encode(frames)
 
     def flush(self) -> None:
         """Drain the decoder and the encoder (call once, before the output is closed)."""
@@ -79,6 +84,22 @@ class AudioTranscode:
         except av.error.FFmpegError:
             frames = []
         self._encode(frames, last=True)
+
+    def _cut(self, f: av.AudioFrame) -> av.AudioFrame | None:
+        """``f`` (timed in samples) cut to the window: None when none of it is inside."""
+        start, end = self._window
+        first = 0 if start is None else max(0, round(start * f.sample_rate) - f.pts)
+        stop = f.samples if end is None else min(f.samples, round(end * f.sample_rate) - f.pts)
+        if first == 0 and stop == f.samples:
+            return f
+        if stop <= first:
+            return None
+        data = f.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
+        step = 1 if f.format.is_planar else f.layout.nb_channels
+        g = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, first * step:stop * step]),
+                                       format=f.format.name, layout=f.layout)
+        g.sample_rate, g.pts, g.time_base = f.sample_rate, f.pts + first, f.time_base
+        return g
 
     def _encode(self, frames: list[av.AudioFrame], last: bool = False) -> None:
         if self._failed:
@@ -89,6 +110,13 @@ class AudioTranscode:
                     # in samples, so the encoder's resampler keeps the time of every frame
                     f.pts = round(Fraction(f.pts) * f.time_base * f.sample_rate)
                     f.time_base = Fraction(1, f.sample_rate)
+                elif f.pts is None and self._next is not None and f.sample_rate:  # a flushed frame: it follows on
+                    f.pts, f.time_base = self._next, Fraction(1, f.sample_rate)
+                if f.pts is not None and f.time_base == Fraction(1, f.sample_rate or 1):
+                    self._next = f.pts + f.samples
+                    f = self._cut(f)
+                    if f is None:
+                        continue
                 for p in self.stream.encode(f):
                     self.output.mux(p)
             if last:

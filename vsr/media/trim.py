@@ -7,13 +7,15 @@ The rules (see docs/time-ranges.md):
 - A seekable file is entered at a keyframe at or before ``start``, checked after the seek:
   the first video keyframe demuxed must be presented no later than ``start`` (then every
   frame from it on decodes right, the leading frames of open GOPs included) and every
-  audio stream's first packet must start no later than ``start``; else the seek goes back
+  audio stream's first packet must start no later than ``start`` (for a deinterlaced stream
+  the keyframe must come strictly before it: bwdif reads the previous frame); else the seek goes back
   further (1 s, 2 s, 4 s ...), and at last to the beginning. Pipes and live inputs read
   from the beginning and drop.
 - Copied streams are cut at packet boundaries: an audio or data packet is kept when its
   start time lies in the range (the first one starts less than one audio frame after
   ``start``); a subtitle is kept when it is shown during the range, its start clamped to
-  ``start``.
+  ``start``. A re-encoded audio stream also gets the last packets before the start as
+  :class:`~vsr.media.streams.Preroll` and is cut to the sample by its encoder.
 - Every kept timestamp moves back by the input's start time plus ``start``, so the output
   starts at zero.
 """
@@ -57,13 +59,14 @@ Opened = tuple[av.container.InputContainer, av.video.stream.VideoStream]
 
 
 def enter_range(opened: Opened, time_range: TimeRange, name: str, seekable: bool,
-                reopen: Callable[[], Opened]) -> tuple[Opened, Trim, list[av.Packet]]:
+                reopen: Callable[[], Opened], before: bool = False) -> tuple[Opened, Trim, list[av.Packet]]:
     """Apply a range to a freshly opened input: check it, and seek a file to its start.
 
     Args:
         opened: ``(container, video stream)`` as opened.
         seekable: a file (pipes and network streams are read from the beginning).
         reopen: opens the input again, for when it must be read from the beginning after all.
+        before: see :class:`Trim`.
 
     Returns:
         ``(opened, trim, packets)``: the input to read (``opened`` or a new one), its
@@ -72,13 +75,13 @@ def enter_range(opened: Opened, time_range: TimeRange, name: str, seekable: bool
     Raises:
         MediaError: the range starts past the input's end.
     """
-    trim = Trim(*opened, time_range, name)
+    trim = Trim(*opened, time_range, name, before)
     trim.check()
     packets = trim.seek() if seekable else []
     if packets is None:  # from the beginning after all: a fresh demuxer is surely there
         opened[0].close()
         opened = reopen()
-        trim = Trim(*opened, time_range, name)
+        trim = Trim(*opened, time_range, name, before)
     return opened, trim, packets or []
 
 
@@ -90,11 +93,14 @@ class Trim:
         video: its video stream.
         time_range: the range (``start``/``end`` from the input's start time).
         name: the input's name, for messages.
+        before: at least one frame before the start must be decoded too: a deinterlacer
+            looks at the previous frame, so the first frame kept comes out as in a whole run.
     """
 
     def __init__(self, container: av.container.InputContainer, video: av.video.stream.VideoStream,
-                 time_range: TimeRange, name: str) -> None:
+                 time_range: TimeRange, name: str, before: bool = False) -> None:
         self.container, self.video, self.range, self.name = container, video, time_range, name
+        self._before_start = before  # decode from a keyframe strictly before the start (deinterlacing)
         zero = timeline_zero(container)
         self.zero = zero  # the input's start time, seconds on the streams' clock
         self.start = zero + (time_range.start or 0)  # both on the streams' clock; output time zero
@@ -149,7 +155,7 @@ class Trim:
         tb = self.video.time_base
         back, moved = Fraction(0), False
         while True:
-            target = self.start - back
+            target = self.start - back - (tb if self._before_start else 0)
             if target <= self.zero:
                 log.debug("%s: range starts within the first keyframe interval: reading from the beginning",
                           self.name)
@@ -202,7 +208,7 @@ class Trim:
             t = self._time(p)
             if p.stream.index == self.video.index:
                 if key_ok is None and p.is_keyframe and t is not None:
-                    key_ok, key = t <= self.start, t
+                    key_ok, key = (t < self.start if self._before_start else t <= self.start), t
                     if not key_ok:
                         break
             elif p.stream.index in audio and p.stream.index not in first_audio and t is not None:
@@ -323,6 +329,11 @@ class Trim:
             a, b = max(a, Fraction(0)), b if length is None else min(b, length)
             out.append({**ch, "start": round(a / tb), "end": round(b / tb)})
         return out
+
+    def window(self) -> tuple[Fraction | None, Fraction | None]:
+        """``(start, end)`` of the range on the output's clock (None: open on that side)."""
+        return (None if self._low is None else Fraction(0),
+                None if self.end is None else self.end - self.start)
 
     def timecode(self, timecode: str | None, rate: Fraction | None) -> str | None:
         """The start timecode moved on to the first frame kept (``HH:MM:SS:FF``, non-drop-frame; a

@@ -38,7 +38,9 @@ class ModelSpec:
         graphs: shipped ONNX graphs of these weights, ``{form: {"file", "sha256"}}``, made by
             ``tools/export_onnx.py``: ``direct`` (input ``y`` ``(N, 1, H, W)`` -> ``out``
             ``(N, 1, rH, rW)``, FSRCNN with its transposed convolution, for ONNX Runtime) and
-            ``residual`` (-> ``(N, r*r, H, W)`` before the input is added back, for OpenVINO).
+            ``residual`` (-> ``(N, r*r, H, W)`` before the input is added back, for OpenVINO) and
+            ``int8`` (the residual graph quantised by ``tools/quantize.py``, with its Set5/Set14
+            cost under ``quality`` and ``passed``, and ``speedup_vs_bf16``).
     """
 
     name: str
@@ -66,7 +68,7 @@ class ModelSpec:
         return Path(self.folder) if self.folder else WEIGHTS_DIR
 
     def graph(self, form: str) -> bytes | None:
-        """The shipped ONNX graph of ``form`` (``direct`` or ``residual``), checksum verified;
+        """The shipped ONNX graph of ``form`` (``direct``, ``residual`` or ``int8``), checksum verified;
         None when none is shipped (the caller exports one from the weights).
 
         Raises:
@@ -215,18 +217,23 @@ def save_weights(name: str, scale: int, state_dict: dict, provenance: dict[str, 
     return path
 
 
-def save_graphs(spec: ModelSpec, graphs: dict[str, bytes], radius: int) -> None:
+def save_graphs(spec: ModelSpec, graphs: dict[str, bytes], radius: int,
+                details: dict[str, dict[str, Any]] | None = None) -> None:
     """Write ONNX graphs of ``spec``'s weights beside them and record them in the manifest
-    (used by ``tools/export_onnx.py``)."""
+    (used by ``tools/export_onnx.py`` and ``tools/quantize.py``); forms not given keep their
+    entries. ``details`` adds fields to a form's entry (the int8 graph's measured quality)."""
     from vsr.output import atomic_write
 
     entries = _manifest()
-    recorded = {}
+    recorded = dict(entries[spec.key].get("graphs", {}))
+    residual = graphs.get("residual")
+    if residual is not None and recorded.get("residual", {}).get("sha256") != hashlib.sha256(residual).hexdigest():
+        recorded.pop("int8", None)  # made from the old residual graph (tools/quantize.py remakes it)
     for form, data in sorted(graphs.items()):
         file = f"{spec.key}.{form}.onnx"
         atomic_write(WEIGHTS_DIR / file, data)
-        recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest()}
-    entries[spec.key]["graphs"] = recorded
+        recorded[form] = {"file": file, "sha256": hashlib.sha256(data).hexdigest(), **(details or {}).get(form, {})}
+    entries[spec.key]["graphs"] = dict(sorted(recorded.items()))
     entries[spec.key]["receptive_radius"] = radius
     _write_manifest(entries)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import TimeRange
-from vsr.errors import UsageError
+from vsr.errors import MediaError, UsageError
 from vsr.media.keyframes import KeyframeScan, scan_keyframes
 
 __all__ = ["AUTO_SECONDS", "Segment", "Plan", "plan_segments", "parse_count"]
@@ -137,30 +137,40 @@ def plan_segments(path: str | Path, count: int | str, scan: KeyframeScan | None 
         MediaError: see :func:`vsr.media.keyframes.scan_keyframes`.
     """
     scan = scan or scan_keyframes(path)
-    tb, pts = scan.time_base, scan.pts
-    first, last = pts[0], pts[-1]
+    try:
+        return _plan(path, count, scan)
+    except MediaError:
+        if scan.pts is not None:
+            raise
+        log.info("%s: its sample index did not lead to the keyframes; demuxing it instead", Path(path).name)
+        return _plan(path, count, scan_keyframes(path, index=False))
+
+
+def _plan(path: str | Path, count: int | str, scan: KeyframeScan) -> Plan:
+    tb, first = scan.time_base, scan.first
     if count == "auto":
-        count = max(1, round((last - first) * tb / AUTO_SECONDS))
+        count = max(1, round(scan.duration / AUTO_SECONDS))
     cuts: list[int] = []
     candidates = [k for k in scan.keyframes if k > first]
     if count > 1 and not candidates:
         log.warning("%s has a single keyframe: it is one segment (it cannot be cut without re-encoding)",
                     Path(path).name)
     for i in range(1, count if candidates else 1):
-        ideal = first + (last - first) * Fraction(i, count)
+        ideal = first + scan.duration / tb * Fraction(i, count)
         j = bisect_left(candidates, ideal)
         near = min(candidates[max(0, j - 1): j + 1], key=lambda k: abs(k - ideal))
-        if (not cuts or near > cuts[-1]) and near > first:
+        if not cuts or near > cuts[-1]:
             cuts.append(near)
     if candidates and len(cuts) + 1 < count:
         log.warning("%s: %d segments asked, %d made: its keyframes are too far apart", Path(path).name, count,
                     len(cuts) + 1)
-    bounds = [first, *cuts]
+    keys = [first, *cuts]
+    bounds = scan.resolve(keys)  # presentation timestamps (an index reads these keyframes alone)
     segments = []
     for i, lo in enumerate(bounds):
         hi = bounds[i + 1] if i + 1 < len(bounds) else None
-        frames = (bisect_left(pts, hi) if hi is not None else len(pts)) - bisect_left(pts, lo)
+        frames = scan.count(keys[i], keys[i + 1] if i + 1 < len(keys) else None)
         segments.append(Segment(i, None if i == 0 else lo * tb - scan.start_time,
                                 None if hi is None else hi * tb - scan.start_time, lo, hi, frames))
-    span = float((last - first) * tb) * len(pts) / (len(pts) - 1) if len(pts) > 1 else 0.0
-    return Plan(str(Path(path).resolve()), tb, scan.start_time, len(pts), len(scan.keyframes), tuple(segments), span)
+    return Plan(str(Path(path).resolve()), tb, scan.start_time, scan.frames, len(scan.keyframes), tuple(segments),
+                float(scan.duration))

@@ -33,10 +33,8 @@ from vsr.segments.work import WorkDir
 if TYPE_CHECKING:
     from vsr.config import UpscaleConfig
     from vsr.pipeline import Progress
-    from vsr.segments.plan import Plan
 
-__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "segment_task", "task_error", "Tally",
-           "ray_runner"]
+__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "segment_task", "task_error", "ray_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -165,35 +163,6 @@ def task_error(ray: Any, e: BaseException, what: str) -> VsrError:
     return BackendError(f"{what} could not be computed on Ray: {cause(e)}")
 
 
-class Tally:
-    """Progress over one whole file whose segments run at once: frames done in finished and
-    reused parts plus those written so far in the running ones."""
-
-    def __init__(self, plan: Plan, todo: list[int]) -> None:
-        self.total = plan.frames
-        self.done = plan.frames - sum(plan.segments[i].frames for i in todo)  # reused parts
-        self.running: dict[int, int] = {}
-        self.computed = 0  # frames this run finished (the rate's numerator, with the running ones)
-        self.t0 = time.perf_counter()
-
-    def update(self, index: int, p: Progress) -> Progress:
-        """Segment ``index`` reports ``p``; returns the report for the whole file."""
-        from vsr.pipeline import Progress
-
-        self.running[index] = p.frames
-        now = sum(self.running.values())
-        elapsed = time.perf_counter() - self.t0
-        fps = (self.computed + now) / elapsed if elapsed > 0 else 0.0
-        done = min(self.done + now, self.total)
-        eta = (self.total - done) / fps if fps else None
-        return Progress(done, self.total, elapsed, fps, eta, segment=index)
-
-    def finished(self, index: int, frames: int) -> None:
-        self.running.pop(index, None)
-        self.done += frames
-        self.computed += frames
-
-
 def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: float = 0, max_retries: int = 3,
                progress: Callable[[Progress], None] | None = None,
                progress_interval: float = 1.0) -> Callable[..., list[int]]:
@@ -211,8 +180,10 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
         saved = WorkDir(dst).read_plan()
         if saved is None:
             raise MediaError(f"{dst.name}: its segment plan vanished before the segments ran; run the command again")
+        from vsr.segments.run import Report
+
         plan, print_ = saved
-        tally = Tally(plan, indices)
+        report = Report(plan, [s.index for s in plan.segments if s.index not in indices], progress)
         with connect(address) as ray:
             task = ray.remote(segment_task).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                                                     retry_exceptions=False)
@@ -225,7 +196,7 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
                     done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=min(1.0, progress_interval))
                     for i, p in ray.get(sink.drain.remote()) if sink is not None else ():
                         if i in pending.values():  # an update may arrive after its segment's result
-                            progress(tally.update(i, p))
+                            report.callback(i)(p)
                     for ref in done:
                         i = pending.pop(ref)
                         try:
@@ -233,7 +204,7 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
                         except ray.exceptions.RayError as e:
                             errors.append(task_error(ray, e, f"{dst.name}: segment {i}"))
                             continue
-                        tally.finished(i, frames)
+                        report.finished(i, frames)
             except BaseException:
                 for ref in pending:
                     with contextlib.suppress(Exception):

@@ -18,7 +18,7 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ class SegmentStats:
         segments: segments in the plan.
         computed: indices of the segments computed by this run.
         reused: indices of the finished parts an earlier run left and this one reused.
-        input_size, output_size: ``(width, height)`` (the output's from the last computed part).
         backend: the backend that ran (empty when every part was reused).
+        join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
     """
 
     frames: int = 0
@@ -49,9 +49,8 @@ class SegmentStats:
     segments: int = 0
     computed: list[int] = field(default_factory=list)
     reused: list[int] = field(default_factory=list)
-    input_size: tuple[int, int] = (0, 0)
-    output_size: tuple[int, int] = (0, 0)
     backend: str = ""
+    join_seconds: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -149,19 +148,21 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     elif todo:
         net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
-            report = _Report(plan, stats.reused, progress)
+            report = Report(plan, stats.reused, progress)
             stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap)
             stats.backend = net.backend.name
         finally:
             if loaded is None:
                 net.backend.close()
+    t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
+    stats.join_seconds = time.perf_counter() - t1
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
 def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: str, todo: list[int], net: Any,
-             report: _Report, cancel: threading.Event | None, overlap: int) -> list[int]:
+             report: Report, cancel: threading.Event | None, overlap: int) -> list[int]:
     """Run the parts ``todo``, ``overlap`` at a time, in order; the first failure stops the others
     and is raised. Returns the indices computed."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -205,8 +206,9 @@ def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: s
     return [i for i in (f.result() for f in futures) if i is not None]
 
 
-class _Report:
-    """Turns the parts' progress into reports over the whole file (thread-safe)."""
+class Report:
+    """Turns the parts' progress into reports over the whole file (thread-safe; also used by
+    the Ray runners, :mod:`vsr.segments.ray`, whose parts report from the workers)."""
 
     def __init__(self, plan: Plan, reused: list[int], progress: Callable[[Any], None] | None) -> None:
         self.total = plan.frames
@@ -246,7 +248,14 @@ class _Report:
 # -- the three farm steps (any node sharing the filesystem) ---------------------------------------
 def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | str) -> Plan:
     """Step 1: plan ``src`` into ``count`` segments and open the work folder beside ``dst``
-    (an earlier plan with the same options is kept, with its finished parts)."""
+    (an earlier plan with the same options is kept, with its finished parts).
+
+    Raises:
+        OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
+    """
+    from vsr.media.containers import check_paths
+
+    check_paths(Path(src), Path(dst), cfg.overwrite)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
@@ -267,7 +276,7 @@ def run_segment(src: str | Path, dst: str | Path, cfg: UpscaleConfig, index: int
     if not force and work.problem(index, print_) is None:
         log.info("%s: segment %d is already done", dst.name, index)
         return False
-    report = _Report(plan, [], progress)
+    report = Report(plan, [], progress)
     report.done = sum(s.frames for s in plan.segments[:index])
     run_part(src, work, plan, index, cfg, print_, progress=report.callback(index))
     return True
