@@ -142,6 +142,22 @@ def test_open_gop_sources(tmp_path: Path, espcn_x2, name: str, codec: str, optio
     assert _frames(joined) == _frames(whole)
 
 
+@pytest.mark.parametrize("codec, options", [
+    ("libx264", {"g": "9", "sc_threshold": "0", "bf": "3", "x264-params": "b-pyramid=normal"}),  # 2 frames of delay
+    ("mpeg4", {"g": "9", "bf": "2"}),  # 1 frame
+])
+def test_avi_with_b_frames_is_cut_on_the_decoders_clock(tmp_path: Path, espcn_x2, codec: str, options: dict) -> None:
+    """AVI video is timed by decode order (the parser's presentation times are guesses): the plan
+    cuts on that clock too, so no frame next to a cut is lost."""
+    src = tmp_path / "src.avi"
+    write_video(src, codec=codec, size=(32, 24), frames=36, options=options)
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert len(stats.computed) == 3 and stats.frames == 36
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 36
+
+
 def test_vfr_timestamps_come_from_the_source(tmp_path: Path, espcn_x2) -> None:
     pts = [0, 40, 73, 120, 200, 210, 260, 330, 400, 433, 470, 560, 600, 640, 700, 705]
     src = tmp_path / "vfr.mkv"
