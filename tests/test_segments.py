@@ -318,3 +318,27 @@ def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> 
     assert r.returncode == 0, r.stderr
     assert f"({4 - done} computed, {done} reused)" in r.stdout
     assert len(_frames(dst)) == 40
+
+
+def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """As an unsegmented run's (issue 18): model, weight set, backend, encoder, frames and sizes of
+    the whole file, speed and file size; then the segments."""
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "2", "--codec", "ffv1", "--backend", "onnxruntime",
+            "--progress", "none"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    size_kb = dst.stat().st_size / 1000
+    assert line.startswith(f"{dst}: espcn x2 ") and " weights, onnxruntime, ffv1; 40 frames 32x24 -> 64x48 in " in line
+    assert "x realtime)" in line and f", {size_kb:.1f} kB; 2 segments (2 computed, 0 reused), join " in line, line
+    dst.unlink()  # every part computed by farm steps: this run only joins, and says frames and times
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    for index in ("0", "1"):
+        assert main(["segments", "run", str(gop_mkv), "-o", str(dst), "--index", index, *opts]) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{dst}: 40 frames in ") and " fps); 2 segments (0 computed, 2 reused), join " in line, line
