@@ -157,6 +157,26 @@ def test_open_gop_start_mid_gop(make_clip, espcn_x2, tmp_path, codec, options, f
         assert _check_exact(clip, tmp_path, espcn_x2, start, start + Fraction(1, 2)) == 12
 
 
+def test_avi_with_a_b_pyramid_is_cut_on_the_decoders_clock(make_clip, espcn_x2, tmp_path):
+    """H.264 with a B-pyramid in AVI is timed by decode order, two frames late; the parser's
+    guesses say one: a start on the frame before a keyframe seeked to the keyframe and lost it."""
+    from vsr.pipeline import upscale_video
+
+    clip = make_clip("pyramid.avi", frames=40, size=(64, 48),
+                     options={"g": "10", "sc_threshold": "0", "bf": "3", "x264-params": "b-pyramid=normal"})
+    whole = _whole_run(clip.path, tmp_path, espcn_x2)
+    assert len(whole.times) == 40
+    for first in (9, 10, 19, 25):  # the frame before a keyframe (its guess), a keyframe, mid-GOP
+        start = whole.times[first]  # exactly a frame's time: that frame is the first kept
+        out = tmp_path / f"part_{first}.mkv"
+        upscale_video(clip.path, out, range=TimeRange(start, start + Fraction(2, 5)), loaded=espcn_x2, codec="ffv1")
+        part = read_video(out)
+        assert len(part.times) == 10, first
+        for j, (planes, t) in enumerate(zip(part.planes, part.times)):
+            assert all((a == b).all() for a, b in zip(planes, whole.planes[first + j])), (first, j)
+            assert t == whole.times[first + j] - start
+
+
 # --- pipes, progress, ranges outside the input ------------------------------------------------------
 
 VSR = [sys.executable, "-m", "vsr"]

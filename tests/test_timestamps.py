@@ -1,5 +1,5 @@
 """Hard timestamps through ``vsr upscale``, compared with what FFmpeg's libraries read:
-DivX/Xvid AVIs with packed B-frames, MPEG-TS recordings joined byte-wise, an MP4 edit list
+DivX/Xvid AVIs with packed B-frames, H.264 with B-frames in AVI, MPEG-TS recordings joined byte-wise, an MP4 edit list
 that starts mid-GOP; and the encoder side: ``hvc1``, quiet library banners, encoder options
 checked as FFmpeg checks them.
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from media import read_video, write_video
-from media_containers import first_times
+from media_containers import Track, first_times, write_media
 from media_timing import VOP, write_edit_list_mp4, write_joined_ts, write_packed_avi
 
 VSR = [sys.executable, "-m", "vsr", "upscale", "--progress", "none"]
@@ -83,10 +83,25 @@ def test_generated_avi_has_packed_b_frames_that_ffmpeg_unpacks(tmp_path: Path) -
     assert len(lumas(src)) == 12  # what FFmpeg decodes
 
 
+def write_h264_avi(path: Path, audio: str) -> None:
+    """H.264 with B-frames (x264's pyramid: two frames of reordering delay) in AVI, 12 frames."""
+    write_media(path, frames=12, size=(64, 48), options={"bf": "3", "x264-params": "b-adapt=0:b-pyramid=normal"},
+                audio=[Track({"mp3": "libmp3lame"}.get(audio, audio), layout="stereo")])
+    with av.open(str(path)) as c:
+        kinds = [av.video.frame.PictureType(f.pict_type).name for f in c.decode(video=0)]
+    assert "B" in kinds and len(kinds) == 12
+
+
+@pytest.mark.parametrize("source", ["xvid", "h264"])
 @pytest.mark.parametrize("suffix, audio", [("mkv", "ac3"), ("mp4", "mp3"), ("avi", "ac3")])
-def test_packed_b_frame_avi_upscales_to_any_container(suffix: str, audio: str, tmp_path: Path) -> None:
-    src = tmp_path / "xvid.avi"
-    write_packed_avi(src, audio=audio)
+def test_b_frame_avi_upscales_to_any_container(source: str, suffix: str, audio: str, tmp_path: Path) -> None:
+    """Packed MPEG-4 B-frames and H.264 B-frames in AVI, whose presentation times the parser
+    guesses: every frame kept, in display order, evenly timed."""
+    src = tmp_path / f"{source}.avi"
+    if source == "xvid":
+        write_packed_avi(src, audio=audio)
+    else:
+        write_h264_avi(src, audio)
     dst = tmp_path / f"out.{suffix}"
     ok(src, dst)
     times = read_video(dst).times

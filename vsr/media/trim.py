@@ -32,6 +32,7 @@ import av
 from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError
 from vsr.media.streams import Preroll
+from vsr.media.timestamps import DECODE_ORDER_FORMATS
 
 __all__ = ["Trim", "enter_range", "timeline_zero"]
 
@@ -113,6 +114,13 @@ class Trim:
         self._started: set[int] = set()  # audio streams whose first packet in the range went out
         self._video_from: Fraction | None = None  # video packets before this keyframe time are skipped
         self._seen: set[int] = set()  # copied streams that reached the end
+        # AVI video is timed by decode order (vsr.media.timestamps): a frame is shown the decoder's
+        # reordering delay after its decode time, which the parser's guess (one frame) misses for
+        # H.264's B-pyramid: a seek by the guess could land one keyframe late and lose frames
+        self._shown_after: int | None = None  # ticks, for decode-order video
+        rate = video.guessed_rate or video.average_rate
+        if container.format.name in DECODE_ORDER_FORMATS and rate and video.time_base:
+            self._shown_after = video.codec_context.reorder_depth * max(1, round(1 / (rate * video.time_base)))
 
     # -- checks and estimates ----------------------------------------------------------------------
     def check(self) -> None:
@@ -224,8 +232,9 @@ class Trim:
         return packets, key if key_ok and all(first_audio.values()) else None
 
     # -- keeping -----------------------------------------------------------------------------------
-    @staticmethod
-    def _time(p: av.Packet) -> Fraction | None:
+    def _time(self, p: av.Packet) -> Fraction | None:
+        if self._shown_after is not None and p.stream.index == self.video.index:
+            return None if p.dts is None or not p.time_base else (p.dts + self._shown_after) * p.time_base
         ts = p.pts if p.pts is not None else p.dts
         return None if ts is None or not p.time_base else ts * p.time_base
 
