@@ -142,6 +142,22 @@ def test_open_gop_sources(tmp_path: Path, espcn_x2, name: str, codec: str, optio
     assert _frames(joined) == _frames(whole)
 
 
+@pytest.mark.parametrize("codec, options", [
+    ("libx264", {"g": "9", "sc_threshold": "0", "bf": "3", "x264-params": "b-pyramid=normal"}),  # 2 frames of delay
+    ("mpeg4", {"g": "9", "bf": "2"}),  # 1 frame
+])
+def test_avi_with_b_frames_is_cut_on_the_decoders_clock(tmp_path: Path, espcn_x2, codec: str, options: dict) -> None:
+    """AVI video is timed by decode order (the parser's presentation times are guesses): the plan
+    cuts on that clock too, so no frame next to a cut is lost."""
+    src = tmp_path / "src.avi"
+    write_video(src, codec=codec, size=(32, 24), frames=36, options=options)
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert len(stats.computed) == 3 and stats.frames == 36
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 36
+
+
 def test_vfr_timestamps_come_from_the_source(tmp_path: Path, espcn_x2) -> None:
     pts = [0, 40, 73, 120, 200, 210, 260, 330, 400, 433, 470, 560, 600, 640, 700, 705]
     src = tmp_path / "vfr.mkv"
@@ -302,3 +318,27 @@ def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> 
     assert r.returncode == 0, r.stderr
     assert f"({4 - done} computed, {done} reused)" in r.stdout
     assert len(_frames(dst)) == 40
+
+
+def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """As an unsegmented run's (issue 18): model, weight set, backend, encoder, frames and sizes of
+    the whole file, speed and file size; then the segments."""
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "2", "--codec", "ffv1", "--backend", "onnxruntime",
+            "--progress", "none"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    size_kb = dst.stat().st_size / 1000
+    assert line.startswith(f"{dst}: espcn x2 ") and " weights, onnxruntime, ffv1; 40 frames 32x24 -> 64x48 in " in line
+    assert "x realtime)" in line and f", {size_kb:.1f} kB; 2 segments (2 computed, 0 reused), join " in line, line
+    dst.unlink()  # every part computed by farm steps: this run only joins, and says frames and times
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    for index in ("0", "1"):
+        assert main(["segments", "run", str(gop_mkv), "-o", str(dst), "--index", index, *opts]) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{dst}: 40 frames in ") and " fps); 2 segments (0 computed, 2 reused), join " in line, line

@@ -76,7 +76,11 @@ def test_the_numpy_host_path_equals_the_torch_path(log2, depth, size):
     assert ort_b.host and not torch_b.host
     frames = [_frame(37, 50, depth, log2, seed=i) for i in range(3)]
     ref = [Upscaler(torch_b, 4, size=size).upscale([f])[0] for f in frames]
-    batched = HostUpscaler(ort_b, 4, tile=20, size=size, workers=2).upscale(frames)
+    host = HostUpscaler(ort_b, 4, tile=20, size=size, workers=2)
+    try:
+        batched = host.upscale(frames)
+    finally:
+        host.close()  # its worker threads would outlive the test (later tests count vsr- threads)
     for a, b in zip(batched, ref):
         for pa, pb in zip(a.planes, b.planes):
             assert pa.shape == pb.shape and pa.dtype == pb.dtype

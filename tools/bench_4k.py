@@ -11,10 +11,11 @@ back, so a busy machine slows them alike; figures are medians over the repeats a
 taken between those medians.
 
 The stage profile times each piece alone on the clip's frames, wall-clock per frame, medians:
-decode; the network (OpenVINO's inference, one frame on every core); the float32 input add
-and pixel shuffle; luma quantisation; chroma normalising, bicubic upsampling and
-quantisation; packing the planes into an ``av.VideoFrame`` and encoding (the encoder alone,
-fed the upscaled frames).
+decode; the network (OpenVINO's inference as one of the pipeline's workers runs it: with the
+automatic layout on 2 cores, one thread, two frames at once); the float32 input add and pixel
+shuffle; luma quantisation; chroma normalising, bicubic upsampling and quantisation (one
+thread each, in the worker); packing the planes into an ``av.VideoFrame`` and encoding (the
+encoder alone, fed the upscaled frames, on its own threads).
 """
 
 from __future__ import annotations
@@ -128,8 +129,10 @@ def stage_profile(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> di
 def run(clip: Path, models: list[str], precisions: list[str], scale: int, preset: str, crf: int, repeat: int,
         work: Path) -> dict:
     """End-to-end fps of the bicubic baseline and each (model, precision), ratios, stage profiles."""
+
     def config(model: str, precision: str) -> UpscaleConfig:
-        return UpscaleConfig(model=ModelConfig(model, scale), backend=BackendConfig("openvino", "cpu", options=(("precision", precision),)),
+        return UpscaleConfig(model=ModelConfig(model, scale),
+                             backend=BackendConfig("openvino", "cpu", options=(("precision", precision),)),
                              encode=EncodeConfig("libx264", crf, preset), size=SIZE)
 
     jobs = {f"{m} {p}": config(m, p) for m in models for p in precisions}

@@ -24,6 +24,7 @@ from vsr.media.containers import check_paths, muxer_for
 from vsr.output import atomic_output, remove_stale_partials
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
+from vsr.upscale.budget import queue_frames
 
 if TYPE_CHECKING:
     from vsr.frames import YuvFrame
@@ -303,7 +304,9 @@ def _thread(channels: Channels, name: str, fn: Callable[[], None]) -> threading.
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None, live: bool = False) -> None:
     """Decode, upscale and encode in three threads joined by bounded queues."""
-    ch = Channels(cfg.queue_size, cancel)
+    cc = decoder.stream.codec_context  # queues bounded in bytes too: an 8K x2 frame is 200 MB or more
+    out_w, out_h = cfg.size or (cc.width * upscaler.backend.scale, cc.height * upscaler.backend.scale)
+    ch = Channels(queue_frames(cfg.queue_size, out_w * out_h * 3), cancel)
     report = _Reporter(progress, total)
     decode = Decode(decoder, None if cfg.video_only else ch.packets.put, ch.end_input)
     upscale = Upscale(upscaler, cfg.backend.batch)

@@ -165,10 +165,24 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
                                   runner=runner)
     finally:
         close()
-    print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
-          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s, join {stats.join_seconds:.1f} s ({stats.fps:.2f} fps)",
-          file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    print(_segmented_summary(args.output, stats), file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
     return 0
+
+
+def _segmented_summary(output: str, stats) -> str:
+    """A segmented run's summary: an unsegmented run's line (model, weights, backend, codec,
+    sizes, speed, file size) for the whole file, then the segments; when no part was computed
+    here (all reused, or Ray), frames and times only."""
+    from dataclasses import replace
+
+    from vsr.progress import summary_line
+
+    segments = (f"{stats.segments} segment{'s' * (stats.segments != 1)} ({len(stats.computed)} computed, "
+                f"{len(stats.reused)} reused), join {stats.join_seconds:.1f} s")
+    if stats.part is None:
+        return f"{output}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.2f} fps); {segments}"
+    whole = replace(stats.part, frames=stats.frames, seconds=stats.seconds, fps=stats.fps, duration=stats.duration)
+    return f"{summary_line(output, whole, Path(output).stat().st_size)}; {segments}"
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:

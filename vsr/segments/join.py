@@ -67,7 +67,7 @@ def join_parts(src: Path, dst: Path, plan: Plan, work: WorkDir, print_: str, cfg
     try:
         first = next(iter(decoder.frames()), None)  # the rotation and colour tags as the parts' frames had them
         if first is None:
-            raise MediaError(f"{src.name}: no video frame could be decoded")
+            raise MediaError(f"{src.name}: no video frame could be decoded; {decoder.hint}")
         source = decoder.source_info()
         width, height = scans[0].codec[1:3]
         sar = output_sar(source, SimpleNamespace(width=width, height=height))  # as an unsegmented run's

@@ -39,7 +39,7 @@ def part_config(cfg: UpscaleConfig, plan: Plan, index: int) -> UpscaleConfig:
 
 def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfig, print_: str, *,
              progress: Callable[[Any], None] | None = None, loaded: Any = None,
-             cancel: threading.Event | None = None) -> PartRecord:
+             cancel: threading.Event | None = None, on_stats: Callable[[Any], None] | None = None) -> PartRecord:
     """Upscale segment ``index`` of ``plan`` into its part and journal record.
 
     The part is written under a temporary name and renamed when complete (as every vsr
@@ -49,6 +49,7 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
     Args:
         print_: the run's :func:`vsr.segments.work.fingerprint`.
         progress, loaded, cancel: as :func:`vsr.pipeline.upscale_video` takes them.
+        on_stats: called with the part's :class:`vsr.pipeline.VideoStats`.
 
     Returns:
         The part's journal record.
@@ -63,4 +64,6 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
         log.info("segment %d: %d frames written, %d packets planned", index, stats.frames, expected)
     rec = PartRecord(index, print_, stats.frames, part.stat().st_size, file_sha256(part))
     work.save_record(rec)
+    if on_stats is not None:
+        on_stats(stats)
     return rec

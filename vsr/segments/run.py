@@ -42,6 +42,10 @@ class SegmentStats:
         reused: indices of the finished parts an earlier run left and this one reused.
         backend: the backend that ran (empty when every part was reused).
         join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
+        duration: seconds of video in the output (the plan's span).
+        part: the last part this process computed: its :class:`vsr.pipeline.VideoStats` (model,
+            weight set, backend, precision, encoder, sizes), for the summary; None when every
+            part was reused or computed elsewhere (Ray).
     """
 
     frames: int = 0
@@ -51,6 +55,8 @@ class SegmentStats:
     reused: list[int] = field(default_factory=list)
     backend: str = ""
     join_seconds: float = 0.0
+    duration: float = 0.0
+    part: Any = None
 
     @property
     def fps(self) -> float:
@@ -137,7 +143,7 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     check_paths(src, dst, cfg.overwrite)
     t0 = time.perf_counter()
     plan, print_, work, cfg = prepare(src, dst, cfg, segments)
-    stats = SegmentStats(segments=len(plan.segments))
+    stats = SegmentStats(segments=len(plan.segments), duration=plan.duration)
     stats.reused = work.finished(plan, print_)
     todo = [s.index for s in plan.segments if s.index not in stats.reused]
     if stats.reused:
@@ -149,7 +155,9 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
             report = Report(plan, stats.reused, progress)
-            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap)
+            parts: list[Any] = []
+            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap, parts.append)
+            stats.part = parts[-1] if parts else None
             stats.backend = net.backend.name
         finally:
             if loaded is None:
@@ -162,9 +170,11 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
 
 
 def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: str, todo: list[int], net: Any,
-             report: Report, cancel: threading.Event | None, overlap: int) -> list[int]:
+             report: Report, cancel: threading.Event | None, overlap: int,
+             on_stats: Callable[[Any], None] | None = None) -> list[int]:
     """Run the parts ``todo``, ``overlap`` at a time, in order; the first failure stops the others
-    and is raised. Returns the indices computed."""
+    and is raised; ``on_stats`` gets each part's :class:`vsr.pipeline.VideoStats`. Returns the
+    indices computed."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from vsr.segments.part import run_part
@@ -177,7 +187,8 @@ def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: s
         if stop.is_set():
             return None
         try:
-            part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net, cancel=stop)
+            part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net, cancel=stop,
+                            on_stats=on_stats)
         except BaseException as e:
             with lock:
                 errors.append(e)
