@@ -11,6 +11,7 @@ which finds no marker and computes the segment.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import av
@@ -157,3 +158,31 @@ def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_pat
     # the journal calls the file done only after its join: a second run skips both
     assert main(args) == 0
     assert json.loads(report.read_text())["summary"] == {"total": 2, "done": 0, "skipped": 2, "failed": 0}
+
+
+def test_batch_file_whose_segment_fails_is_failed_then_resumed(local_ray, gop_mkv, tmp_path, caplog):
+    """A segment whose worker dies with no retries left fails its file only; the next run of the
+    same batch reuses the file's finished segments and computes the failed one."""
+    src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
+    src.mkdir()
+    (src / "long.mkv").write_bytes(gop_mkv.read_bytes())
+    write_clip(src / "short.mp4", 32, 24, frames=3)
+    out.mkdir()
+    fired = _arm(out / "long.mkv", 1)
+    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--progress", "none", "--report", str(report),
+            *COMMON, "--ray", "--split-longer-than", "1", "--segments", "4", "--ray-max-retries", "0"]
+    assert main(args) == 1
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert fired.exists() and not (out / "long.mkv").exists()
+    assert files["long.mkv"]["status"] == "failed" and "segment 1" in files["long.mkv"]["reason"]
+    assert files["short.mp4"]["status"] == "done"
+    work = WorkDir(out / "long.mkv").path
+    assert sorted(p.name for p in work.glob("part-*.json")) == ["part-00000.json", "part-00002.json",
+                                                                 "part-00003.json"]
+    with caplog.at_level(logging.INFO, logger="vsr.batch.split"):
+        assert main(args) == 0  # the marker is spent: segment 1 is computed, the three others reused
+    assert "long.mkv: reusing 3 finished segment(s) of 4" in caplog.text
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert (files["long.mkv"]["status"], files["long.mkv"]["frames"]) == ("done", 40)
+    assert files["short.mp4"]["status"] == "skipped"
+    assert len(_frames(out / "long.mkv")) == 40 and not work.exists()
