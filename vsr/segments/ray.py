@@ -122,7 +122,7 @@ def _loaded(cfg: UpscaleConfig) -> Any:
 
 
 def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str, sink: Any = None,
-                 key: Any = None, interval: float = 1.0) -> tuple[int, str]:
+                 key: Any = None, interval: float = 1.0) -> tuple[int, Any]:
     """Runs on a Ray worker: segment ``index`` of the plan in ``dst``'s work folder.
 
     Args:
@@ -133,7 +133,7 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
             ``(key, Progress)``, frames counted inside the segment.
 
     Returns:
-        ``(frames in the part, backend name)``; the name is empty when the part was already
+        ``(frames in the part, its VideoStats)``; the stats are None when the part was already
         finished (a retry after the worker died between the part's record and the result).
     """
     from vsr.segments.part import run_part
@@ -144,12 +144,13 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
         raise MediaError(f"{Path(dst).name}: its segment plan in {work.path} was removed or replaced while "
                          f"segment {index} waited; run the command again")
     if work.problem(index, print_) is None:
-        return work.record(index).frames, ""
-    net = _loaded(cfg)
+        return work.record(index).frames, None
     progress, flush = throttled(sink, key, interval)
-    rec = run_part(Path(src), work, saved[0], index, cfg, print_, progress=progress, loaded=net)
+    stats: list[Any] = []
+    rec = run_part(Path(src), work, saved[0], index, cfg, print_, progress=progress, loaded=_loaded(cfg),
+                   on_stats=stats.append)
     flush()
-    return rec.frames, net.backend.name
+    return rec.frames, stats[0]
 
 
 def task_error(ray: Any, e: BaseException, what: str) -> VsrError:
@@ -176,7 +177,8 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
         progress_interval: seconds between a task's progress updates.
     """
 
-    def run(src: Path, dst: Path, cfg: UpscaleConfig, indices: list[int]) -> list[int]:
+    def run(src: Path, dst: Path, cfg: UpscaleConfig, indices: list[int],
+            on_stats: Callable[[Any], None] | None = None) -> list[int]:
         saved = WorkDir(dst).read_plan()
         if saved is None:
             raise MediaError(f"{dst.name}: its segment plan vanished before the segments ran; run the command again")
@@ -200,11 +202,13 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
                     for ref in done:
                         i = pending.pop(ref)
                         try:
-                            frames, _ = ray.get(ref)
+                            frames, part = ray.get(ref)
                         except ray.exceptions.RayError as e:
                             errors.append(task_error(ray, e, f"{dst.name}: segment {i}"))
                             continue
                         report.finished(i, frames)
+                        if part is not None and on_stats is not None:
+                            on_stats(part)
             except BaseException:
                 for ref in pending:
                     with contextlib.suppress(Exception):
