@@ -186,3 +186,19 @@ def test_batch_file_whose_segment_fails_is_failed_then_resumed(local_ray, gop_mk
     assert (files["long.mkv"]["status"], files["long.mkv"]["frames"]) == ("done", 40)
     assert files["short.mp4"]["status"] == "skipped"
     assert len(_frames(out / "long.mkv")) == 40 and not work.exists()
+
+
+def test_tasks_size_their_cpu_threads_to_the_cpus_ray_gave_them(local_ray):
+    """Ray pins no cores: a task's automatic inference parallelism follows its num_cpus, not the node's."""
+    from vsr.config import BackendConfig, UpscaleConfig
+    from vsr.segments.ray import fit_to_task
+
+    def chosen(cfg):
+        b = fit_to_task(cfg).backend
+        return b.workers, b.threads
+
+    probe = ray.remote(chosen)
+    assert ray.get(probe.options(num_cpus=1).remote(UpscaleConfig())) == (1, 1)
+    assert ray.get(probe.options(num_cpus=2).remote(UpscaleConfig())) == (2, 1)
+    given = UpscaleConfig(backend=BackendConfig(threads=3))
+    assert ray.get(probe.options(num_cpus=1).remote(given)) == (0, 3)  # what the user gave is kept

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from vsr.config import UpscaleConfig
     from vsr.pipeline import Progress
 
-__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "segment_task", "task_error", "ray_runner"]
+__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "fit_to_task", "segment_task", "task_error",
+           "ray_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,26 @@ def throttled(sink: Any, key: Any, interval: float) -> tuple[Callable[[Progress]
     return progress, flush
 
 
+def fit_to_task(cfg: UpscaleConfig) -> UpscaleConfig:
+    """``cfg`` for a Ray task: automatic CPU parallelism (no ``--workers``/``--threads``) sized
+    to the CPUs Ray gave the task. Ray pins no cores, so without this every task on a node
+    would size its inference threads for the whole node (16 tasks of 4 CPUs on a 64-core node:
+    64 threads each). Tasks with a GPU keep the automatic choice."""
+    from dataclasses import replace
+
+    from vsr.devices import cpu_parallelism
+
+    backend = cfg.backend
+    if backend.workers or backend.threads:
+        return cfg
+    assigned = import_ray().get_runtime_context().get_assigned_resources()
+    cpus = int(assigned.get("CPU", 0))
+    if assigned.get("GPU") or cpus < 1:
+        return cfg
+    workers, threads = cpu_parallelism(cores=cpus)
+    return replace(cfg, backend=replace(backend, workers=workers, threads=threads))
+
+
 def _loaded(cfg: UpscaleConfig) -> Any:
     """This worker's backend for ``cfg``, loaded on its first segment (one task runs at a time)."""
     from vsr.pipeline import load_backend
@@ -145,6 +166,7 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
                          f"segment {index} waited; run the command again")
     if work.problem(index, print_) is None:
         return work.record(index).frames, None
+    cfg = fit_to_task(cfg)
     progress, flush = throttled(sink, key, interval)
     stats: list[Any] = []
     rec = run_part(Path(src), work, saved[0], index, cfg, print_, progress=progress, loaded=_loaded(cfg),
