@@ -145,6 +145,7 @@ def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_pat
     files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
     assert (files["long.mkv"]["status"], files["long.mkv"]["segments"], files["long.mkv"]["frames"]) == ("done", 4, 40)
     assert (files["short.mp4"]["status"], files["short.mp4"]["segments"]) == ("done", 0)
+    assert files["long.mkv"]["backend"] == files["short.mp4"]["backend"] == "onnxruntime"
     local = tmp_path / "whole.mkv"
     assert main(["upscale", str(gop_mkv), "-o", str(local), "--progress", "none", *COMMON]) == 0
     assert _frames(out / "long.mkv") == _frames(local)  # joined: pixel-equal to an unsegmented run
@@ -154,7 +155,7 @@ def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_pat
     events = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     mine = [e for e in events if e.get("file") == str(src / "long.mkv")]
     assert mine[-1]["event"] == "file" and all(e["event"] == "progress" for e in mine[:-1])
-    assert all(e["total"] == 40 and e["frame"] <= 40 for e in mine[:-1])
+    assert all(e["total"] == 40 and e["frame"] <= 40 and e["segment"] in range(4) for e in mine[:-1])
     # the journal calls the file done only after its join: a second run skips both
     assert main(args) == 0
     assert json.loads(report.read_text())["summary"] == {"total": 2, "done": 0, "skipped": 2, "failed": 0}
