@@ -131,18 +131,29 @@ def test_a_segment_that_keeps_dying_fails_in_one_line(local_ray, gop_mkv, tmp_pa
     assert len(_frames(out)) == 40
 
 
-def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_path, capsys):
+def _batch(gop_mkv: Path, tmp_path: Path, kill: int, *extra: str) -> tuple[list[str], Path, Path, Path, Path]:
+    """A folder with a long file (the 40-frame clip, split into 4) and a short one, the worker of
+    the long file's segment ``kill`` armed; returns ``(vsr batch arguments, in, out, report,
+    the file that says the worker was killed)``."""
     src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     src.mkdir()
     (src / "long.mkv").write_bytes(gop_mkv.read_bytes())
     write_clip(src / "short.mp4", 32, 24, frames=3)
     out.mkdir()
-    fired = _arm(out / "long.mkv", 3)
-    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--progress", "json", "--report", str(report),
-            *COMMON, "--ray", "--split-longer-than", "1", "--segments", "4"]
+    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--report", str(report), *COMMON, "--ray",
+            "--split-longer-than", "1", "--segments", "4", *extra]
+    return args, src, out, report, _arm(out / "long.mkv", kill)
+
+
+def _files(report: Path) -> dict[str, dict]:
+    return {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+
+
+def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_path, capsys):
+    args, src, out, report, fired = _batch(gop_mkv, tmp_path, 3, "--progress", "json")
     assert main(args) == 0
     assert fired.exists()  # the killed segment task was retried
-    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    files = _files(report)
     assert (files["long.mkv"]["status"], files["long.mkv"]["segments"], files["long.mkv"]["frames"]) == ("done", 4, 40)
     assert (files["short.mp4"]["status"], files["short.mp4"]["segments"]) == ("done", 0)
     assert files["long.mkv"]["backend"] == files["short.mp4"]["backend"] == "onnxruntime"
@@ -164,16 +175,9 @@ def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_pat
 def test_batch_file_whose_segment_fails_is_failed_then_resumed(local_ray, gop_mkv, tmp_path, caplog):
     """A segment whose worker dies with no retries left fails its file only; the next run of the
     same batch reuses the file's finished segments and computes the failed one."""
-    src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
-    src.mkdir()
-    (src / "long.mkv").write_bytes(gop_mkv.read_bytes())
-    write_clip(src / "short.mp4", 32, 24, frames=3)
-    out.mkdir()
-    fired = _arm(out / "long.mkv", 1)
-    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--progress", "none", "--report", str(report),
-            *COMMON, "--ray", "--split-longer-than", "1", "--segments", "4", "--ray-max-retries", "0"]
+    args, _, out, report, fired = _batch(gop_mkv, tmp_path, 1, "--progress", "none", "--ray-max-retries", "0")
     assert main(args) == 1
-    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    files = _files(report)
     assert fired.exists() and not (out / "long.mkv").exists()
     assert files["long.mkv"]["status"] == "failed" and "segment 1" in files["long.mkv"]["reason"]
     assert files["short.mp4"]["status"] == "done"
@@ -183,7 +187,7 @@ def test_batch_file_whose_segment_fails_is_failed_then_resumed(local_ray, gop_mk
     with caplog.at_level(logging.INFO, logger="vsr.batch.split"):
         assert main(args) == 0  # the marker is spent: segment 1 is computed, the three others reused
     assert "long.mkv: reusing 3 finished segment(s) of 4" in caplog.text
-    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    files = _files(report)
     assert (files["long.mkv"]["status"], files["long.mkv"]["frames"]) == ("done", 40)
     assert files["short.mp4"]["status"] == "skipped"
     assert len(_frames(out / "long.mkv")) == 40 and not work.exists()
