@@ -129,16 +129,22 @@ def _from_index(path: str, container: av.container.InputContainer, video: av.vid
                         positions=positions)
 
 
-def _decode_order_clock(dts: list[int], keyframe: list[bool], depth: int) -> tuple[list[int], list[int]]:
+def _decode_order_clock(coded: list[tuple[int, int | None, bool]], depth: int) -> tuple[list[int], list[int]]:
     """Frame and keyframe times of decode-order video (AVI) as the decoder gives them
-    (:class:`vsr.media.timestamps.InputClock`): the ``k``-th frame shown gets the decode time of
-    packet ``k + depth`` (``depth``: the decoder's reordering delay; the last ``depth`` frames
-    follow on a frame apart), and a closed GOP's keyframe is shown in its decode place. The
-    parser's guesses (decode time plus one frame) are a frame early for H.264 with a B-pyramid:
-    cut there, the frame before each cut was lost."""
+    (:class:`vsr.media.timestamps.InputClock`), from ``(dts, parser's pts, keyframe)`` per packet.
+
+    The ``k``-th frame shown gets the decode time of packet ``k + depth`` (``depth``: the
+    decoder's reordering delay; the last ``depth`` frames follow on a frame apart). A keyframe
+    is shown no earlier than that of its own packet, later when the parser says so (an open
+    GOP's keyframe after its leading frames, which MPEG-4's and MPEG-2's parsers see). The
+    parser's guess alone (decode time plus one frame) is a frame early for H.264 with a
+    B-pyramid: cut there, the frame before each cut was lost.
+    """
+    dts = [d for d, _, _ in coded]
     step = (dts[-1] - dts[0]) // (len(dts) - 1) if len(dts) > 1 else 1
     times = dts[depth:] + [dts[-1] + step * (k + 1) for k in range(min(depth, len(dts)))]
-    return times, [t for t, key in zip(times, keyframe) if key]
+    keys = [max(d + depth * step, d if pts is None else pts) for d, pts, key in coded if key]
+    return times, keys
 
 
 def _demux(path: str, container: av.container.InputContainer, video: av.video.stream.VideoStream, zero: Fraction,
@@ -147,10 +153,9 @@ def _demux(path: str, container: av.container.InputContainer, video: av.video.st
     keys: list[int] = []
     missing = 0
     if container.format.name in DECODE_ORDER_FORMATS:
-        coded = [(p.dts, p.is_keyframe) for p in container.demux(video) if p.size and p.dts is not None]
+        coded = [(p.dts, p.pts, p.is_keyframe) for p in container.demux(video) if p.size and p.dts is not None]
         if coded:
-            pts, keys = _decode_order_clock([d for d, _ in coded], [k for _, k in coded],
-                                            video.codec_context.reorder_depth)
+            pts, keys = _decode_order_clock(coded, video.codec_context.reorder_depth)
     else:
         for packet in container.demux(video):
             if packet.pts is None:

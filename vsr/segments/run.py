@@ -124,7 +124,8 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         progress: called with :class:`vsr.pipeline.Progress` reports covering the whole file
             (frames across segments, reused parts counted as done), ``segment`` set.
         runner: computes a list of segment indices instead of this process (Ray: see
-            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices)``.
+            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices, on_stats)``,
+            ``on_stats`` taking each computed part's :class:`vsr.pipeline.VideoStats`.
         overlap: segments computed at once in this process, sharing the loaded backend (see
             :data:`OVERLAP`).
 
@@ -150,7 +151,10 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
                  len(plan.segments), len(todo))
     if todo and runner is not None:
-        stats.computed = runner(src, dst, cfg, todo)
+        done: list[Any] = []
+        stats.computed = runner(src, dst, cfg, todo, done.append)
+        stats.part = done[-1] if done else None
+        stats.backend = stats.part.backend if done else ""
     elif todo:
         net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
         try:
