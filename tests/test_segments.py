@@ -281,6 +281,7 @@ def test_hdr10_10bit_source_in_segments(tmp_path: Path, espcn_x2) -> None:
         ca, cb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
         assert (cb.name, cb.format.name, cb.width) == (ca.name, ca.format.name, ca.width) == ("hevc", "yuv420p10le", 64)
         assert (cb.color_primaries, cb.color_trc, cb.colorspace) == (ca.color_primaries, ca.color_trc, ca.colorspace)
+        assert cb.codec_tag == ca.codec_tag == "hvc1"  # as Apple's players need (issue 17), joined or not
         fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
         assert {sd.type for sd in fb.side_data} >= {sd.type for sd in fa.side_data}  # mastering display, light level
     assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)]
