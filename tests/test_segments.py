@@ -343,3 +343,27 @@ def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: P
     assert main(args) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{dst}: 40 frames in ") and " fps); 2 segments (0 computed, 2 reused), join " in line, line
+
+
+def test_farm_steps_refuse_another_input_than_the_plans(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """'segments run' and 'join' with an input other than the planned one: one usage error, no
+    part computed from it and no output mixing one file's picture with another's sound (the
+    fingerprint is of the plan's source, so only the path tells them apart). A link to the
+    planned file is the same input."""
+    from vsr.cli import main
+
+    other = tmp_path / "other.mkv"
+    write_video(other, size=(32, 24), frames=20, audio=True)
+    link = tmp_path / "link.mkv"
+    link.symlink_to(gop_mkv)
+    dst = tmp_path / "out.mkv"
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    capsys.readouterr()
+    for step in (["run", "--index", "0", *opts], ["join"]):
+        assert main(["segments", step[0], str(other), "-o", str(dst), *step[1:]]) == 2
+        assert capsys.readouterr().err.strip() == (f"vsr: error: out.mkv: its segment plan is for {gop_mkv.resolve()}, "
+                                                   f"not {other}; give that input, or plan again with this one")
+    assert WorkDir(dst).record(0) is None and not dst.exists()
+    assert main(["segments", "run", str(link), "-o", str(dst), "--index", "0", *opts]) == 0
+    assert WorkDir(dst).record(0) is not None

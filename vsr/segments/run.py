@@ -7,6 +7,7 @@ and computes only the rest; changed options discard the old parts (with a warnin
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -101,6 +102,7 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
         if saved is None:
             raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
         plan = saved[0]
+        _check_source(src, dst, plan)
         print_ = fingerprint(plan, cfg)
         if print_ != saved[1]:
             raise UsageError(f"{dst.name}: these options or this source differ from the plan's; give the same "
@@ -109,6 +111,22 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
     plan = plan_segments(src, count)
     print_ = fingerprint(plan, cfg)
     return work.start(plan, print_), print_, work, cfg
+
+
+def _check_source(src: Path, dst: Path, plan: Plan) -> None:
+    """Refuse ``src`` unless it is the file ``plan`` was made from (through a link or another
+    mount path too): the fingerprint is of the plan's source, so only this tells them apart.
+
+    Raises:
+        UsageError: another input.
+    """
+    try:
+        same = os.path.samefile(src, plan.source)
+    except OSError:
+        same = src.resolve() == Path(plan.source).resolve()
+    if not same:
+        raise UsageError(f"{dst.name}: its segment plan is for {plan.source}, not {src}; give that input, or plan "
+                         "again with this one")
 
 
 def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
@@ -313,4 +331,5 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
     saved = work.read_plan()
     if saved is None:
         raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+    _check_source(src, dst, saved[0])
     return join_parts(src, dst, saved[0], work, saved[1], cfg)
