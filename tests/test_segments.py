@@ -367,3 +367,26 @@ def test_farm_steps_refuse_another_input_than_the_plans(gop_mkv: Path, tmp_path:
     assert WorkDir(dst).record(0) is None and not dst.exists()
     assert main(["segments", "run", str(link), "-o", str(dst), "--index", "0", *opts]) == 0
     assert WorkDir(dst).record(0) is not None
+
+
+def test_joined_recordings_whose_timestamps_reset_are_one_segment(tmp_path: Path, espcn_x2, caplog) -> None:
+    """Two MPEG-TS recordings joined byte-wise (``cat``), each with keyframes, the second's
+    timestamps starting again at the first's: a time names two places, so cutting by time lost
+    the second recording (12 of 24 frames, exit 0). Now one segment, with a warning, and every
+    frame as an unsegmented run gives them."""
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"rec{k}.ts"
+        write_video(part, frames=12, audio=True, container_format="mpegts",
+                    options={"preset": "ultrafast", "g": "4", "keyint_min": "4", "sc_threshold": "0"},
+                    picture_index=lambda i, k=k: i + 12 * k)
+        parts.append(part.read_bytes())
+    src = tmp_path / "joined.ts"
+    src.write_bytes(b"".join(parts))
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    with caplog.at_level(logging.WARNING):
+        stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert stats.segments == 1 and stats.frames == 24
+    assert "joined.ts: its timestamps step back after 0.46 s (recordings joined, or a damaged file)" in caplog.text
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 24
