@@ -168,22 +168,28 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     if stats.reused:
         log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
                  len(plan.segments), len(todo))
-    if todo and runner is not None:
-        done: list[Any] = []
-        stats.computed = runner(src, dst, cfg, todo, done.append)
-        stats.part = done[-1] if done else None
-        stats.backend = stats.part.backend if done else ""
-    elif todo:
-        net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
-        try:
-            report = Report(plan, stats.reused, progress)
-            parts: list[Any] = []
-            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap, parts.append)
-            stats.part = parts[-1] if parts else None
-            stats.backend = net.backend.name
-        finally:
-            if loaded is None:
-                net.backend.close()
+    try:
+        if todo and runner is not None:
+            done: list[Any] = []
+            stats.computed = runner(src, dst, cfg, todo, done.append)
+            stats.part = done[-1] if done else None
+            stats.backend = stats.part.backend if done else ""
+        elif todo:
+            net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
+            try:
+                report = Report(plan, stats.reused, progress)
+                parts: list[Any] = []
+                stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap,
+                                          parts.append)
+                stats.part = parts[-1] if parts else None
+                stats.backend = net.backend.name
+            finally:
+                if loaded is None:
+                    net.backend.close()
+    except BaseException:
+        if all(work.record(s.index) is None for s in plan.segments):
+            work.remove()  # no finished part to resume from: leave nothing beside the output
+        raise
     t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
     stats.join_seconds = time.perf_counter() - t1
