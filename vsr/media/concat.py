@@ -144,7 +144,7 @@ def concat(dst: Path, container_format: str | None, source_path: Path, source: S
     try:
         output = av.open(str(dst), "w", format=container_format)
     except (ValueError, av.error.FFmpegError) as e:
-        raise MediaError(f"{dst}: cannot write this container ({e})") from e
+        raise MediaError(f"{dst}: cannot write this container ({cause(e)})") from e
     try:
         with av.open(str(parts[0][0])) as first:
             video = output.add_stream_from_template(first.streams.video[0], opaque=True)  # no encoder needed
