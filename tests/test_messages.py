@@ -270,6 +270,8 @@ def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> No
      "report it if other players read this input"),
     (lambda av: OSError(28, "No space left on device", "/v/.rep.json.77-0123abcd.tmp"),
      "/v/rep.json: the disk is full; free some space there or write the output to another disk"),
+    (lambda av: BrokenPipeError(32, "Broken pipe"),  # vsr segments plan ... | head -c 100
+     "standard output: the reading side went away before the output was complete"),
     (lambda av: ZeroDivisionError("division by zero"),
      "unexpected failure (division by zero); this is a bug in vsr or a library: run with -v for details and "
      "please report it"),
