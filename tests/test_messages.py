@@ -204,13 +204,14 @@ def test_file_size_limit_names_the_destination(tmp_path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-    r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none"],
-                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
-    assert r.returncode == 1, r.stderr
-    assert _line(r.stderr) == (f"vsr: error: {dst}: the file grew beyond the largest size this process may write "
-                               "(the shell's 'ulimit -f' or the file system's limit); raise the limit or write to "
-                               "another file system")
-    assert list(out.iterdir()) == []
+    for extra, named in (([], f"{dst}"), (["--segments", "1"], f"{dst} (segment 0, in its work folder beside it)")):
+        r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none", *extra],
+                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
+        assert r.returncode == 1, r.stderr
+        assert _line(r.stderr) == (f"vsr: error: {named}: the file grew beyond the largest size this process may "
+                                   "write (the shell's 'ulimit -f' or the file system's limit); raise the limit or "
+                                   "write to another file system")  # not the part's name in the hidden work folder
+        assert list(out.iterdir()) == []
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
