@@ -63,3 +63,19 @@ def test_batch_dry_run_totals_and_estimates(tmp_path: Path, make_clip, capsys):
     assert "total: 2 file(s) to upscale, 50 frames, 2.0 s of video" in lines
     assert re.fullmatch(r"estimate: about [\d.]+ s to upscale, output about [\d.]+ [kM]B in all \(see docs/batch.md.*",
                         lines[-1]), lines[-1]
+
+
+def test_dry_run_of_a_range_past_the_end_says_what_the_run_says(tmp_path: Path, make_clip, capsys):
+    """--start past the end: the dry run fails in the run's own line (not 'end is not after
+    start'), and a batch's totals do not count a negative share of it."""
+    clip = make_clip("short.mp4", size=(64, 48), frames=25)  # 1 s
+    out = tmp_path / "o.mkv"
+    for extra in ([], ["--dry-run"]):
+        assert main(["upscale", str(clip.path), "-o", str(out), "--start", "5", "--progress", "none", *extra]) == 1
+        assert capsys.readouterr().err.strip() == "vsr: error: short.mp4: --start 5 s is past the end of the input (1 s long)"
+    assert not out.exists()
+    long = make_clip("long.mp4", size=(64, 48), frames=200)  # 8 s: 3 s of it after the start
+    assert main(["batch", str(clip.path), str(long.path), "-d", str(tmp_path / "out"), "--start", "5",
+                 "--dry-run", "--codec", "ffv1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "total: 2 file(s) to upscale, 75 frames, 3.0 s of video" in lines, lines

@@ -204,13 +204,14 @@ def test_file_size_limit_names_the_destination(tmp_path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-    r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none"],
-                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
-    assert r.returncode == 1, r.stderr
-    assert _line(r.stderr) == (f"vsr: error: {dst}: the file grew beyond the largest size this process may write "
-                               "(the shell's 'ulimit -f' or the file system's limit); raise the limit or write to "
-                               "another file system")
-    assert list(out.iterdir()) == []
+    for extra, named in (([], f"{dst}"), (["--segments", "1"], f"{dst} (segment 0, in its work folder beside it)")):
+        r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none", *extra],
+                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
+        assert r.returncode == 1, r.stderr
+        assert _line(r.stderr) == (f"vsr: error: {named}: the file grew beyond the largest size this process may "
+                                   "write (the shell's 'ulimit -f' or the file system's limit); raise the limit or "
+                                   "write to another file system")  # not the part's name in the hidden work folder
+        assert list(out.iterdir()) == []
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
@@ -270,6 +271,8 @@ def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> No
      "report it if other players read this input"),
     (lambda av: OSError(28, "No space left on device", "/v/.rep.json.77-0123abcd.tmp"),
      "/v/rep.json: the disk is full; free some space there or write the output to another disk"),
+    (lambda av: BrokenPipeError(32, "Broken pipe"),  # vsr segments plan ... | head -c 100
+     "standard output: the reading side went away before the output was complete"),
     (lambda av: ZeroDivisionError("division by zero"),
      "unexpected failure (division by zero); this is a bug in vsr or a library: run with -v for details and "
      "please report it"),
@@ -330,7 +333,7 @@ def test_unreadable_inputs_say_what_to_do(tmp_path, capsys) -> None:
             assert main(["upscale", str(src), "-o", str(tmp_path / "o.mkv"), "--progress", "none", *extra]) == 1
             line = _line(capsys.readouterr().err)
             assert line.endswith(happened) and "range" not in line, (extra, line)
-            assert not (tmp_path / "o.mkv").exists() and not list(tmp_path.glob(".o.mkv.vsr-partial*"))
+            assert not (tmp_path / "o.mkv").exists() and not list(tmp_path.glob(".o.mkv*"))  # no work folder either
 
 
 def test_an_mp4_with_its_index_last_on_stdin_says_what_to_pipe(tmp_path) -> None:

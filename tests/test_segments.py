@@ -281,6 +281,7 @@ def test_hdr10_10bit_source_in_segments(tmp_path: Path, espcn_x2) -> None:
         ca, cb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
         assert (cb.name, cb.format.name, cb.width) == (ca.name, ca.format.name, ca.width) == ("hevc", "yuv420p10le", 64)
         assert (cb.color_primaries, cb.color_trc, cb.colorspace) == (ca.color_primaries, ca.color_trc, ca.colorspace)
+        assert cb.codec_tag == ca.codec_tag == "hvc1"  # as Apple's players need (issue 17), joined or not
         fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
         assert {sd.type for sd in fb.side_data} >= {sd.type for sd in fa.side_data}  # mastering display, light level
     assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)]
@@ -342,3 +343,50 @@ def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: P
     assert main(args) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{dst}: 40 frames in ") and " fps); 2 segments (0 computed, 2 reused), join " in line, line
+
+
+def test_farm_steps_refuse_another_input_than_the_plans(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """'segments run' and 'join' with an input other than the planned one: one usage error, no
+    part computed from it and no output mixing one file's picture with another's sound (the
+    fingerprint is of the plan's source, so only the path tells them apart). A link to the
+    planned file is the same input."""
+    from vsr.cli import main
+
+    other = tmp_path / "other.mkv"
+    write_video(other, size=(32, 24), frames=20, audio=True)
+    link = tmp_path / "link.mkv"
+    link.symlink_to(gop_mkv)
+    dst = tmp_path / "out.mkv"
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    capsys.readouterr()
+    for step in (["run", "--index", "0", *opts], ["join"]):
+        assert main(["segments", step[0], str(other), "-o", str(dst), *step[1:]]) == 2
+        assert capsys.readouterr().err.strip() == (f"vsr: error: out.mkv: its segment plan is for {gop_mkv.resolve()}, "
+                                                   f"not {other}; give that input, or plan again with this one")
+    assert WorkDir(dst).record(0) is None and not dst.exists()
+    assert main(["segments", "run", str(link), "-o", str(dst), "--index", "0", *opts]) == 0
+    assert WorkDir(dst).record(0) is not None
+
+
+def test_joined_recordings_whose_timestamps_reset_are_one_segment(tmp_path: Path, espcn_x2, caplog) -> None:
+    """Two MPEG-TS recordings joined byte-wise (``cat``), each with keyframes, the second's
+    timestamps starting again at the first's: a time names two places, so cutting by time lost
+    the second recording (12 of 24 frames, exit 0). Now one segment, with a warning, and every
+    frame as an unsegmented run gives them."""
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"rec{k}.ts"
+        write_video(part, frames=12, audio=True, container_format="mpegts",
+                    options={"preset": "ultrafast", "g": "4", "keyint_min": "4", "sc_threshold": "0"},
+                    picture_index=lambda i, k=k: i + 12 * k)
+        parts.append(part.read_bytes())
+    src = tmp_path / "joined.ts"
+    src.write_bytes(b"".join(parts))
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    with caplog.at_level(logging.WARNING):
+        stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert stats.segments == 1 and stats.frames == 24
+    assert "joined.ts: its timestamps step back after 0.46 s (recordings joined, or a damaged file)" in caplog.text
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 24

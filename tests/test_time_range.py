@@ -297,6 +297,24 @@ def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, ca
     assert [r.status for r in redo] == ["done"] * 2 and [r.frames for r in redo] == [12, 12]
 
 
+def test_batch_copy_at_target_refuses_a_range(make_clip, tmp_path, capsys):
+    """A file already at --target is copied whole: with a range it copied 241 frames for 0.3 s
+    asked. Now a usage error before anything is written; skip still goes with a range."""
+    from vsr.batch import upscale_batch
+    from vsr.cli import main
+
+    clip = make_clip("big.mp4", size=(64, 48), frames=10)
+    out = tmp_path / "out"
+    args = ["batch", str(clip.path), "-d", str(out), "--target", "32x24", "--duration", "0.2"]
+    assert main([*args, "--at-target", "copy"]) == 2
+    assert capsys.readouterr().err.strip() == ("vsr: error: --at-target copy copies whole files, not a --start/--end/"
+                                               "--duration range; use --at-target skip, or no range")
+    with pytest.raises(UsageError):
+        upscale_batch([clip.path], out, target="32x24", at_target="copy", range=time_range(None, None, "0.2"))
+    assert not out.exists()
+    assert main([*args, "--progress", "none"]) == 0 and not list(out.rglob("*.mp4"))  # skipped
+
+
 # --- subtitles, chapters, timecode, re-encoded audio ---------------------------------------------
 
 def test_subtitles_and_chapters_follow_the_range(make_clip, espcn_x2, tmp_path):

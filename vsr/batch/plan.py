@@ -120,7 +120,13 @@ def plan_items(
 
     Does not look at existing outputs (see :mod:`vsr.batch.state`); marks a second
     source whose output path collides with an earlier one as failed.
+
+    Raises:
+        UsageError: ``copy`` with a time range (a copy is the whole file).
     """
+    if target is not None and at_target == "copy" and config.range is not None:
+        raise UsageError("--at-target copy copies whole files, not a --start/--end/--duration range; use "
+                         "--at-target skip, or no range")
     items: list[BatchItem] = []
     taken: dict[Path, BatchItem] = {}
     for src in sources:

@@ -18,10 +18,10 @@ from typing import Callable, Iterator
 
 import av
 
-from vsr.errors import MediaError
+from vsr.errors import MediaError, cause
 from vsr.frames import ColorTags
 from vsr.media.decode import open_input
-from vsr.media.encode import carry_over
+from vsr.media.encode import carry_over, tag_for_apple
 from vsr.media.source import SourceInfo
 
 __all__ = ["PartScan", "scan_part", "decode_times", "concat"]
@@ -69,7 +69,7 @@ def scan_part(path: Path, time_base: Fraction, shift: int) -> PartScan:
                     scan.pts.append(_ticks(p.pts, v.time_base, time_base) + shift)
             return scan
     except av.error.FFmpegError as e:
-        raise MediaError(f"{path.name}: unreadable ({e})") from e
+        raise MediaError(f"{path.name}: unreadable ({cause(e)})") from e
 
 
 def decode_times(parts: list[list[int]]) -> list[int]:
@@ -144,12 +144,13 @@ def concat(dst: Path, container_format: str | None, source_path: Path, source: S
     try:
         output = av.open(str(dst), "w", format=container_format)
     except (ValueError, av.error.FFmpegError) as e:
-        raise MediaError(f"{dst}: cannot write this container ({e})") from e
+        raise MediaError(f"{dst}: cannot write this container ({cause(e)})") from e
     try:
         with av.open(str(parts[0][0])) as first:
             video = output.add_stream_from_template(first.streams.video[0], opaque=True)  # no encoder needed
         video.time_base = time_base
         cc = video.codec_context
+        tag_for_apple(cc, cc.name, output)  # as an unsegmented run's
         cc.color_range, cc.colorspace, cc.color_primaries, cc.color_trc = color.range, color.space, color.primaries, \
             color.trc
         if sample_aspect_ratio:

@@ -15,6 +15,10 @@ from vsr.media.timestamps import DECODE_ORDER_FORMATS
 
 __all__ = ["KeyframeScan", "scan_keyframes"]
 
+# containers that recorders write and people join byte-wise (``cat``): their decode timestamps
+# are the stream's own, so one stepping back is a join or damage, not a demuxer's guess
+_RECORDING_FORMATS = {"mpegts", "mpeg"}
+
 
 @dataclass(frozen=True)
 class KeyframeScan:
@@ -35,6 +39,7 @@ class KeyframeScan:
         keyframes: the keyframes' timestamps, sorted.
         pts: every frame's pts, sorted (a demux scan); None from an index.
         positions: each keyframe's place in decode order (an index scan); None from a demux.
+        uncut: why the input cannot be cut by time at all ("": it can): its timestamps step back.
     """
 
     path: str
@@ -46,6 +51,7 @@ class KeyframeScan:
     keyframes: list[int]
     pts: list[int] | None = None
     positions: dict[int, int] | None = None
+    uncut: str = ""
 
     def count(self, lo: int, hi: int | None) -> int:
         """Frames from keyframe ``lo`` up to keyframe ``hi`` (None: the end): those presented in
@@ -152,6 +158,7 @@ def _demux(path: str, container: av.container.InputContainer, video: av.video.st
     pts: list[int] = []
     keys: list[int] = []
     missing = 0
+    last, back = None, None  # the last decode timestamp; the one after which they stepped back
     if container.format.name in DECODE_ORDER_FORMATS:
         coded = [(p.dts, p.pts, p.is_keyframe) for p in container.demux(video) if p.size and p.dts is not None]
         if coded:
@@ -164,6 +171,14 @@ def _demux(path: str, container: av.container.InputContainer, video: av.video.st
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keys.append(packet.pts)
+            if packet.dts is not None:
+                if back is None and last is not None and packet.dts < last:
+                    back = last
+                last = packet.dts
+    uncut = ""
+    if back is not None and container.format.name in _RECORDING_FORMATS:  # a time is no longer one place
+        uncut = (f"{name}: its timestamps step back after {float(back * video.time_base - zero):.2f} s (recordings "
+                 "joined, or a damaged file), so a time names two places: it is one segment")
     if missing:
         raise MediaError(f"{name}: {missing} video packets carry no timestamp, so it cannot be cut at keyframes; "
                          "run it without --segments")
@@ -173,4 +188,4 @@ def _demux(path: str, container: av.container.InputContainer, video: av.video.st
     tb = Fraction(video.time_base)
     n = len(pts)
     span = (pts[-1] - pts[0]) * tb * n / (n - 1) if n > 1 else Fraction(0)
-    return KeyframeScan(path, tb, zero, pts[0], span, n, sorted(set(keys)), pts=pts)
+    return KeyframeScan(path, tb, zero, pts[0], span, n, sorted(set(keys)), pts=pts, uncut=uncut)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vsr.config import UpscaleConfig
+from vsr.errors import VsrError
 from vsr.segments.plan import Plan
 from vsr.segments.work import PART_FORMAT, PartRecord, WorkDir, file_sha256
 
@@ -58,7 +59,12 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
 
     part = work.part(index)
     work.record_path(index).unlink(missing_ok=True)  # a record never outlives the part it describes
-    stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, loaded=loaded, cancel=cancel)
+    try:
+        stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, loaded=loaded,
+                              cancel=cancel)
+    except VsrError as e:  # a full disk names the output the user gave, not the part in the hidden work folder
+        e.args = (str(e).replace(str(part), f"{work.dst} (segment {index}, in its work folder beside it)"),)
+        raise
     expected = plan.segments[index].frames
     if stats.frames != expected:
         log.info("segment %d: %d frames written, %d packets planned", index, stats.frames, expected)

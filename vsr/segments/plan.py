@@ -151,8 +151,10 @@ def _plan(path: str | Path, count: int | str, scan: KeyframeScan) -> Plan:
     if count == "auto":
         count = max(1, round(scan.duration / AUTO_SECONDS))
     cuts: list[int] = []
-    candidates = [k for k in scan.keyframes if k > first]
-    if count > 1 and not candidates:
+    candidates = [] if scan.uncut else [k for k in scan.keyframes if k > first]
+    if count > 1 and scan.uncut:
+        log.warning("%s", scan.uncut)
+    elif count > 1 and not candidates:
         log.warning("%s has a single keyframe: it is one segment (it cannot be cut without re-encoding)",
                     Path(path).name)
     for i in range(1, count if candidates else 1):

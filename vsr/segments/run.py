@@ -7,6 +7,7 @@ and computes only the rest; changed options discard the old parts (with a warnin
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -101,6 +102,7 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
         if saved is None:
             raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
         plan = saved[0]
+        _check_source(src, dst, plan)
         print_ = fingerprint(plan, cfg)
         if print_ != saved[1]:
             raise UsageError(f"{dst.name}: these options or this source differ from the plan's; give the same "
@@ -109,6 +111,22 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
     plan = plan_segments(src, count)
     print_ = fingerprint(plan, cfg)
     return work.start(plan, print_), print_, work, cfg
+
+
+def _check_source(src: Path, dst: Path, plan: Plan) -> None:
+    """Refuse ``src`` unless it is the file ``plan`` was made from (through a link or another
+    mount path too): the fingerprint is of the plan's source, so only this tells them apart.
+
+    Raises:
+        UsageError: another input.
+    """
+    try:
+        same = os.path.samefile(src, plan.source)
+    except OSError:
+        same = src.resolve() == Path(plan.source).resolve()
+    if not same:
+        raise UsageError(f"{dst.name}: its segment plan is for {plan.source}, not {src}; give that input, or plan "
+                         "again with this one")
 
 
 def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
@@ -124,7 +142,8 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         progress: called with :class:`vsr.pipeline.Progress` reports covering the whole file
             (frames across segments, reused parts counted as done), ``segment`` set.
         runner: computes a list of segment indices instead of this process (Ray: see
-            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices)``.
+            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices, on_stats)``,
+            ``on_stats`` taking each computed part's :class:`vsr.pipeline.VideoStats`.
         overlap: segments computed at once in this process, sharing the loaded backend (see
             :data:`OVERLAP`).
 
@@ -149,19 +168,28 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     if stats.reused:
         log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
                  len(plan.segments), len(todo))
-    if todo and runner is not None:
-        stats.computed = runner(src, dst, cfg, todo)
-    elif todo:
-        net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
-        try:
-            report = Report(plan, stats.reused, progress)
-            parts: list[Any] = []
-            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap, parts.append)
-            stats.part = parts[-1] if parts else None
-            stats.backend = net.backend.name
-        finally:
-            if loaded is None:
-                net.backend.close()
+    try:
+        if todo and runner is not None:
+            done: list[Any] = []
+            stats.computed = runner(src, dst, cfg, todo, done.append)
+            stats.part = done[-1] if done else None
+            stats.backend = stats.part.backend if done else ""
+        elif todo:
+            net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
+            try:
+                report = Report(plan, stats.reused, progress)
+                parts: list[Any] = []
+                stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap,
+                                          parts.append)
+                stats.part = parts[-1] if parts else None
+                stats.backend = net.backend.name
+            finally:
+                if loaded is None:
+                    net.backend.close()
+    except BaseException:
+        if all(work.record(s.index) is None for s in plan.segments):
+            work.remove()  # no finished part to resume from: leave nothing beside the output
+        raise
     t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
     stats.join_seconds = time.perf_counter() - t1
@@ -309,4 +337,5 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
     saved = work.read_plan()
     if saved is None:
         raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+    _check_source(src, dst, saved[0])
     return join_parts(src, dst, saved[0], work, saved[1], cfg)
