@@ -300,25 +300,42 @@ def test_cli_segments_with_target(gop_mkv: Path, tmp_path: Path) -> None:
 
 
 def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> None:
-    """``vsr upscale --segments 4`` killed (-9) once its first part is journalled: the same command
-    again computes exactly the segments that had no sound part (counted from the journal left)."""
+    """``vsr upscale --segments 4`` killed (-9) with its first part journalled: the same command
+    again computes exactly the other three and reuses the first.
+
+    Race-free on any CPU: before ``python -m vsr`` starts, the child process puts a FIFO where
+    segment 1's hidden partial file goes (``.part-00001.nut.vsr-partial-PID``: its own pid, so
+    vsr keeps it as its own). Opening it for writing blocks until a reader comes, and none does:
+    the run can finish segment 0 and journal it, never segment 1, however fast the machine.
+    """
+    from vsr.output import PARTIAL_TAG
+
     dst = tmp_path / "out.mkv"
-    cmd = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1",
-           "--progress", "none"]
+    opts = ["--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1"]
+    cmd = ["upscale", str(gop_mkv), "-o", str(dst), *opts, "--progress", "none"]
+    assert _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), *opts).returncode == 0  # the same plan, kept
     work = WorkDir(dst)
-    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if not work.path.exists():
-        pytest.skip("the run finished before it could be killed")
-    done = sum(work.record(i) is not None for i in range(4))
+    held = work.part(1)
+
+    def hold_segment_1() -> None:  # in the child, after fork, before exec
+        os.mkfifo(held.with_name(f".{held.name}{PARTIAL_TAG}-{os.getpid()}"))
+
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=hold_segment_1)
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a state the run cannot pass: segment 1 stays held
+        assert proc.poll() is None and work.record(0) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    assert [work.record(i) is not None for i in range(4)] == [True, False, False, False] and not dst.exists()
     r = _vsr(*cmd)
     assert r.returncode == 0, r.stderr
-    assert f"({4 - done} computed, {done} reused)" in r.stdout
-    assert len(_frames(dst)) == 40
+    assert "(3 computed, 1 reused)" in r.stdout
+    assert len(_frames(dst)) == 40 and not work.path.exists()
 
 
 def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: Path, capsys) -> None:
