@@ -407,3 +407,35 @@ def test_joined_recordings_whose_timestamps_reset_are_one_segment(tmp_path: Path
     assert stats.segments == 1 and stats.frames == 24
     assert "joined.ts: its timestamps step back after 0.46 s (recordings joined, or a damaged file)" in caplog.text
     assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 24
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".ts"])
+@pytest.mark.parametrize("segments", [None, "2"])
+def test_av1_into_mov_or_ts_is_refused_before_any_work(gop_mkv: Path, tmp_path: Path, suffix: str,
+                                                        segments: str | None) -> None:
+    """PyAV's FFmpeg refuses AV1 in MOV and writes it into MPEG-TS as an unreadable data stream:
+    one line naming the containers that work, exit 2, nothing written (no output, no work folder)."""
+    dst = tmp_path / f"out{suffix}"
+    extra = ["--segments", segments] if segments else []
+    r = _vsr("upscale", str(gop_mkv), "-o", str(dst), "--codec", "libsvtav1", "--backend", "onnxruntime", *extra)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "AV1 video (libsvtav1) cannot go into" in r.stderr and ".mp4" in r.stderr and ".mkv" in r.stderr
+    assert "Traceback" not in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_av1_into_mp4_and_mkv_unsegmented_and_segmented(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+    """Where the containers carry AV1, it goes there joined or not: same frame count and times."""
+    for suffix in (".mp4", ".mkv"):
+        whole, joined = tmp_path / f"whole{suffix}", tmp_path / f"joined{suffix}"
+        upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="libsvtav1")
+        stats = upscale_segmented(gop_mkv, joined, segments=2, loaded=espcn_x2, codec="libsvtav1")
+        assert stats.segments == 2
+        with av.open(str(joined)) as c:
+            assert c.streams.video[0].codec_context.name in ("av1", "libdav1d") and c.streams.audio
+        assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)] and len(_frames(joined)) == 40
+
+
+def test_batch_of_av1_into_mov_is_refused_before_any_job(gop_mkv: Path, tmp_path: Path) -> None:
+    r = _vsr("batch", str(gop_mkv), "-d", str(tmp_path / "out"), "--codec", "libsvtav1", "--container", "mov")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot go into .mov" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import VsrError
-from vsr.media.containers import check_paths, muxer_for
+from vsr.media.containers import check_codec_fits, check_paths, muxer_for
 from vsr.output import atomic_output, remove_stale_partials
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
@@ -176,6 +176,8 @@ def upscale_video(
         check_paths(None if url else src, dst, cfg.overwrite)
         if cfg.encode.container_format is None:  # the partial's name has no suffix to guess from
             cfg = replace(cfg, encode=replace(cfg.encode, container_format=muxer_for(dst)))
+    check_codec_fits(cfg.encode.codec, cfg.encode.container_format)
+    if not to_stdout:
         for old in remove_stale_partials([dst]):  # a killed earlier run of this job
             log.info("removed %s, left by a killed run", old)
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),

@@ -122,11 +122,16 @@ def plan_items(
     source whose output path collides with an earlier one as failed.
 
     Raises:
-        UsageError: ``copy`` with a time range (a copy is the whole file).
+        UsageError: ``copy`` with a time range (a copy is the whole file); a ``container`` that
+            cannot carry the encoder's video.
     """
     if target is not None and at_target == "copy" and config.range is not None:
         raise UsageError("--at-target copy copies whole files, not a --start/--end/--duration range; use "
                          "--at-target skip, or no range")
+    if container:  # every job would fail at its start: refuse the batch before the first
+        from vsr.media.containers import check_codec_fits, muxer_for
+
+        check_codec_fits(config.encode.codec, muxer_for(Path(f"x.{container}")))
     items: list[BatchItem] = []
     taken: dict[Path, BatchItem] = {}
     for src in sources:

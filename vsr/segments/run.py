@@ -113,6 +113,19 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
     return work.start(plan, print_), print_, work, cfg
 
 
+def check_output(src: Path, dst: Path, cfg: UpscaleConfig) -> None:
+    """Refuse, before any work, an output path :func:`vsr.media.containers.check_paths` refuses
+    and an encoder its container cannot carry (the parts are NUT, the join is not).
+
+    Raises:
+        UsageError, OutputExistsError: one line.
+    """
+    from vsr.media.containers import check_codec_fits, check_paths, muxer_for
+
+    check_paths(src, dst, cfg.overwrite)
+    check_codec_fits(cfg.encode.codec, cfg.encode.container_format or muxer_for(dst))
+
+
 def _check_source(src: Path, dst: Path, plan: Plan) -> None:
     """Refuse ``src`` unless it is the file ``plan`` was made from (through a link or another
     mount path too): the fingerprint is of the plan's source, so only this tells them apart.
@@ -153,13 +166,12 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     Raises:
         VsrError: as :func:`vsr.pipeline.upscale_video`; a part the join refuses.
     """
-    from vsr.media.containers import check_paths
     from vsr.pipeline import load_backend, merge_options
     from vsr.segments.join import join_parts
 
     cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
+    check_output(src, dst, cfg)
     t0 = time.perf_counter()
     plan, print_, work, cfg = prepare(src, dst, cfg, segments)
     stats = SegmentStats(segments=len(plan.segments), duration=plan.duration)
@@ -292,9 +304,7 @@ def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | 
     Raises:
         OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
     """
-    from vsr.media.containers import check_paths
-
-    check_paths(Path(src), Path(dst), cfg.overwrite)
+    check_output(Path(src), Path(dst), cfg)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
@@ -328,11 +338,10 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
         UsageError: no plan there.
         MediaError: a missing or corrupt part, named in one line.
     """
-    from vsr.media.containers import check_paths
     from vsr.segments.join import join_parts
 
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
+    check_output(src, dst, cfg)
     work = WorkDir(dst)
     saved = work.read_plan()
     if saved is None:
