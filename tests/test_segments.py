@@ -439,3 +439,57 @@ def test_batch_of_av1_into_mov_is_refused_before_any_job(gop_mkv: Path, tmp_path
     r = _vsr("batch", str(gop_mkv), "-d", str(tmp_path / "out"), "--codec", "libsvtav1", "--container", "mov")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot go into .mov" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _streams(path: Path) -> dict[str, list]:
+    """Per stream type: ``(pts, dts, bytes)`` of every packet (video: pts and pixels decoded)."""
+    with av.open(str(path)) as c:
+        out: dict[str, list] = {"audio": [], "subtitle": []}
+        for p in c.demux():
+            if p.size and p.stream.type in out:
+                out[p.stream.type].append((p.pts, p.dts, bytes(p)))
+        out["chapters"] = [(ch["start"], ch["end"]) for ch in c.chapters()]
+    out["video"] = _frames(path)
+    return out
+
+
+@pytest.mark.parametrize("start, end", [("0.3", "1.45"), (None, "1.1"), ("0.5", None)])
+def test_time_range_in_segments_equals_the_range_unsegmented(gop_mkv: Path, tmp_path: Path, espcn_x2,
+                                                             start: str | None, end: str | None) -> None:
+    """``--start/--end`` with ``--segments 3`` (FFV1): the same frames, pixels and timestamps as
+    the same range in one run, the same audio and subtitle packets, the same chapters."""
+    from vsr.config import time_range
+
+    rng = time_range(start, end)
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(gop_mkv, whole, range=rng, loaded=espcn_x2, codec="ffv1")
+    plan = plan_segments(gop_mkv, 3, time_range=rng)
+    assert plan.segments[0].start == rng.start and plan.segments[-1].end == rng.end
+    cuts = [s.start_pts for s in plan.segments[1:]]
+    assert cuts == sorted(cuts) and set(cuts) <= {400, 800, 1200} and cuts[0] > plan.segments[0].start_pts
+    stats = upscale_segmented(gop_mkv, joined, segments=3, range=rng, loaded=espcn_x2, codec="ffv1")
+    a, b = _streams(whole), _streams(joined)
+    assert stats.segments == len(plan.segments) > 1 and stats.frames == len(a["video"]) == plan.frames
+    assert b["video"] == a["video"] and 0 <= b["video"][0][0] < 40  # pixels and times, zero at the start (ms)
+    assert b["audio"] == a["audio"] and b["subtitle"] == a["subtitle"] and b["chapters"] == a["chapters"]
+    assert a["audio"]
+
+
+def test_cli_time_range_in_segments_farm_steps(gop_mkv: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    opts = ["--backend", "onnxruntime", "--codec", "ffv1"]
+    r = _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", "--start", "0.3", "--end", "1.45",
+             *opts)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["range"] == ["3/10", "29/20"] and plan["frames"] == 29
+    r = _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", "0", "--start", "0.5", *opts)
+    assert r.returncode == 2 and "covers 0.3 s-1.45 s" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    for i in ("0", "1"):
+        assert _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", i, *opts).returncode == 0
+    assert _vsr("segments", "join", str(gop_mkv), "-o", str(dst)).returncode == 0
+    assert [p for p, _ in _frames(dst)][:2] == [20, 60] and len(_frames(dst)) == 29  # ms from 0.3 s
+    one = tmp_path / "one.mkv"
+    r = _vsr("upscale", str(gop_mkv), "-o", str(one), "--segments", "2", "--start", "0.3", "--duration", "1.15", *opts)
+    assert r.returncode == 0 and "2 segments" in r.stdout, r.stderr
+    assert _frames(one) == _frames(dst)

@@ -83,7 +83,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     )
 
 
-def _add_range_args(p: argparse.ArgumentParser) -> None:
+def add_range_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
                              "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
                              "FFmpeg's -ss/-to/-t; output timestamps start at zero (see docs/time-ranges.md)")
@@ -93,7 +93,7 @@ def _add_range_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    _add_range_args(p)
+    add_range_args(p)
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")

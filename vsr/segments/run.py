@@ -91,10 +91,8 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
         ``(plan, fingerprint, work folder, config with the weights resolved)``.
 
     Raises:
-        UsageError: a time range (not combined with segments), or no plan to resume.
+        UsageError: no plan to resume; a time range other than the saved plan's.
     """
-    if cfg.range is not None:
-        raise UsageError("--segments cannot be combined with --start/--end/--duration yet; cut the range first")
     work = WorkDir(dst)
     cfg = resolve_weights(src, cfg)
     if count is None:
@@ -103,12 +101,15 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
             raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
         plan = saved[0]
         _check_source(src, dst, plan)
+        if cfg.range is not None and cfg.range != plan.range:
+            raise UsageError(f"{dst.name}: its segment plan covers {plan.range or 'the whole input'}, not {cfg.range}; "
+                             "give the plan's --start/--end, or plan again")
         print_ = fingerprint(plan, cfg)
         if print_ != saved[1]:
             raise UsageError(f"{dst.name}: these options or this source differ from the plan's; give the same "
                              "options as 'vsr segments plan', or plan again")
         return plan, print_, work, cfg
-    plan = plan_segments(src, count)
+    plan = plan_segments(src, count, time_range=cfg.range)
     print_ = fingerprint(plan, cfg)
     return work.start(plan, print_), print_, work, cfg
 
