@@ -171,17 +171,24 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
 
 def _segmented_summary(output: str, stats) -> str:
     """A segmented run's summary: an unsegmented run's line (model, weights, backend, codec,
-    sizes, speed, file size) for the whole file, then the segments; when no part was computed
-    here (all reused, or Ray), frames and times only."""
+    sizes, speed, file size) for the whole file, then the segments; fps and speed count only the
+    frames computed in this run (reused parts are named apart); when no part was computed here
+    (all reused, or Ray), frames and times only."""
     from dataclasses import replace
 
     from vsr.progress import summary_line
 
-    segments = (f"{stats.segments} segment{'s' * (stats.segments != 1)} ({len(stats.computed)} computed, "
-                f"{len(stats.reused)} reused), join {stats.join_seconds:.1f} s")
+    plural = "s" * (stats.segments != 1)
+    segments = f"{stats.segments} segment{plural} ({len(stats.computed)} computed, {len(stats.reused)} reused)"
+    if stats.reused:
+        segments += (f", {stats.reused_frames} frames reused from an earlier run and left out of fps and speed"
+                     if stats.computed_frames else f", all {stats.reused_frames} frames reused from an earlier run")
+    segments += f", join {stats.join_seconds:.1f} s"
     if stats.part is None:
-        return f"{output}: {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.2f} fps); {segments}"
-    whole = replace(stats.part, frames=stats.frames, seconds=stats.seconds, fps=stats.fps, duration=stats.duration)
+        rate = f" ({stats.fps:.2f} fps)" if stats.computed_frames else ""
+        return f"{output}: {stats.frames} frames in {stats.seconds:.1f} s{rate}; {segments}"
+    whole = replace(stats.part, frames=stats.frames, seconds=stats.seconds, fps=stats.fps,
+                    duration=stats.computed_duration)
     return f"{summary_line(output, whole, Path(output).stat().st_size)}; {segments}"
 
 
