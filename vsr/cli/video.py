@@ -152,8 +152,7 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
     from vsr.progress import make_reporter
     from vsr.segments.run import upscale_segmented
 
-    if args.input == "-" or args.output == "-":
-        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+    _check_segmentable(args, cfg)
     callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
     try:
         runner = None
@@ -167,6 +166,19 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
         close()
     print(_segmented_summary(args.output, stats), file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
     return 0
+
+
+def _check_segmentable(args: argparse.Namespace, cfg) -> None:
+    """Refuse what a segmented run cannot do, before any work (dry runs too).
+
+    Raises:
+        UsageError: stdin or stdout; a time range.
+    """
+    from vsr.segments.run import check_segmentable
+
+    if args.input == "-" or args.output == "-":
+        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+    check_segmentable(cfg)
 
 
 def _segmented_summary(output: str, stats) -> str:
@@ -218,7 +230,16 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
         if args.input == "-":
             raise UsageError("--dry-run runs a trial on the input first and cannot read stdin")
-        print("\n".join(upscale_estimate_lines(args.input, args.output, cfg)), file=sys.stderr if to_stdout else sys.stdout)
+        if args.ray and args.segments is None:
+            args.segments = "auto"
+        if args.segments is not None:
+            _check_segmentable(args, cfg)
+        lines = upscale_estimate_lines(args.input, args.output, cfg)
+        if args.segments is not None:
+            from vsr.cli.estimate import segment_plan_lines
+
+            lines[-1:-1] = segment_plan_lines(args.input, args.segments)
+        print("\n".join(lines), file=sys.stderr if to_stdout else sys.stdout)
         return 0
     if args.ray and args.segments is None:
         args.segments = "auto"

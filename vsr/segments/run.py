@@ -19,7 +19,8 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+__all__ = ["SegmentStats", "Report", "check_segmentable", "prepare", "upscale_segmented", "plan_run", "run_segment",
+           "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,16 @@ def resolve_weights(src: Path, cfg: UpscaleConfig) -> UpscaleConfig:
     return replace(cfg, model=replace(cfg.model, weights=chosen))
 
 
+def check_segmentable(cfg: UpscaleConfig) -> None:
+    """Refuse options a segmented run cannot take (found before any work, dry runs too).
+
+    Raises:
+        UsageError: a time range.
+    """
+    if cfg.range is not None:
+        raise UsageError("--segments cannot be combined with --start/--end/--duration yet; cut the range first")
+
+
 def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -> tuple[Plan, str, WorkDir,
                                                                                          UpscaleConfig]:
     """Open (or resume) the work folder of ``dst``.
@@ -106,8 +117,7 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
     Raises:
         UsageError: a time range (not combined with segments), or no plan to resume.
     """
-    if cfg.range is not None:
-        raise UsageError("--segments cannot be combined with --start/--end/--duration yet; cut the range first")
+    check_segmentable(cfg)
     work = WorkDir(dst)
     cfg = resolve_weights(src, cfg)
     if count is None:
