@@ -359,7 +359,35 @@ def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: P
     capsys.readouterr()
     assert main(args) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"{dst}: 40 frames in ") and " fps); 2 segments (0 computed, 2 reused), join " in line, line
+    assert line.startswith(f"{dst}: 40 frames in ") and " fps" not in line, line  # nothing computed: no rate
+    assert "; 2 segments (0 computed, 2 reused), all 40 frames reused from an earlier run, join " in line, line
+
+
+def test_resumed_run_counts_only_frames_computed_here_in_fps_and_speed(gop_mkv: Path, tmp_path: Path,
+                                                                        capsys) -> None:
+    """Segment 0 of 4 (10 of 40 frames, 0.4 s of 1.6 s) computed beforehand by the farm step; the
+    full run reuses it: its fps and speed count the 30 frames (1.2 s of video) computed here, over
+    this run's wall-clock time, and the summary names the 10 reused frames."""
+    import re
+
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts]) == 0
+    assert main(["segments", "run", str(gop_mkv), "-o", str(dst), "--index", "0", *opts]) == 0
+    capsys.readouterr()
+    assert main(["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts]) == 0
+    line = capsys.readouterr().out.strip()
+    m = re.search(r"; 40 frames 32x24 -> 64x48 in ([0-9.]+) s \(([0-9.]+) fps, ([0-9.]+)x realtime\)", line)
+    assert m, line
+    seconds, fps, speed = (float(g) for g in m.groups())
+    slow, fast = seconds + 0.05, max(seconds - 0.05, 0.01)  # the wall-clock time, printed to 0.1 s
+    assert 30 / slow - 0.005 <= fps <= 30 / fast + 0.005, line  # 40 / seconds before the fix
+    assert 1.2 / slow - 0.005 <= speed <= 1.2 / fast + 0.005, line  # 1.6 / seconds before the fix
+    assert "; 4 segments (3 computed, 1 reused), 10 frames reused from an earlier run and left out of fps and " \
+           "speed, join " in line, line
+    assert len(_frames(dst)) == 40
 
 
 def test_farm_steps_refuse_another_input_than_the_plans(gop_mkv: Path, tmp_path: Path, capsys) -> None:

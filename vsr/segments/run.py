@@ -19,7 +19,8 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment",
+           "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class SegmentStats:
         backend: the backend that ran (empty when every part was reused).
         join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
         duration: seconds of video in the output (the plan's span).
+        reused_frames: frames of the reused parts (in ``frames``, not computed by this run).
         part: the last part this process computed: its :class:`vsr.pipeline.VideoStats` (model,
             weight set, backend, precision, encoder, sizes), for the summary; None when every
             part was reused or computed elsewhere (Ray).
@@ -58,10 +60,22 @@ class SegmentStats:
     join_seconds: float = 0.0
     duration: float = 0.0
     part: Any = None
+    reused_frames: int = 0
+
+    @property
+    def computed_frames(self) -> int:
+        """Frames this run computed (the output's, less the reused parts')."""
+        return max(0, self.frames - self.reused_frames)
+
+    @property
+    def computed_duration(self) -> float:
+        """Seconds of video this run computed (at the plan's mean frame interval)."""
+        return self.duration * self.computed_frames / self.frames if self.frames else 0.0
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
+        """Frames computed by this run per second of its wall-clock time (reused parts left out)."""
+        return self.computed_frames / self.seconds if self.seconds else 0.0
 
 
 def resolve_weights(src: Path, cfg: UpscaleConfig) -> UpscaleConfig:
@@ -177,6 +191,7 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     plan, print_, work, cfg = prepare(src, dst, cfg, segments)
     stats = SegmentStats(segments=len(plan.segments), duration=plan.duration)
     stats.reused = work.finished(plan, print_)
+    stats.reused_frames = sum(plan.segments[i].frames for i in stats.reused)
     todo = [s.index for s in plan.segments if s.index not in stats.reused]
     if stats.reused:
         log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
