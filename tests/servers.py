@@ -1,9 +1,9 @@
 """Local servers for network-input tests, on 127.0.0.1 only, started and stopped by the test.
 
 :func:`serve_folder` is an HTTP server for a folder; :func:`tcp_feeder` sends the same bytes
-to every TCP client, after a hook that lets a test act at the moment a client connects (and
+to every TCP client, with a hook that lets a test act at the moment a client connects (and
 hold the client there: vsr then sits inside that job, deterministically, for as long as
-the test needs).
+the test needs) and one after the bytes were sent (to hold a client that has half a file).
 """
 
 from __future__ import annotations
@@ -47,13 +47,16 @@ def serve_folder(folder: Path, requests: list[tuple[str, str]] | None = None) ->
 
 
 @contextlib.contextmanager
-def tcp_feeder(data: bytes, before_send: Callable[[int], bytes | None] = lambda i: None) -> Iterator[str]:
+def tcp_feeder(data: bytes, before_send: Callable[[int], bytes | None] = lambda i: None,
+               after_send: Callable[[int], None] = lambda i: None) -> Iterator[str]:
     """A TCP server on 127.0.0.1 that writes ``data`` to each client, then closes the connection.
 
     Args:
         before_send: called with the connection's index (0, 1, ...) once a client has
             connected and before anything is sent; it may block (the client then waits),
             and it may return bytes to send to this client instead of ``data``.
+        after_send: called with the connection's index after the bytes were sent, before the
+            connection closes; it may block (the client has part of a file and waits for more).
 
     Yields:
         ``tcp://127.0.0.1:PORT``.
@@ -76,9 +79,10 @@ def tcp_feeder(data: bytes, before_send: Callable[[int], bytes | None] = lambda 
             conn.settimeout(None)
             with conn:
                 payload = before_send(index)
-                index += 1
                 with contextlib.suppress(OSError):  # a prober may hang up after the first frame
                     conn.sendall(data if payload is None else payload)
+                after_send(index)
+                index += 1
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -7,14 +7,17 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from media import frame_count, write_clip, write_text, write_truncated
+from media import frame_count, write_clip, write_text, write_truncated, write_video
+from servers import tcp_feeder
 from vsr.batch import available_scales, plan_batch, upscale_batch
+from vsr.batch.sources import url_name
 from vsr.batch.state import JOURNAL_NAME
 from vsr.cli import main
 from vsr.media.probe import probe
@@ -303,48 +306,61 @@ def test_plan_batch_api(mixed, tmp_path):
 
 def test_kill_9_then_rerun_finishes_only_what_is_missing(tmp_path):
     """SIGKILL a batch part-way: no half file is ever visible at a destination; a rerun
-    removes the partial files and completes the rest."""
-    src, out = tmp_path / "in", tmp_path / "out"
-    n, frames = 4, 24
-    for i in range(n):
-        write_clip(src / f"clip{i}.mp4", 96, 72, frames=frames)
-    cmd = [sys.executable, "-m", "vsr", "batch", str(src), "-d", str(out), "--codec", "ffv1", "--container", "mkv",
-           "--progress", "none", "--threads", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen_partial = False
-    checked: set[Path] = set()
-    journal = out / JOURNAL_NAME
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            for f in _visible(out) if out.exists() else []:  # every visible output is whole, always
-                if f.suffix == ".mkv" and f not in checked:
-                    assert frame_count(f) == frames, f"{f} is visible but incomplete"
-                    checked.add(f)
-            done = journal.exists() and '"event": "done"' in journal.read_text()
-            seen_partial = seen_partial or bool(_partials(out) if out.exists() else [])
-            if done and _partials(out):
-                break
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    finished = [f for f in _visible(out) if f.suffix == ".mkv"]
-    assert 1 <= len(finished) < n, "the kill should land part-way through the batch"
-    for f in finished:
-        assert frame_count(f) == frames
-    left = _partials(out)
-    assert seen_partial
+    removes the partial files and completes the rest.
 
-    assert main(cmd[3:] + ["--report", str(tmp_path / "r.json")]) == 0  # the rerun, in this process
-    data = json.loads((tmp_path / "r.json").read_text())
-    assert data["summary"]["failed"] == 0
-    assert data["summary"]["skipped"] == len(finished)  # finished files are not redone
-    assert data["summary"]["done"] == n - len(finished)
+    Race-free on any CPU: the third input comes from a TCP server that sends its job half the
+    file and then holds the connection, so the batch sits inside that job (two files done, a
+    partial written, two not started) until the kill, however fast or slow the machine.
+    """
+    src, out = tmp_path / "in", tmp_path / "out"
+    n, frames = 5, 24
+    files = [write_clip(src / f"clip{i}.mp4", 96, 72, frames=frames) for i in range(n - 1)]
+    fed = write_video(tmp_path / "fed.mkv", frames=48, size=(96, 72))
+    data = fed.path.read_bytes()
+    release = threading.Event()
+
+    def hold_the_job(index: int) -> None:  # connection 0: the plan's probe (first frame); 1: the job
+        if index == 1:
+            release.wait(240)
+
+    with tcp_feeder(data, lambda i: data[: len(data) // 2] if i == 1 else None, hold_the_job) as url:
+        fed_out = out / f"{url_name(url)}.mkv"
+        cmd = [sys.executable, "-m", "vsr", "batch", *map(str, files[:2]), url, *map(str, files[2:]), "-d", str(out),
+               "--codec", "ffv1", "--container", "mkv", "--progress", "none", "--threads", "1"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        checked: set[Path] = set()
+        deadline = time.monotonic() + 240
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                for f in _visible(out) if out.exists() else []:  # every visible output is whole, always
+                    if f.suffix == ".mkv" and f not in checked:
+                        assert frame_count(f) == frames, f"{f} is visible but incomplete"
+                        checked.add(f)
+                if out.exists() and any(p.name.startswith(f".{fed_out.name}") for p in _partials(out)):
+                    # the held job has written frames: it stays there, with the two before it done
+                    break
+                time.sleep(0.01)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            release.set()
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+        finished = sorted(f.name for f in _visible(out) if f.suffix == ".mkv")
+        assert finished == ["clip0.mkv", "clip1.mkv"]  # in argument order, one job at a time
+        for name in finished:
+            assert frame_count(out / name) == frames
+        left = _partials(out)
+        assert len(left) == 1 and left[0].name.startswith(f".{fed_out.name}") and not fed_out.exists()
+
+        assert main(cmd[3:] + ["--report", str(tmp_path / "r.json")]) == 0  # the rerun, in this process
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert summary["failed"] == 0
+    assert summary["skipped"] == len(finished)  # finished files are not redone
+    assert summary["done"] == n - len(finished)
     assert not _partials(out) and not any(p.exists() for p in left)
-    for i in range(n):
+    for i in range(n - 1):
         assert frame_count(out / f"clip{i}.mkv") == frames
+    assert frame_count(fed_out) == 48
 
 
 def test_a_bug_on_one_file_is_an_internal_error_not_a_bad_input(tmp_path, monkeypatch, caplog):

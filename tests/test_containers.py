@@ -143,6 +143,10 @@ FORMATS = {
     "mkv_aac_to_webm": ("aac.mkv", dict(audio=[Track("aac", "fra")]), "webm", "opus", True),
     # MP4 holds PCM only as ISO 'ipcm' (few players read it; FFmpeg fails on Matroska's unordered channels)
     "mkv_pcm_to_mp4": ("pcm.mkv", dict(audio=[Track("pcm_s16le", "eng", layout="stereo")]), "mp4", "aac", True),
+    # the MOV muxer takes FLAC and Opus streams, then refuses them at the header ("only supported in MP4")
+    "mkv_flac_to_mov": ("flac.mkv", dict(audio=[Track("flac", "eng", layout="stereo")]), "mov", "aac", True),
+    "mkv_opus_to_mov": ("opus.mkv", dict(audio=[Track("libopus", "eng", layout="stereo")]), "mov", "aac", True),
+    "mkv_flac_to_mp4": ("flac.mkv", dict(audio=[Track("flac", "eng", layout="stereo")]), "mp4", "flac", False),
     "dv_pal": ("clip.dv", dict(codec="dvvideo", size=(720, 576), frames=2,
                                audio=[Track("pcm_s16le", layout="stereo")]), "mkv", "pcm_s16le", False),
     "dv_ntsc_411_avi": ("clip.avi", dict(codec="dvvideo", size=(720, 480), frames=2, pix_fmt="yuv411p",

@@ -63,3 +63,61 @@ def test_batch_dry_run_totals_and_estimates(tmp_path: Path, make_clip, capsys):
     assert "total: 2 file(s) to upscale, 50 frames, 2.0 s of video" in lines
     assert re.fullmatch(r"estimate: about [\d.]+ s to upscale, output about [\d.]+ [kM]B in all \(see docs/batch.md.*",
                         lines[-1]), lines[-1]
+
+
+def test_dry_run_of_a_range_past_the_end_says_what_the_run_says(tmp_path: Path, make_clip, capsys):
+    """--start past the end: the dry run fails in the run's own line (not 'end is not after
+    start'), and a batch's totals do not count a negative share of it."""
+    clip = make_clip("short.mp4", size=(64, 48), frames=25)  # 1 s
+    out = tmp_path / "o.mkv"
+    for extra in ([], ["--dry-run"]):
+        assert main(["upscale", str(clip.path), "-o", str(out), "--start", "5", "--progress", "none", *extra]) == 1
+        assert capsys.readouterr().err.strip() == "vsr: error: short.mp4: --start 5 s is past the end of the input (1 s long)"
+    assert not out.exists()
+    long = make_clip("long.mp4", size=(64, 48), frames=200)  # 8 s: 3 s of it after the start
+    assert main(["batch", str(clip.path), str(long.path), "-d", str(tmp_path / "out"), "--start", "5",
+                 "--dry-run", "--codec", "ffv1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "total: 2 file(s) to upscale, 75 frames, 3.0 s of video" in lines, lines
+
+
+def test_upscale_dry_run_with_segments_shows_the_plan(tmp_path: Path, capsys):
+    """``--dry-run --segments N|auto``: the plan a run would make (spans and frames of each
+    segment, a summary when there are many), the single-keyframe warning, nothing written."""
+    from media import write_video
+
+    gop = {"keyint_min": "10", "sc_threshold": "0", "bf": "0"}
+    clips = {}
+    for name, g in (("gop10", "10"), ("gop2", "2"), ("single", "1000")):
+        clips[name] = tmp_path / f"{name}.mkv"  # 32x24, 40 frames at 25 fps: 1.6 s
+        write_video(clips[name], size=(32, 24), frames=40, options={**gop, "g": g, "keyint_min": g})
+    out = tmp_path / "out.mkv"
+    opts = ["-o", str(out), "--dry-run", "--backend", "onnxruntime", "--codec", "ffv1"]
+
+    def dry(clip: str, count: str) -> list[str]:
+        assert main(["upscale", str(clips[clip]), *opts, "--segments", count]) == 0
+        return capsys.readouterr().out.strip().splitlines()
+
+    lines = dry("gop10", "4")
+    i = lines.index("segments: 4, cut at the source's keyframes (4 found)")
+    assert lines[i + 1:i + 5] == [f"  segment {k}: {0.4 * k:.2f}-{0.4 * k + 0.4:.2f} s, 0.4 s, 10 frames"
+                                  for k in range(4)]
+    assert lines[i + 5].startswith("dry run: nothing was written")
+    lines = dry("gop10", "auto")  # 1.6 s of source: one segment of about a minute's
+    assert "segments: 1 (auto: about a minute each), cut at the source's keyframes (4 found)" in lines
+    assert "  segment 0: 0.00-1.60 s, 1.6 s, 40 frames" in lines
+    lines = dry("gop2", "20")  # more than are listed one a line
+    assert "segments: 20, cut at the source's keyframes (20 found)" in lines
+    assert "  0.1 s each, 2 frames ('vsr segments plan' lists them)" in lines
+    lines = dry("single", "3")
+    assert "segments: 1 (3 asked), cut at the source's keyframes (1 found)" in lines
+    assert ("  warning: single.mkv has a single keyframe: it is one segment (it cannot be cut without "
+            "re-encoding)") in lines
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gop10.mkv", "gop2.mkv", "single.mkv"]
+    # a time range: the plan of the range (the first segment from its start, cuts inside it)
+    assert main(["upscale", str(clips["gop10"]), *opts, "--segments", "2", "--start", "0.3", "--end", "1.45"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    i = lines.index("segments: 2, cut at the source's keyframes (4 found)")
+    assert lines[i + 1:i + 3] == ["  segment 0: 0.30-0.80 s, 0.5 s, 12 frames",
+                                  "  segment 1: 0.80-1.45 s, 0.7 s, 17 frames"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from media import write_clip
+from media import write_clip, write_text, write_truncated, write_video
 from vsr.cli import main
 from vsr.cli.args import check_crf
 
@@ -204,13 +204,14 @@ def test_file_size_limit_names_the_destination(tmp_path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-    r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none"],
-                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
-    assert r.returncode == 1, r.stderr
-    assert _line(r.stderr) == (f"vsr: error: {dst}: the file grew beyond the largest size this process may write "
-                               "(the shell's 'ulimit -f' or the file system's limit); raise the limit or write to "
-                               "another file system")
-    assert list(out.iterdir()) == []
+    for extra, named in (([], f"{dst}"), (["--segments", "1"], f"{dst} (segment 0, in its work folder beside it)")):
+        r = subprocess.run(VSR + ["upscale", str(src), "-o", str(dst), "--codec", "ffv1", "--progress", "none", *extra],
+                           capture_output=True, text=True, timeout=300, preexec_fn=limit)
+        assert r.returncode == 1, r.stderr
+        assert _line(r.stderr) == (f"vsr: error: {named}: the file grew beyond the largest size this process may "
+                                   "write (the shell's 'ulimit -f' or the file system's limit); raise the limit or "
+                                   "write to another file system")  # not the part's name in the hidden work folder
+        assert list(out.iterdir()) == []
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
@@ -270,6 +271,8 @@ def test_image_in_an_unsupported_format_is_a_usage_error(tmp_path, capsys) -> No
      "report it if other players read this input"),
     (lambda av: OSError(28, "No space left on device", "/v/.rep.json.77-0123abcd.tmp"),
      "/v/rep.json: the disk is full; free some space there or write the output to another disk"),
+    (lambda av: BrokenPipeError(32, "Broken pipe"),  # vsr segments plan ... | head -c 100
+     "standard output: the reading side went away before the output was complete"),
     (lambda av: ZeroDivisionError("division by zero"),
      "unexpected failure (division by zero); this is a bug in vsr or a library: run with -v for details and "
      "please report it"),
@@ -294,3 +297,54 @@ def test_hidden_names_in_messages_become_destinations() -> None:
     assert public_text(f"Invalid argument: '{partial_path(Path('/m/a.mp4'))}' returned 22") == \
         "Invalid argument: '/m/a.mp4' returned 22"
     assert public_text("keep .x.vsr-partial-12abc and a.b.c") == "keep .x.vsr-partial-12abc and a.b.c"
+
+
+# --- inputs that do not read: what happened, then what to do --------------------------------
+
+
+def _cut_in_its_data(src: Path, dst: Path) -> Path:
+    """``src`` remuxed with its index first (``-movflags +faststart``), then cut just after the
+    index: it opens, but no frame's data is there."""
+    import av
+
+    full = dst.with_name("faststart.mp4")
+    with av.open(str(src)) as i, av.open(str(full), "w", options={"movflags": "faststart"}) as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(i.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = s
+                o.mux(packet)
+    data = full.read_bytes()
+    dst.write_bytes(data[: data.index(b"mdat") + 16])
+    return dst
+
+
+def test_unreadable_inputs_say_what_to_do(tmp_path, capsys) -> None:
+    """Every way an input fails to read, whole, in segments or probed for --target, says what
+    happened and ends in advice: check that it plays, copy it again."""
+    clip = write_clip(tmp_path / "ok.mp4", 64, 48, frames=3)
+    check = "check that it is a video and plays in a player; if it does not, it is damaged or incomplete: copy it again"
+    for src, happened in ((write_text(tmp_path / "text.mp4"), "cannot read as video (Invalid data found when "
+                                                              "processing input); " + check),
+                          (write_truncated(tmp_path / "cut.mp4"), "the file is truncated or still being written); "
+                                                                  "wait until it is complete, or copy it again"),
+                          (_cut_in_its_data(clip, tmp_path / "nodata.mp4"), check)):
+        for extra in ([], ["--segments", "2"], ["--target", "1080p"]):
+            assert main(["upscale", str(src), "-o", str(tmp_path / "o.mkv"), "--progress", "none", *extra]) == 1
+            line = _line(capsys.readouterr().err)
+            assert line.endswith(happened) and "range" not in line, (extra, line)
+            assert not (tmp_path / "o.mkv").exists() and not list(tmp_path.glob(".o.mkv*"))  # no work folder either
+
+
+def test_an_mp4_with_its_index_last_on_stdin_says_what_to_pipe(tmp_path) -> None:
+    """A pipe cannot seek back to an MP4's data once its index, written last, is read."""
+    clip = tmp_path / "in.mp4"  # 240 kB: its data far beyond what FFmpeg's read buffer can seek back over
+    write_video(clip, size=(640, 480), frames=12, options={"preset": "ultrafast", "crf": "0"})
+    assert clip.stat().st_size > 200_000 and clip.read_bytes().rfind(b"moov") > clip.stat().st_size // 2
+    r = subprocess.run(VSR + ["upscale", "-", "-o", str(tmp_path / "o.mkv"), "--progress", "none"],
+                       input=clip.read_bytes(), capture_output=True, timeout=300)
+    line = _line(r.stderr.decode())
+    assert r.returncode == 1 and line.startswith("vsr: error: stdin: "), line
+    assert line.endswith("pipe MKV, MPEG-TS or NUT (MP4 only with its index first, -movflags +faststart), or give "
+                         "the file's name instead of -"), line
+    assert not (tmp_path / "o.mkv").exists()

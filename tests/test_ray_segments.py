@@ -11,6 +11,7 @@ which finds no marker and computes the segment.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import av
@@ -95,7 +96,8 @@ def test_segments_on_ray_equal_a_local_segmented_run(local_ray, gop_mkv, local_s
     assert packets(out, "audio") == packets(gop_mkv, "audio")
     assert not WorkDir(out).path.exists()
     captured = capsys.readouterr()
-    assert "4 segments (4 computed, 0 reused)" in captured.err
+    summary = captured.err.strip().splitlines()[-1]  # the parts' stats came back from the workers:
+    assert "4 segments (4 computed, 0 reused)" in summary and "onnxruntime" in summary and "ffv1" in summary
     lines = [json.loads(x) for x in captured.out.splitlines()]
     progress = [e for e in lines if e["event"] == "progress"]
     assert progress and all(e["total"] == 40 and e["segment"] in range(4) for e in progress)
@@ -129,20 +131,32 @@ def test_a_segment_that_keeps_dying_fails_in_one_line(local_ray, gop_mkv, tmp_pa
     assert len(_frames(out)) == 40
 
 
-def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_path, capsys):
+def _batch(gop_mkv: Path, tmp_path: Path, kill: int, *extra: str) -> tuple[list[str], Path, Path, Path, Path]:
+    """A folder with a long file (the 40-frame clip, split into 4) and a short one, the worker of
+    the long file's segment ``kill`` armed; returns ``(vsr batch arguments, in, out, report,
+    the file that says the worker was killed)``."""
     src, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     src.mkdir()
     (src / "long.mkv").write_bytes(gop_mkv.read_bytes())
     write_clip(src / "short.mp4", 32, 24, frames=3)
     out.mkdir()
-    fired = _arm(out / "long.mkv", 3)
-    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--progress", "json", "--report", str(report),
-            *COMMON, "--ray", "--split-longer-than", "1", "--segments", "4"]
+    args = ["batch", str(src), "-d", str(out), "--container", "mkv", "--report", str(report), *COMMON, "--ray",
+            "--split-longer-than", "1", "--segments", "4", *extra]
+    return args, src, out, report, _arm(out / "long.mkv", kill)
+
+
+def _files(report: Path) -> dict[str, dict]:
+    return {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+
+
+def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_path, capsys):
+    args, src, out, report, fired = _batch(gop_mkv, tmp_path, 3, "--progress", "json")
     assert main(args) == 0
     assert fired.exists()  # the killed segment task was retried
-    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    files = _files(report)
     assert (files["long.mkv"]["status"], files["long.mkv"]["segments"], files["long.mkv"]["frames"]) == ("done", 4, 40)
     assert (files["short.mp4"]["status"], files["short.mp4"]["segments"]) == ("done", 0)
+    assert files["long.mkv"]["backend"] == files["short.mp4"]["backend"] == "onnxruntime"
     local = tmp_path / "whole.mkv"
     assert main(["upscale", str(gop_mkv), "-o", str(local), "--progress", "none", *COMMON]) == 0
     assert _frames(out / "long.mkv") == _frames(local)  # joined: pixel-equal to an unsegmented run
@@ -152,7 +166,44 @@ def test_batch_splits_a_long_file_into_segment_tasks(local_ray, gop_mkv, tmp_pat
     events = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     mine = [e for e in events if e.get("file") == str(src / "long.mkv")]
     assert mine[-1]["event"] == "file" and all(e["event"] == "progress" for e in mine[:-1])
-    assert all(e["total"] == 40 and e["frame"] <= 40 for e in mine[:-1])
+    assert all(e["total"] == 40 and e["frame"] <= 40 and e["segment"] in range(4) for e in mine[:-1])
     # the journal calls the file done only after its join: a second run skips both
     assert main(args) == 0
     assert json.loads(report.read_text())["summary"] == {"total": 2, "done": 0, "skipped": 2, "failed": 0}
+
+
+def test_batch_file_whose_segment_fails_is_failed_then_resumed(local_ray, gop_mkv, tmp_path, caplog):
+    """A segment whose worker dies with no retries left fails its file only; the next run of the
+    same batch reuses the file's finished segments and computes the failed one."""
+    args, _, out, report, fired = _batch(gop_mkv, tmp_path, 1, "--progress", "none", "--ray-max-retries", "0")
+    assert main(args) == 1
+    files = _files(report)
+    assert fired.exists() and not (out / "long.mkv").exists()
+    assert files["long.mkv"]["status"] == "failed" and "segment 1" in files["long.mkv"]["reason"]
+    assert files["short.mp4"]["status"] == "done"
+    work = WorkDir(out / "long.mkv").path
+    assert sorted(p.name for p in work.glob("part-*.json")) == ["part-00000.json", "part-00002.json",
+                                                                 "part-00003.json"]
+    with caplog.at_level(logging.INFO, logger="vsr.batch.split"):
+        assert main(args) == 0  # the marker is spent: segment 1 is computed, the three others reused
+    assert "long.mkv: reusing 3 finished segment(s) of 4" in caplog.text
+    files = _files(report)
+    assert (files["long.mkv"]["status"], files["long.mkv"]["frames"]) == ("done", 40)
+    assert files["short.mp4"]["status"] == "skipped"
+    assert len(_frames(out / "long.mkv")) == 40 and not work.exists()
+
+
+def test_tasks_size_their_cpu_threads_to_the_cpus_ray_gave_them(local_ray):
+    """Ray pins no cores: a task's automatic inference parallelism follows its num_cpus, not the node's."""
+    from vsr.config import BackendConfig, UpscaleConfig
+    from vsr.segments.ray import fit_to_task
+
+    def chosen(cfg):
+        b = fit_to_task(cfg).backend
+        return b.workers, b.threads
+
+    probe = ray.remote(chosen)
+    assert ray.get(probe.options(num_cpus=1).remote(UpscaleConfig())) == (1, 1)
+    assert ray.get(probe.options(num_cpus=2).remote(UpscaleConfig())) == (2, 1)
+    given = UpscaleConfig(backend=BackendConfig(threads=3))
+    assert ray.get(probe.options(num_cpus=1).remote(given)) == (0, 3)  # what the user gave is kept

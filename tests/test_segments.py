@@ -142,6 +142,22 @@ def test_open_gop_sources(tmp_path: Path, espcn_x2, name: str, codec: str, optio
     assert _frames(joined) == _frames(whole)
 
 
+@pytest.mark.parametrize("codec, options", [
+    ("libx264", {"g": "9", "sc_threshold": "0", "bf": "3", "x264-params": "b-pyramid=normal"}),  # 2 frames of delay
+    ("mpeg4", {"g": "9", "bf": "2"}),  # 1 frame
+])
+def test_avi_with_b_frames_is_cut_on_the_decoders_clock(tmp_path: Path, espcn_x2, codec: str, options: dict) -> None:
+    """AVI video is timed by decode order (the parser's presentation times are guesses): the plan
+    cuts on that clock too, so no frame next to a cut is lost."""
+    src = tmp_path / "src.avi"
+    write_video(src, codec=codec, size=(32, 24), frames=36, options=options)
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert len(stats.computed) == 3 and stats.frames == 36
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 36
+
+
 def test_vfr_timestamps_come_from_the_source(tmp_path: Path, espcn_x2) -> None:
     pts = [0, 40, 73, 120, 200, 210, 260, 330, 400, 433, 470, 560, 600, 640, 700, 705]
     src = tmp_path / "vfr.mkv"
@@ -265,6 +281,7 @@ def test_hdr10_10bit_source_in_segments(tmp_path: Path, espcn_x2) -> None:
         ca, cb = a.streams.video[0].codec_context, b.streams.video[0].codec_context
         assert (cb.name, cb.format.name, cb.width) == (ca.name, ca.format.name, ca.width) == ("hevc", "yuv420p10le", 64)
         assert (cb.color_primaries, cb.color_trc, cb.colorspace) == (ca.color_primaries, ca.color_trc, ca.colorspace)
+        assert cb.codec_tag == ca.codec_tag == "hvc1"  # as Apple's players need (issue 17), joined or not
         fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
         assert {sd.type for sd in fb.side_data} >= {sd.type for sd in fa.side_data}  # mastering display, light level
     assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)]
@@ -283,22 +300,224 @@ def test_cli_segments_with_target(gop_mkv: Path, tmp_path: Path) -> None:
 
 
 def test_kill_of_the_whole_command_then_rerun(gop_mkv: Path, tmp_path: Path) -> None:
-    """``vsr upscale --segments 4`` killed (-9) once its first part is journalled: the same command
-    again computes exactly the segments that had no sound part (counted from the journal left)."""
+    """``vsr upscale --segments 4`` killed (-9) with its first part journalled: the same command
+    again computes exactly the other three and reuses the first.
+
+    Race-free on any CPU: before ``python -m vsr`` starts, the child process puts a FIFO where
+    segment 1's hidden partial file goes (``.part-00001.nut.vsr-partial-PID``: its own pid, so
+    vsr keeps it as its own). Opening it for writing blocks until a reader comes, and none does:
+    the run can finish segment 0 and journal it, never segment 1, however fast the machine.
+    """
+    from vsr.output import PARTIAL_TAG
+
     dst = tmp_path / "out.mkv"
-    cmd = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1",
-           "--progress", "none"]
+    opts = ["--segments", "4", "--backend", "onnxruntime", "--codec", "ffv1"]
+    cmd = ["upscale", str(gop_mkv), "-o", str(dst), *opts, "--progress", "none"]
+    assert _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), *opts).returncode == 0  # the same plan, kept
     work = WorkDir(dst)
-    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if not work.path.exists():
-        pytest.skip("the run finished before it could be killed")
-    done = sum(work.record(i) is not None for i in range(4))
+    held = work.part(1)
+
+    def hold_segment_1() -> None:  # in the child, after fork, before exec
+        os.mkfifo(held.with_name(f".{held.name}{PARTIAL_TAG}-{os.getpid()}"))
+
+    proc = subprocess.Popen([sys.executable, "-m", "vsr", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=hold_segment_1)
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and work.record(0) is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a state the run cannot pass: segment 1 stays held
+        assert proc.poll() is None and work.record(0) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    assert [work.record(i) is not None for i in range(4)] == [True, False, False, False] and not dst.exists()
     r = _vsr(*cmd)
     assert r.returncode == 0, r.stderr
-    assert f"({4 - done} computed, {done} reused)" in r.stdout
+    assert "(3 computed, 1 reused)" in r.stdout
+    assert len(_frames(dst)) == 40 and not work.path.exists()
+
+
+def test_cli_summary_of_a_segmented_run_says_what_ran(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """As an unsegmented run's (issue 18): model, weight set, backend, encoder, frames and sizes of
+    the whole file, speed and file size; then the segments."""
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(gop_mkv), "-o", str(dst), "--segments", "2", "--codec", "ffv1", "--backend", "onnxruntime",
+            "--progress", "none"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    size_kb = dst.stat().st_size / 1000
+    assert line.startswith(f"{dst}: espcn x2 ") and " weights, onnxruntime, ffv1; 40 frames 32x24 -> 64x48 in " in line
+    assert "x realtime)" in line and f", {size_kb:.1f} kB; 2 segments (2 computed, 0 reused), join " in line, line
+    dst.unlink()  # every part computed by farm steps: this run only joins, and says frames and times
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    for index in ("0", "1"):
+        assert main(["segments", "run", str(gop_mkv), "-o", str(dst), "--index", index, *opts]) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{dst}: 40 frames in ") and " fps" not in line, line  # nothing computed: no rate
+    assert "; 2 segments (0 computed, 2 reused), all 40 frames reused from an earlier run, join " in line, line
+
+
+def test_resumed_run_counts_only_frames_computed_here_in_fps_and_speed(gop_mkv: Path, tmp_path: Path,
+                                                                        capsys) -> None:
+    """Segment 0 of 4 (10 of 40 frames, 0.4 s of 1.6 s) computed beforehand by the farm step; the
+    full run reuses it: its fps and speed count the 30 frames (1.2 s of video) computed here, over
+    this run's wall-clock time, and the summary names the 10 reused frames."""
+    import re
+
+    from vsr.cli import main
+
+    dst = tmp_path / "out.mkv"
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts]) == 0
+    assert main(["segments", "run", str(gop_mkv), "-o", str(dst), "--index", "0", *opts]) == 0
+    capsys.readouterr()
+    assert main(["upscale", str(gop_mkv), "-o", str(dst), "--segments", "4", *opts]) == 0
+    line = capsys.readouterr().out.strip()
+    m = re.search(r"; 40 frames 32x24 -> 64x48 in ([0-9.]+) s \(([0-9.]+) fps, ([0-9.]+)x realtime\)", line)
+    assert m, line
+    seconds, fps, speed = (float(g) for g in m.groups())
+    slow, fast = seconds + 0.05, max(seconds - 0.05, 0.01)  # the wall-clock time, printed to 0.1 s
+    assert 30 / slow - 0.005 <= fps <= 30 / fast + 0.005, line  # 40 / seconds before the fix
+    assert 1.2 / slow - 0.005 <= speed <= 1.2 / fast + 0.005, line  # 1.6 / seconds before the fix
+    assert "; 4 segments (3 computed, 1 reused), 10 frames reused from an earlier run and left out of fps and " \
+           "speed, join " in line, line
     assert len(_frames(dst)) == 40
+
+
+def test_farm_steps_refuse_another_input_than_the_plans(gop_mkv: Path, tmp_path: Path, capsys) -> None:
+    """'segments run' and 'join' with an input other than the planned one: one usage error, no
+    part computed from it and no output mixing one file's picture with another's sound (the
+    fingerprint is of the plan's source, so only the path tells them apart). A link to the
+    planned file is the same input."""
+    from vsr.cli import main
+
+    other = tmp_path / "other.mkv"
+    write_video(other, size=(32, 24), frames=20, audio=True)
+    link = tmp_path / "link.mkv"
+    link.symlink_to(gop_mkv)
+    dst = tmp_path / "out.mkv"
+    opts = ["--codec", "ffv1", "--backend", "onnxruntime", "--progress", "none"]
+    assert main(["segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", *opts]) == 0
+    capsys.readouterr()
+    for step in (["run", "--index", "0", *opts], ["join"]):
+        assert main(["segments", step[0], str(other), "-o", str(dst), *step[1:]]) == 2
+        assert capsys.readouterr().err.strip() == (f"vsr: error: out.mkv: its segment plan is for {gop_mkv.resolve()}, "
+                                                   f"not {other}; give that input, or plan again with this one")
+    assert WorkDir(dst).record(0) is None and not dst.exists()
+    assert main(["segments", "run", str(link), "-o", str(dst), "--index", "0", *opts]) == 0
+    assert WorkDir(dst).record(0) is not None
+
+
+def test_joined_recordings_whose_timestamps_reset_are_one_segment(tmp_path: Path, espcn_x2, caplog) -> None:
+    """Two MPEG-TS recordings joined byte-wise (``cat``), each with keyframes, the second's
+    timestamps starting again at the first's: a time names two places, so cutting by time lost
+    the second recording (12 of 24 frames, exit 0). Now one segment, with a warning, and every
+    frame as an unsegmented run gives them."""
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"rec{k}.ts"
+        write_video(part, frames=12, audio=True, container_format="mpegts",
+                    options={"preset": "ultrafast", "g": "4", "keyint_min": "4", "sc_threshold": "0"},
+                    picture_index=lambda i, k=k: i + 12 * k)
+        parts.append(part.read_bytes())
+    src = tmp_path / "joined.ts"
+    src.write_bytes(b"".join(parts))
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, loaded=espcn_x2, codec="ffv1")
+    with caplog.at_level(logging.WARNING):
+        stats = upscale_segmented(src, joined, segments=3, loaded=espcn_x2, codec="ffv1")
+    assert stats.segments == 1 and stats.frames == 24
+    assert "joined.ts: its timestamps step back after 0.46 s (recordings joined, or a damaged file)" in caplog.text
+    assert _frames(joined) == _frames(whole) and len(_frames(whole)) == 24
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".ts"])
+@pytest.mark.parametrize("segments", [None, "2"])
+def test_av1_into_mov_or_ts_is_refused_before_any_work(gop_mkv: Path, tmp_path: Path, suffix: str,
+                                                        segments: str | None) -> None:
+    """PyAV's FFmpeg refuses AV1 in MOV and writes it into MPEG-TS as an unreadable data stream:
+    one line naming the containers that work, exit 2, nothing written (no output, no work folder)."""
+    dst = tmp_path / f"out{suffix}"
+    extra = ["--segments", segments] if segments else []
+    r = _vsr("upscale", str(gop_mkv), "-o", str(dst), "--codec", "libsvtav1", "--backend", "onnxruntime", *extra)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "AV1 video (libsvtav1) cannot go into" in r.stderr and ".mp4" in r.stderr and ".mkv" in r.stderr
+    assert "Traceback" not in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_av1_into_mp4_and_mkv_unsegmented_and_segmented(gop_mkv: Path, tmp_path: Path, espcn_x2) -> None:
+    """Where the containers carry AV1, it goes there joined or not: same frame count and times."""
+    for suffix in (".mp4", ".mkv"):
+        whole, joined = tmp_path / f"whole{suffix}", tmp_path / f"joined{suffix}"
+        upscale_video(gop_mkv, whole, loaded=espcn_x2, codec="libsvtav1")
+        stats = upscale_segmented(gop_mkv, joined, segments=2, loaded=espcn_x2, codec="libsvtav1")
+        assert stats.segments == 2
+        with av.open(str(joined)) as c:
+            assert c.streams.video[0].codec_context.name in ("av1", "libdav1d") and c.streams.audio
+        assert [p for p, _ in _frames(joined)] == [p for p, _ in _frames(whole)] and len(_frames(joined)) == 40
+
+
+def test_batch_of_av1_into_mov_is_refused_before_any_job(gop_mkv: Path, tmp_path: Path) -> None:
+    r = _vsr("batch", str(gop_mkv), "-d", str(tmp_path / "out"), "--codec", "libsvtav1", "--container", "mov")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot go into .mov" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _streams(path: Path) -> dict[str, list]:
+    """Per stream type: ``(pts, dts, bytes)`` of every packet (video: pts and pixels decoded)."""
+    with av.open(str(path)) as c:
+        out: dict[str, list] = {"audio": [], "subtitle": []}
+        for p in c.demux():
+            if p.size and p.stream.type in out:
+                out[p.stream.type].append((p.pts, p.dts, bytes(p)))
+        out["chapters"] = [(ch["start"], ch["end"]) for ch in c.chapters()]
+    out["video"] = _frames(path)
+    return out
+
+
+@pytest.mark.parametrize("start, end", [("0.3", "1.45"), (None, "1.1"), ("0.5", None)])
+def test_time_range_in_segments_equals_the_range_unsegmented(gop_mkv: Path, tmp_path: Path, espcn_x2,
+                                                             start: str | None, end: str | None) -> None:
+    """``--start/--end`` with ``--segments 3`` (FFV1): the same frames, pixels and timestamps as
+    the same range in one run, the same audio and subtitle packets, the same chapters."""
+    from vsr.config import time_range
+
+    rng = time_range(start, end)
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(gop_mkv, whole, range=rng, loaded=espcn_x2, codec="ffv1")
+    plan = plan_segments(gop_mkv, 3, time_range=rng)
+    assert plan.segments[0].start == rng.start and plan.segments[-1].end == rng.end
+    cuts = [s.start_pts for s in plan.segments[1:]]
+    assert cuts == sorted(cuts) and set(cuts) <= {400, 800, 1200} and cuts[0] > plan.segments[0].start_pts
+    stats = upscale_segmented(gop_mkv, joined, segments=3, range=rng, loaded=espcn_x2, codec="ffv1")
+    a, b = _streams(whole), _streams(joined)
+    assert stats.segments == len(plan.segments) > 1 and stats.frames == len(a["video"]) == plan.frames
+    assert b["video"] == a["video"] and 0 <= b["video"][0][0] < 40  # pixels and times, zero at the start (ms)
+    assert b["audio"] == a["audio"] and b["subtitle"] == a["subtitle"] and b["chapters"] == a["chapters"]
+    assert a["audio"]
+
+
+def test_cli_time_range_in_segments_farm_steps(gop_mkv: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    opts = ["--backend", "onnxruntime", "--codec", "ffv1"]
+    r = _vsr("segments", "plan", str(gop_mkv), "-o", str(dst), "--segments", "2", "--start", "0.3", "--end", "1.45",
+             *opts)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["range"] == ["3/10", "29/20"] and plan["frames"] == 29
+    r = _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", "0", "--start", "0.5", *opts)
+    assert r.returncode == 2 and "covers 0.3 s-1.45 s" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    for i in ("0", "1"):
+        assert _vsr("segments", "run", str(gop_mkv), "-o", str(dst), "--index", i, *opts).returncode == 0
+    assert _vsr("segments", "join", str(gop_mkv), "-o", str(dst)).returncode == 0
+    assert [p for p, _ in _frames(dst)][:2] == [20, 60] and len(_frames(dst)) == 29  # ms from 0.3 s
+    one = tmp_path / "one.mkv"
+    r = _vsr("upscale", str(gop_mkv), "-o", str(one), "--segments", "2", "--start", "0.3", "--duration", "1.15", *opts)
+    assert r.returncode == 0 and "2 segments" in r.stdout, r.stderr
+    assert _frames(one) == _frames(dst)

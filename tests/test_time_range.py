@@ -157,6 +157,31 @@ def test_open_gop_start_mid_gop(make_clip, espcn_x2, tmp_path, codec, options, f
         assert _check_exact(clip, tmp_path, espcn_x2, start, start + Fraction(1, 2)) == 12
 
 
+@pytest.mark.parametrize("codec, options", [
+    ("libx264", {"g": "10", "sc_threshold": "0", "bf": "3", "x264-params": "b-pyramid=normal"}),
+    ("mpeg4", {"g": "9", "bf": "2"}),  # open GOPs: keyframes shown after their leading B-frames
+])
+def test_avi_with_b_frames_is_cut_on_the_decoders_clock(make_clip, espcn_x2, tmp_path, codec, options):
+    """AVI video is timed by decode order: H.264 with a B-pyramid two frames late, where the
+    parser guesses one (a start on the frame before a keyframe passed the seek check at the
+    keyframe and lost that frame); MPEG-4's open GOPs later still, as its parser sees. A range
+    starting on every frame keeps exactly the whole run's frames."""
+    from vsr.pipeline import upscale_video
+
+    clip = make_clip(f"b_frames_{codec}.avi", codec=codec, frames=40, size=(64, 48), options=options)
+    whole = _whole_run(clip.path, tmp_path, espcn_x2)
+    assert len(whole.times) == 40
+    for first in range(1, 30):
+        start = whole.times[first]  # exactly a frame's time: that frame is the first kept
+        out = tmp_path / f"part_{first}.mkv"
+        upscale_video(clip.path, out, range=TimeRange(start, start + Fraction(2, 5)), loaded=espcn_x2, codec="ffv1")
+        part = read_video(out)
+        assert len(part.times) == 10, first
+        for j, (planes, t) in enumerate(zip(part.planes, part.times)):
+            assert all((a == b).all() for a, b in zip(planes, whole.planes[first + j])), (first, j)
+            assert t == whole.times[first + j] - start
+
+
 # --- pipes, progress, ranges outside the input ------------------------------------------------------
 
 VSR = [sys.executable, "-m", "vsr"]
@@ -270,6 +295,24 @@ def test_batch_range_every_file_journaled_with_its_range(make_clip, tmp_path, ca
     redo = upscale_batch([src], out, range=TimeRange(Fraction(1, 2), Fraction(1)), codec="ffv1",
                          container="mkv", backend="onnxruntime", overwrite=True)
     assert [r.status for r in redo] == ["done"] * 2 and [r.frames for r in redo] == [12, 12]
+
+
+def test_batch_copy_at_target_refuses_a_range(make_clip, tmp_path, capsys):
+    """A file already at --target is copied whole: with a range it copied 241 frames for 0.3 s
+    asked. Now a usage error before anything is written; skip still goes with a range."""
+    from vsr.batch import upscale_batch
+    from vsr.cli import main
+
+    clip = make_clip("big.mp4", size=(64, 48), frames=10)
+    out = tmp_path / "out"
+    args = ["batch", str(clip.path), "-d", str(out), "--target", "32x24", "--duration", "0.2"]
+    assert main([*args, "--at-target", "copy"]) == 2
+    assert capsys.readouterr().err.strip() == ("vsr: error: --at-target copy copies whole files, not a --start/--end/"
+                                               "--duration range; use --at-target skip, or no range")
+    with pytest.raises(UsageError):
+        upscale_batch([clip.path], out, target="32x24", at_target="copy", range=time_range(None, None, "0.2"))
+    assert not out.exists()
+    assert main([*args, "--progress", "none"]) == 0 and not list(out.rglob("*.mp4"))  # skipped
 
 
 # --- subtitles, chapters, timecode, re-encoded audio ---------------------------------------------

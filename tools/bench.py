@@ -35,6 +35,7 @@ from vsr.devices import cpu_parallelism  # noqa: E402
 from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig  # noqa: E402
 from vsr.errors import VsrError  # noqa: E402
 from vsr.media.decode import Decoder  # noqa: E402
+from vsr.models import DEFAULT_MODEL  # noqa: E402
 from vsr.pipeline import load_backend, upscale_video  # noqa: E402
 from vsr.stages import Decode, Encode, EncodeOptions, Upscale  # noqa: E402
 from vsr.models.registry import model_card  # noqa: E402
@@ -241,7 +242,7 @@ def one_frame_job(clip: Path, work: Path, cfg: UpscaleConfig, repeat: int) -> di
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("clip", type=Path)
-    ap.add_argument("--model", nargs="+", default=["espcn"],
+    ap.add_argument("--model", nargs="+", default=[DEFAULT_MODEL],
                     help="one or more models, each measured; the hand-scripted pipe runs the first")
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--backend", default="onnxruntime")

@@ -25,6 +25,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vsr.models import DEFAULT_MODEL
+
 
 def make_clips(folder: Path, count: int, width: int, height: int, frames: int) -> list[Path]:
     """``count`` H.264 clips with moving structure (not flat frames, which encode unrealistically fast)."""
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=8, help="generated clips (default 8)")
     ap.add_argument("--size", default="320x180", help="generated clip size (default 320x180)")
     ap.add_argument("--frames", type=int, default=48, help="frames per generated clip (default 48)")
-    ap.add_argument("--model", default="espcn")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--device", default="cpu")

@@ -23,6 +23,7 @@ from vsr.backends import create_backend
 from vsr.config import BackendConfig
 from vsr.devices import cpu_parallelism, resolve_device
 from vsr.errors import VsrError
+from vsr.models import list_architectures
 from vsr.models.weights import get_spec, create_model
 
 
@@ -50,7 +51,7 @@ def _fps(backend, y: torch.Tensor, repeat: int, warmup: int, sync) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", nargs="+", default=["espcn", "fsrcnn"])
+    ap.add_argument("--model", nargs="+", default=list_architectures())
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--backend", nargs="+", default=["tensorrt", "torch", "onnxruntime"])
     ap.add_argument("--device", default="auto")

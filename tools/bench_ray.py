@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"clip: {a.frames} frames {a.size}, ESPCN x2 on {a.backend}, libx264, {cpus} CPUs, "
           f"medians of {a.repeat}")
     for name, t in med.items():
-        print(f"  {name}: {t:.1f} s ({t / local:.2f}x the local run)")
+        print(f"  {name}: {t:.1f} s (runs {min(times[name]):.1f} to {max(times[name]):.1f} s; "
+              f"{t / local:.2f}x the local run)")
     print(f"Ray's cost on one machine: {serial - local:+.1f} s over the local run with {a.segments} segments "
           f"(its start, a worker's start and model load, the tasks); "
           f"{(serial - two) / (a.segments - 2):+.2f} s per extra segment under Ray (the part's own cost included)")

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -95,12 +96,19 @@ def make_long(path: Path, hours: float, gop: int = 48, packet_bytes: int = 0) ->
 
 
 JOINS: list[float] = []  # the join's seconds, from each segmented run's summary line
+CPU: list[float] = []  # CPU seconds (user + system) of each run, its own process's: less sensitive to a busy machine
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def vsr(*args: str, **kw) -> float:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _children_cpu()
     out = subprocess.run([sys.executable, "-m", "vsr", *args], check=True, stdout=subprocess.PIPE, text=True,
                          **kw).stdout
+    CPU.append(_children_cpu() - c)
     m = re.search(r"join ([0-9.]+) s", out)
     if m:
         JOINS.append(float(m[1]))
@@ -145,22 +153,28 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         clip = make_clip(d / "clip.mp4", a.frames, width, height, 48)
-        whole, seg = [], []
+        whole, seg, cpu_whole, cpu_seg = [], [], [], []
         for _ in range(a.repeat):
             whole.append(vsr("upscale", str(clip), "-o", str(d / "whole.mkv"), *opts))
+            cpu_whole.append(CPU[-1])
             seg.append(vsr("upscale", str(clip), "-o", str(d / "seg.mkv"), "--segments", str(a.segments), *opts))
+            cpu_seg.append(CPU[-1])
         tw, ts = statistics.median(whole), statistics.median(seg)
+        cw, cs = statistics.median(cpu_whole), statistics.median(cpu_seg)
         print(f"clip: {a.frames} frames {a.size}, ESPCN x2 on {a.backend}, libx264")
         print(f"unsegmented: {tw:.1f} s; {a.segments} segments: {ts:.1f} s; overhead {100 * (ts / tw - 1):+.1f} % "
               f"(runs: {', '.join(f'{x:.1f}' for x in whole)} / {', '.join(f'{x:.1f}' for x in seg)}; "
               f"join {statistics.median(JOINS):.2f} s)")
+        print(f"CPU time: unsegmented {cw:.1f} s; {a.segments} segments {cs:.1f} s; overhead {100 * (cs / cw - 1):+.1f} % "
+              f"(runs: {', '.join(f'{x:.1f}' for x in cpu_whole)} / {', '.join(f'{x:.1f}' for x in cpu_seg)})")
         out = d / "killed.mkv"
         run = ["upscale", str(clip), "-o", str(out), "--segments", str(a.segments), "--backend", a.backend]
         pct = killed_run(run, a.kill_at)
         done = len(list((d / f".{out.name}.vsr-segments").glob("part-*.json")))
         tr = vsr(*run, "--progress", "none")
         print(f"killed at {pct:.1f} % with {done} of {a.segments} parts finished; rerun: {tr:.1f} s = "
-              f"{100 * tr / tw:.1f} % of the unsegmented run (its unfinished share: {100 * (1 - done / a.segments):.1f} %)")
+              f"{100 * tr / tw:.1f} % of the unsegmented run (its unfinished share: {100 * (1 - done / a.segments):.1f} %); "
+              f"CPU time {CPU[-1]:.1f} s = {100 * CPU[-1] / cw:.1f} % of the unsegmented run's")
         long = d / "long.mp4"
         frames = make_long(long, a.hours)
         mb = long.stat().st_size / 1e6

@@ -31,6 +31,7 @@ import numpy as np
 from tools import evaluate_video as ev
 from tools.compare import compose
 from tools.paths import REPO
+from vsr.models import DEFAULT_MODEL
 
 log = logging.getLogger("expect")
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--crf", default="30", help="x264 CRF of the LR (default 30)")
     ap.add_argument("--frames", type=int, default=24, help="frames measured (default 24)")
-    ap.add_argument("--model", default="espcn")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--frame", type=int, default=None, help="frame shown (default: the middle one)")
     ap.add_argument("--crop", help="X,Y,SIZE of the square crop in HR pixels (default: 96 px, the most detailed)")
     ap.add_argument("--zoom", type=int, default=3)

@@ -87,8 +87,9 @@ def cuda_unavailable(device: str) -> str | None:
     return None
 
 
-def cpu_parallelism(workers: int = 0, threads: int = 0) -> tuple[int, int]:
-    """Frames computed at once and threads per frame for CPU inference (0: automatic).
+def cpu_parallelism(workers: int = 0, threads: int = 0, cores: int = 0) -> tuple[int, int]:
+    """Frames computed at once and threads per frame for CPU inference (0: automatic), on
+    ``cores`` cores (0: those this process may run on).
 
     Frame-level parallelism beats splitting each operator across cores when the
     decoder and encoder share the machine: no barrier waits for a descheduled thread.
@@ -96,7 +97,8 @@ def cpu_parallelism(workers: int = 0, threads: int = 0) -> tuple[int, int]:
     10.0 fps end to end, two frames on 1 thread each 12.3 fps. Automatic: up to 4
     frames at once, the cores shared between them.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not cores:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = workers or min(cores, 4)
     threads = threads or max(1, cores // workers)
     return workers, threads

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from vsr.config import TimeRange, UpscaleConfig
+from vsr.config import TimeRange, UpscaleConfig, seconds_text
 from vsr.errors import MediaError
 
 __all__ = ["TRIAL_FRAMES", "Trial", "Estimate", "run_trial", "estimate", "job_extent"]
@@ -90,7 +90,7 @@ def job_extent(info, rng: TimeRange | None) -> tuple[int, float | None]:
         return info.frames, info.duration
     frames = rng.frames_in(info.frames, info.frame_rate, info.duration)
     end = rng.end if info.duration is None else min(rng.end or Fraction(info.duration), Fraction(info.duration))
-    return frames, (None if end is None else float(end - (rng.start or 0)))
+    return frames, (None if end is None else max(0.0, float(end - (rng.start or 0))))  # 0: it starts past the end
 
 
 def _trial_range(info, rng: TimeRange | None, frames: int) -> TimeRange:
@@ -120,6 +120,9 @@ def run_trial(src: str | Path, cfg: UpscaleConfig, info, suffix: str = ".mkv", f
 
     if not info.frame_rate or not info.duration:
         raise MediaError(f"{info.path}: unknown length (a stream?): no estimate")
+    if cfg.range is not None and (cfg.range.start or 0) >= info.duration:  # as the run itself would say
+        raise MediaError(f"{Path(info.path).name}: --start {seconds_text(cfg.range.start)} is past the end of the "
+                         f"input ({seconds_text(info.duration)} long)")
     trial_cfg = replace(cfg, range=_trial_range(info, cfg.range, frames), overwrite=True)
     with tempfile.TemporaryDirectory(prefix="vsr-trial-") as tmp:
         out = Path(tmp) / f"trial{suffix}"

@@ -44,26 +44,6 @@ WEIGHTS_POLICY = ("--weights auto (the default of upscale and batch): 'clean' (t
                   "the package, checksummed; nothing is downloaded.")
 
 
-def _precision(backend: str, device: str, bf16: bool, model: str = "espcn") -> tuple[str, str]:
-    """``(precision, why)`` that ``backend`` computes in on ``device`` under ``--precision auto``
-    (OpenVINO: for ``model``'s clean x2 weights; int8 depends on each graph's recorded check)."""
-    if backend == "openvino":
-        from vsr.backends.openvino import resolve_precision
-        from vsr.devices import native_int8
-        from vsr.models.weights import list_models
-
-        int8 = next((s.graphs.get("int8") for s in list_models("clean") if s.name == model and s.scale == 2), None)
-        precision = resolve_precision("auto", int8, bf16, native_int8())
-        if precision == "int8":
-            return "int8", ("x2: the CPU computes int8 natively (VNNI/AMX) and the int8 graph lost at most 0.05 dB "
-                            "and ran faster than bf16 when made; the input is added back in f32")
-        return ("bf16", "the CPU computes bf16 natively (AVX512_BF16 or AMX); the input is added back in f32") \
-            if bf16 else ("f32", "no native bf16 on this CPU")
-    if backend in ("torch", "tensorrt") and device.startswith("cuda"):
-        return "fp16", "half precision on the GPU"
-    return "f32", f"{backend} runs the f32 graph on a CPU"
-
-
 def auto_picks(devices: list[str], bf16: bool) -> list[dict[str, str]]:
     """What ``--backend auto --precision auto`` runs per model and device, and why.
 
@@ -94,7 +74,7 @@ def auto_picks(devices: list[str], bf16: bool) -> list[dict[str, str]]:
             for e in sorted(entries.values(), key=lambda e: -e.rank[kind]):
                 if e.name != name and e.rank[kind] > entries[name].rank[kind]:  # preferred in general: why not here
                     skipped.append(f"{e.name}: {e.unavailable(device) or 'it ranks itself lower for ' + model + ' here'}")
-            precision, why = _precision(name, device, bf16, model)
+            precision, why = entries[name].precision_note(device, model, bf16)
             first = ("the fastest available CPU backend for it, as measured in docs/performance.md" if kind == "cpu"
                      else "the preferred available GPU backend (TensorRT, else PyTorch)")
             out.append({"model": model, "device": device, "backend": name, "precision": precision,

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from vsr.backends.base import LoadedBackend
 from vsr.config import BackendConfig, ModelConfig, UpscaleConfig
 from vsr.errors import VsrError
-from vsr.media.containers import check_paths, muxer_for
+from vsr.media.containers import check_codec_fits, check_paths, muxer_for
 from vsr.output import atomic_output, remove_stale_partials
 from vsr.media.stdio import check_stream_format, ffmpeg_url, is_stdio
 from vsr.stages import Channels, Decode, Encode, EncodeOptions, Stopped, Upscale
+from vsr.upscale.budget import queue_frames
 
 if TYPE_CHECKING:
     from vsr.frames import YuvFrame
@@ -175,6 +176,8 @@ def upscale_video(
         check_paths(None if url else src, dst, cfg.overwrite)
         if cfg.encode.container_format is None:  # the partial's name has no suffix to guess from
             cfg = replace(cfg, encode=replace(cfg.encode, container_format=muxer_for(dst)))
+    check_codec_fits(cfg.encode.codec, cfg.encode.container_format)
+    if not to_stdout:
         for old in remove_stale_partials([dst]):  # a killed earlier run of this job
             log.info("removed %s, left by a killed run", old)
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
@@ -303,7 +306,9 @@ def _thread(channels: Channels, name: str, fn: Callable[[], None]) -> threading.
 def _run(decoder, upscaler, tmp: Path, cfg: UpscaleConfig, stats: VideoStats, total: int,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None, live: bool = False) -> None:
     """Decode, upscale and encode in three threads joined by bounded queues."""
-    ch = Channels(cfg.queue_size, cancel)
+    cc = decoder.stream.codec_context  # queues bounded in bytes too: an 8K x2 frame is 200 MB or more
+    out_w, out_h = cfg.size or (cc.width * upscaler.backend.scale, cc.height * upscaler.backend.scale)
+    ch = Channels(queue_frames(cfg.queue_size, out_w * out_h * 3), cancel)
     report = _Reporter(progress, total)
     decode = Decode(decoder, None if cfg.video_only else ch.packets.put, ch.end_input)
     upscale = Upscale(upscaler, cfg.backend.batch)

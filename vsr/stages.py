@@ -246,7 +246,7 @@ class Encode:
             self._mux_waiting(packets)
             if item is END:
                 if self.encoder is None:
-                    raise MediaError(f"{self.decoder.name}: no video frame could be decoded")
+                    raise MediaError(f"{self.decoder.name}: no video frame could be decoded; {self.decoder.hint}")
                 self.encoder.close()
                 self.busy += time.perf_counter() - t
                 return

@@ -145,6 +145,13 @@ class BackendEntry:
         options = check_options(self.name, config.device, self.options, dict(config.options), _owners())
         return self._impl().create(model, spec, replace(config, options=options))
 
+    def precision_note(self, device: str, model: str, bf16: bool) -> tuple[str, str]:
+        """``(precision, why)`` it computes ``model`` in on ``device`` under its defaults, for
+        ``vsr info`` (``bf16``: the CPU computes bf16 natively): the module's optional
+        ``precision_note(device, model, bf16)``, else what the runner says once built."""
+        hook = getattr(self._impl(), "precision_note", None)
+        return hook(device, model, bf16) if hook is not None else ("-", f"{self.name} does not say")
+
     def rank_for(self, kind: str, model: str | None) -> int:
         """Its ``--backend auto`` rank on ``kind`` for ``model``: the registered rank, unless the
         model's card (``backend_ranks[name]``) or the module's optional ``auto_rank(kind, model)

@@ -29,6 +29,11 @@ def unavailable(device: str) -> str | None:
     return None
 
 
+def precision_note(device: str, model: str, bf16: bool) -> tuple[str, str]:
+    """``(precision, why)`` for ``vsr info``: the FP32 graph."""
+    return "f32", "onnxruntime runs the f32 graph on a CPU"
+
+
 class OnnxRuntimeBackend(HostBackend):
     """Runs the exported FP32 graph with ONNX Runtime's CPU execution provider.
 

@@ -75,6 +75,11 @@ def unavailable(device: str) -> str | None:
     return cuda_unavailable(device)
 
 
+def precision_note(device: str, model: str, bf16: bool) -> tuple[str, str]:
+    """``(precision, why)`` for ``vsr info``: strongly typed FP16 engines."""
+    return "fp16", "half precision on the GPU"
+
+
 @functools.lru_cache(maxsize=None)
 def _logger() -> Any:
     """The process-wide TensorRT logger, forwarding to Python logging.
@@ -206,10 +211,8 @@ class EngineLoader:
         profile: input shapes the engine accepts (:meth:`ShapeProfile.for_frames`).
         weights_sha256: identity of the weights for the cache key (default: hashed from ``model``).
         name: model name for the cache file (default: the class name, lower case).
-        cache: where engines are kept (default: :class:`EngineCache` in :func:`engine_dir`).
-
-    Attributes:
-        key: the cache key; engine_path: the cached engine file.
+        cache: where engines are kept (default: :class:`EngineCache` in :func:`engine_dir`). The
+            cache ``key`` and the ``engine_path`` are attributes.
     """
 
     def __init__(self, model: "nn.Module", device: str = "cuda", profile: ShapeProfile | None = None, *,

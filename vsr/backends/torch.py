@@ -31,6 +31,13 @@ def unavailable(device: str) -> str | None:
     return None if parse_device(device)[0] == "cpu" else cuda_unavailable(device)
 
 
+def precision_note(device: str, model: str, bf16: bool) -> tuple[str, str]:
+    """``(precision, why)`` for ``vsr info``: FP16 on a GPU, FP32 on the CPU."""
+    if parse_device(device)[0] == "cuda":
+        return "fp16", "half precision on the GPU"
+    return "f32", "torch runs the f32 graph on a CPU"
+
+
 class TorchBackend(TensorBackend):
     """Eager PyTorch inference.
 

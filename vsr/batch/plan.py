@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterable
 from vsr.batch.sources import VIDEO_SUFFIXES, Source, find_sources, same_file, url_name  # noqa: F401  (re-exported)
 from vsr.config import UpscaleConfig
 from vsr.errors import UsageError, VsrError
+from vsr.models import DEFAULT_MODEL
 from vsr.target import Target, TargetPlan, plan_target
 
 if TYPE_CHECKING:  # PyAV is imported when a file is probed, not when the CLI is built
@@ -27,7 +28,7 @@ DEFAULT_TEMPLATE = "{stem}.{ext}"
 # Output containers vsr writes (FFmpeg picks the muxer from the suffix).
 CONTAINERS = ("mkv", "mp4", "mov", "m4v", "webm", "avi", "ts", "m2ts", "mts", "flv", "nut")
 
-_FIELDS = {"stem": "clip", "name": "clip.mp4", "ext": "mkv", "model": "espcn", "scale": 2, "width": 3840,
+_FIELDS = {"stem": "clip", "name": "clip.mp4", "ext": "mkv", "model": DEFAULT_MODEL, "scale": 2, "width": 3840,
            "height": 2160, "target": "2160p", "root": "root"}
 
 
@@ -119,7 +120,18 @@ def plan_items(
 
     Does not look at existing outputs (see :mod:`vsr.batch.state`); marks a second
     source whose output path collides with an earlier one as failed.
+
+    Raises:
+        UsageError: ``copy`` with a time range (a copy is the whole file); a ``container`` that
+            cannot carry the encoder's video.
     """
+    if target is not None and at_target == "copy" and config.range is not None:
+        raise UsageError("--at-target copy copies whole files, not a --start/--end/--duration range; use "
+                         "--at-target skip, or no range")
+    if container:  # every job would fail at its start: refuse the batch before the first
+        from vsr.media.containers import check_codec_fits, muxer_for
+
+        check_codec_fits(config.encode.codec, muxer_for(Path(f"x.{container}")))
     items: list[BatchItem] = []
     taken: dict[Path, BatchItem] = {}
     for src in sources:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from vsr.batch.plan import BatchItem
 from vsr.batch.report import FileResult
 from vsr.batch.split import Split, join_task, plan_split
-from vsr.segments.ray import ProgressSink, connect, segment_task, task_error, throttled
+from vsr.segments.ray import ProgressSink, connect, fit_to_task, segment_task, task_error, throttled
 
 if TYPE_CHECKING:
     from vsr.pipeline import Progress
@@ -50,6 +50,8 @@ def _task(item: BatchItem, index: int = 0, sink: Any = None, interval: float = 1
     if _POOL is None:
         _POOL = BackendPool()
     progress, flush = throttled(sink, index, interval)
+    if item.config is not None:
+        item = replace(item, config=fit_to_task(item.config))
     result = run_item(item, _POOL, progress)
     flush()  # delivered before the result, so the driver sees it first
     return result

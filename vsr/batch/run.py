@@ -64,9 +64,7 @@ class _Recorder:
                               frames=result.frames)
             except OSError as e:  # the output vanished under us: not done after all
                 result.status, result.reason = "failed", f"output missing after the job ({cause(e)})"
-        if result.status == "failed":
-            fields["reason"] = result.reason
-        elif result.status == "skipped":
+        if result.status in ("failed", "skipped"):
             fields["reason"] = result.reason
         self.journal.append({"done": "done", "skipped": "skipped"}.get(result.status, "failed"), **fields)
         self.reporter.file_finished(result)

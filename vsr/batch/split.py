@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vsr.batch.job import run_join
 from vsr.batch.plan import BatchItem
@@ -68,11 +68,12 @@ class Split:
         if callback is not None:
             callback(p)
 
-    def segment_done(self, index: int, frames: int, backend: str) -> bool:
-        """Record segment ``index`` finished; True when it was the file's last."""
+    def segment_done(self, index: int, frames: int, stats: Any) -> bool:
+        """Record segment ``index`` finished (``stats``: its part's VideoStats, None when an
+        earlier attempt had finished it); True when it was the file's last."""
         self.left.discard(index)
         self.report.finished(index, frames)
-        self.backend = self.backend or backend
+        self.backend = self.backend or (stats.backend if stats is not None else "")
         return not self.left
 
     def failed(self, reason: str) -> FileResult:

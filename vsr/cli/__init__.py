@@ -105,6 +105,8 @@ def _unexpected(e: Exception, command: str) -> str:
     the exception's class name, errno, return code or a temporary file's name."""
     if missing_torch(e):  # an extra
         return f"{command} needs PyTorch, which is not installed: pip install 'vsr-luma[torch]'"
+    if isinstance(e, BrokenPipeError) and e.filename is None:  # print() to a pipe closed early (| head)
+        return os_error_message(e, "standard output")
     if isinstance(e, OSError) and e.errno in OS_ERRORS:  # the disk, permissions: PyAV's errors included
         return os_error_message(e)
     if type(e).__module__.startswith("av."):  # an FFmpeg failure vsr did not foresee

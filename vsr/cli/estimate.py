@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["upscale_estimate_lines", "batch_estimate_lines"]
+__all__ = ["upscale_estimate_lines", "batch_estimate_lines", "segment_plan_lines"]
+
+LISTED = 12  # segments listed one a line; a longer plan is summarised
 
 
 def _what(trial) -> str:
@@ -84,3 +86,47 @@ def batch_estimate_lines(items: list, jobs: int = 1) -> list[str]:
         lines.append(f"estimate: about {human_seconds(total_time)} to upscale{par}, output about "
                      f"{human_bytes(total_bytes)} in all{note} (see docs/batch.md for how the estimates are made)")
     return lines
+
+
+def segment_plan_lines(src: str, count: int | str, time_range=None) -> list[str]:
+    """The ``--segments N|auto`` part of a dry run: the plan a real run would make (a keyframe
+    scan, nothing decoded), each segment's span and frames, and why it has fewer segments than
+    asked (a single keyframe, keyframes too far apart), as the plan's warnings say; with a
+    ``time_range`` (:class:`vsr.config.TimeRange`), the plan of that range."""
+    import logging
+
+    from vsr.progress import human_seconds
+    from vsr.segments.plan import plan_segments
+
+    warnings: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:  # the plan's warnings go into the lines, not the log
+        if record.levelno < logging.WARNING:
+            return True
+        warnings.append(record.getMessage())
+        return False
+
+    logger = logging.getLogger("vsr.segments.plan")
+    logger.addFilter(keep)
+    try:
+        plan = plan_segments(src, count, time_range=time_range)
+    finally:
+        logger.removeFilter(keep)
+    end = (time_range.start or 0 if time_range is not None else 0) + plan.duration  # of the last segment, when open
+    spans = [(s, float((end if s.end is None else s.end) - (s.start or 0))) for s in plan.segments]
+    n = len(spans)
+    asked = " (auto: about a minute each)" if count == "auto" else "" if count == n else f" ({count} asked)"
+    lines = [f"segments: {n}{asked}, cut at the source's keyframes ({plan.keyframes} found)"]
+    if n <= LISTED:
+        lines += [f"  segment {s.index}: {float(s.start or 0):.2f}-{float(s.start or 0) + d:.2f} s, "
+                  f"{human_seconds(d)}, {s.frames} frames" for s, d in spans]
+    else:
+        seconds, frames = [d for _, d in spans], [s.frames for s, _ in spans]
+        lines.append(f"  {_span(human_seconds(min(seconds)), human_seconds(max(seconds)))} each, "
+                     f"{_span(min(frames), max(frames))} frames ('vsr segments plan' lists them)")
+    lines += [f"  warning: {w}" for w in warnings]
+    return lines
+
+
+def _span(low, high) -> str:
+    return f"{low}" if low == high else f"{low} to {high}"

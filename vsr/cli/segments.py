@@ -14,7 +14,7 @@ __all__ = ["add_segments"]
 
 
 def add_segments(sub) -> None:
-    from vsr.cli.video import add_job_args
+    from vsr.cli.video import add_job_args, add_range_args
 
     p = sub.add_parser("segments", help="one film over many machines: plan, run one segment, join",
                        description="The three steps of a segmented run for farm managers (Slurm arrays, "
@@ -37,6 +37,7 @@ def add_segments(sub) -> None:
             q.add_argument("--force", action="store_true", help="compute it even if its part is finished")
         if name != "join":
             add_job_args(q)
+            add_range_args(q)  # plan: the range to cover; run: the plan's (checked), or none
         else:
             q.add_argument("--progress", default="none", help=argparse.SUPPRESS)
             q.add_argument("--deinterlace", default="auto", help=argparse.SUPPRESS)
@@ -54,7 +55,7 @@ def _config(args: argparse.Namespace):
 
         cfg = UpscaleConfig(overwrite=args.overwrite)
         return replace(cfg, encode=replace(cfg.encode, container_format=args.format))
-    for name in ("start", "end", "duration", "input_option", "timeout"):
+    for name in ("input_option", "timeout"):
         setattr(args, name, getattr(args, name, None))
     cfg, note = job_config(args)
     if cfg is None:

@@ -83,7 +83,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
     )
 
 
-def _add_range_args(p: argparse.ArgumentParser) -> None:
+def add_range_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
                              "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
                              "FFmpeg's -ss/-to/-t; output timestamps start at zero (see docs/time-ranges.md)")
@@ -93,7 +93,7 @@ def _add_range_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    _add_range_args(p)
+    add_range_args(p)
     p.add_argument("--input-option", action="append", default=[], metavar="KEY=VALUE",
                    help="FFmpeg protocol/demuxer option for the input, repeatable "
                         "(--input-option rtsp_transport=tcp, --input-option listen=1)")
@@ -152,8 +152,7 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
     from vsr.progress import make_reporter
     from vsr.segments.run import upscale_segmented
 
-    if args.input == "-" or args.output == "-":
-        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+    _check_segmentable(args, cfg)
     callback, close = make_reporter(args.progress, Path(args.input).name, sys.stdout, sys.stderr)
     try:
         runner = None
@@ -165,10 +164,41 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
                                   runner=runner)
     finally:
         close()
-    print(f"{args.output}: {stats.frames} frames in {stats.segments} segments ({len(stats.computed)} computed, "
-          f"{len(stats.reused)} reused) in {stats.seconds:.1f} s, join {stats.join_seconds:.1f} s ({stats.fps:.2f} fps)",
-          file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
+    print(_segmented_summary(args.output, stats), file=sys.stderr if args.progress in ("plain", "json") else sys.stdout)
     return 0
+
+
+def _check_segmentable(args: argparse.Namespace, cfg) -> None:
+    """Refuse what a segmented run cannot do, before any work (dry runs too).
+
+    Raises:
+        UsageError: stdin or stdout.
+    """
+    if args.input == "-" or args.output == "-":
+        raise UsageError("--segments needs an input file and an output file (not - for stdin or stdout)")
+
+
+def _segmented_summary(output: str, stats) -> str:
+    """A segmented run's summary: an unsegmented run's line (model, weights, backend, codec,
+    sizes, speed, file size) for the whole file, then the segments; fps and speed count only the
+    frames computed in this run (reused parts are named apart); when no part was computed here
+    (all reused, or Ray), frames and times only."""
+    from dataclasses import replace
+
+    from vsr.progress import summary_line
+
+    plural = "s" * (stats.segments != 1)
+    segments = f"{stats.segments} segment{plural} ({len(stats.computed)} computed, {len(stats.reused)} reused)"
+    if stats.reused:
+        segments += (f", {stats.reused_frames} frames reused from an earlier run and left out of fps and speed"
+                     if stats.computed_frames else f", all {stats.reused_frames} frames reused from an earlier run")
+    segments += f", join {stats.join_seconds:.1f} s"
+    if stats.part is None:
+        rate = f" ({stats.fps:.2f} fps)" if stats.computed_frames else ""
+        return f"{output}: {stats.frames} frames in {stats.seconds:.1f} s{rate}; {segments}"
+    whole = replace(stats.part, frames=stats.frames, seconds=stats.seconds, fps=stats.fps,
+                    duration=stats.computed_duration)
+    return f"{summary_line(output, whole, Path(output).stat().st_size)}; {segments}"
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -197,7 +227,16 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
         if args.input == "-":
             raise UsageError("--dry-run runs a trial on the input first and cannot read stdin")
-        print("\n".join(upscale_estimate_lines(args.input, args.output, cfg)), file=sys.stderr if to_stdout else sys.stdout)
+        if args.ray and args.segments is None:
+            args.segments = "auto"
+        if args.segments is not None:
+            _check_segmentable(args, cfg)
+        lines = upscale_estimate_lines(args.input, args.output, cfg)
+        if args.segments is not None:
+            from vsr.cli.estimate import segment_plan_lines
+
+            lines[-1:-1] = segment_plan_lines(args.input, args.segments, cfg.range)
+        print("\n".join(lines), file=sys.stderr if to_stdout else sys.stdout)
         return 0
     if args.ray and args.segments is None:
         args.segments = "auto"

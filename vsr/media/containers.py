@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vsr.errors import MediaError, OutputExistsError, UsageError
 
-__all__ = ["output_suffixes", "muxer_for", "check_paths", "set_ffmpeg_log_level", "nvidia_codecs"]
+__all__ = ["output_suffixes", "muxer_for", "check_paths", "check_codec_fits", "set_ffmpeg_log_level", "nvidia_codecs"]
 
 
 @lru_cache(maxsize=1)
@@ -78,3 +78,26 @@ def check_paths(src: Path | None, dst: Path, overwrite: bool) -> None:
     if dst.suffix.lower().lstrip(".") not in output_suffixes():
         raise UsageError(f"{dst}: FFmpeg knows no container for the suffix {dst.suffix or '(none)'!r}; "
                          "use .mkv, .mp4, .mov, .webm, .ts ...")
+
+
+# Encoded video a muxer of PyAV's FFmpeg cannot write readably: its mov muxer refuses AV1 ("only
+# supported in MP4 and AVIF"), and its MPEG-TS muxer writes AV1 as a private data stream that no
+# demuxer reads back as video. Muxer name -> (codec family, how to name the container, what fits).
+_NO_ROOM = {"mov": ("av1", ".mov", ".mp4 or .mkv"), "mpegts": ("av1", "MPEG-TS (.ts)", ".mp4, .mkv or .webm")}
+
+
+def check_codec_fits(codec: str | None, muxer: str | None) -> None:
+    """Refuse, before any work, an encoder whose video the output container cannot carry.
+
+    Args:
+        codec: the encoder's name (``libsvtav1``, ``av1_nvenc`` ...); None: picked per source,
+            always one the container holds.
+        muxer: the output's FFmpeg muxer name (:func:`muxer_for`); None: not known yet.
+
+    Raises:
+        UsageError: one line naming the containers that do hold it.
+    """
+    family, where, fits = _NO_ROOM.get(muxer or "", ("", "", ""))
+    if codec and family and family in codec:
+        raise UsageError(f"{family.upper()} video ({codec}) cannot go into {where} with this FFmpeg; write "
+                         f"{fits} instead, or choose another --codec")

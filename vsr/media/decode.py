@@ -19,7 +19,7 @@ from vsr.media.source import SourceInfo
 from vsr.media.timestamps import InputClock, Unpacker
 from vsr.media.trim import Trim, enter_range
 
-__all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "is_url", "open_input", "to_yuv_frame"]  # to_yuv_frame: vsr.media.normalize
+__all__ = ["Decoder", "bits_per_pixel", "first_video_stream", "input_hint", "is_url", "open_input", "to_yuv_frame"]  # to_yuv_frame: vsr.media.normalize
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,17 @@ def is_url(path: str | Path) -> bool:
     """Whether ``path`` names an FFmpeg protocol URL (``http://``, ``tcp://``, ``rtsp://`` ...)."""
     scheme, sep, _ = str(path).partition("://")
     return bool(sep) and scheme.isalnum() and not Path(path).exists()
+
+
+def input_hint(path: str | Path) -> str:
+    """What to do about an input that does not read, said after the message of what happened:
+    for stdin, the formats a pipe can carry; for a URL, the source; for a file, check and copy again."""
+    if str(path) == "-":
+        return ("a pipe cannot seek back: pipe MKV, MPEG-TS or NUT (MP4 only with its index first, "
+                "-movflags +faststart), or give the file's name instead of -")
+    if is_url(path):
+        return "check the address and that the source is sending"
+    return "check that it is a video and plays in a player; if it does not, it is damaged or incomplete: copy it again"
 
 
 def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, str] | None = None,
@@ -53,7 +64,7 @@ def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, 
         except av.error.FFmpegError as e:
             if timeout is not None and isinstance(e, av.error.ExitError):
                 raise MediaError(f"{name}: no data for {timeout:g} s; the source stopped (--timeout)") from e
-            raise MediaError(f"{name}: cannot read as video ({cause(e)})") from e
+            raise MediaError(f"{name}: cannot read as video ({cause(e)}); {input_hint(path)}") from e
     if not p.exists():
         raise MediaError(f"{p}: no such file")
     if p.is_dir():
@@ -74,7 +85,8 @@ def open_input(path: str | Path, hwaccel: str | None = None, options: dict[str, 
     try:
         return av.open(str(p), "r", options=dict(options or {}), timeout=timeout, **kwargs)
     except av.error.FFmpegError as e:
-        raise MediaError(f"{p}: cannot read as video ({_why(e, p)})") from e
+        why, advice = _why(e, p)
+        raise MediaError(f"{p}: cannot read as video ({why}); {advice}") from e
 
 
 def first_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -85,12 +97,13 @@ def first_video_stream(container: av.container.InputContainer) -> av.video.strea
     return None
 
 
-def _why(e: Exception, path: Path) -> str:
-    msg = getattr(e, "strerror", None) or str(e)
+def _why(e: Exception, path: Path) -> tuple[str, str]:
+    """``(what happened, what to do)`` for a file FFmpeg cannot open."""
     # FFmpeg's own "moov atom not found" is only in the message when its logging is on
     if "moov atom not found" in str(e) or _moov_missing(path):
-        return "the MP4 index (moov atom) is missing: the file is truncated or still being written"
-    return msg
+        return ("the MP4 index (moov atom) is missing: the file is truncated or still being written",
+                "wait until it is complete, or copy it again")
+    return cause(e), input_hint(path)
 
 
 def _moov_missing(path: Path) -> bool:
@@ -162,6 +175,7 @@ class Decoder:
                  time_range: TimeRange | None = None):
         self.path = Path(path)
         self.name = "stdin" if str(path) == "-" else str(path) if is_url(path) else self.path.name
+        self.hint = input_hint(path)  # what to do when it does not read
         self.timeout = timeout
         self.container = open_input(path, hwaccel, options, timeout)
         stream = first_video_stream(self.container)
@@ -350,6 +364,8 @@ class Decoder:
 
     def _check_kept(self) -> None:
         if self.trim is not None and self.trim.kept == 0:
+            if self.stats.decoded == 0:  # nothing decoded at all: the input is at fault, not the range
+                raise MediaError(f"{self.name}: no video frame could be decoded; {self.hint}")
             raise self.trim.no_frames()
 
     def _demux(self) -> Iterator[av.Packet]:
@@ -366,7 +382,7 @@ class Decoder:
                 if self.timeout is not None and isinstance(e, av.error.ExitError):
                     raise MediaError(f"{self.name}: no data for {self.timeout:g} s; the source stopped "
                                      "(--timeout)") from e
-                raise MediaError(f"{self.name}: reading the input failed ({cause(e)})") from e
+                raise MediaError(f"{self.name}: reading the input failed ({cause(e)}); {self.hint}") from e
             yield packet
 
     def close(self) -> None:

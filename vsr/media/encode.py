@@ -19,7 +19,7 @@ from vsr.media.source import SourceInfo
 from vsr.media.streams import Passthrough
 from vsr.media.timestamps import MonotonicMuxer
 
-__all__ = ["Encoder", "carry_over", "default_codec", "choose_pix_fmt", "check_settings", "crf_problem", "CRF_RANGES",
+__all__ = ["Encoder", "carry_over", "tag_for_apple", "default_codec", "choose_pix_fmt", "check_settings", "crf_problem", "CRF_RANGES",
            "find_encoder", "known_pix_fmt"]
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,13 @@ _NVENC_HINT = (
     "NVENC could not open: it needs an NVIDIA GPU with hardware video encoders and its driver (many "
     "data-centre GPUs such as the A100 and H100 have none); use a software codec such as --codec libx264 or libx265"
 )
+
+
+def tag_for_apple(cc: av.codec.context.CodecContext, codec: str, output: av.container.OutputContainer) -> None:
+    """HEVC in MP4/MOV tagged ``hvc1`` (parameter sets in the sample entry), as Apple's players
+    need, not FFmpeg's default ``hev1``; any other codec or container is left alone."""
+    if codec == "hevc" and {"mp4", "mov"} & set(output.format.name.split(",")):
+        cc.codec_tag = "hvc1"
 
 
 def default_codec(bit_depth: int, container_format: str) -> str:
@@ -221,8 +228,7 @@ class Encoder:
                 opts[key] = opts[key] + ":" + value
             else:
                 opts[key] = value
-        if codec.canonical_name == "hevc" and {"mp4", "mov"} & set(self.output.format.name.split(",")):
-            cc.codec_tag = "hvc1"  # parameter sets in the sample entry, as Apple's players need (not hev1)
+        tag_for_apple(cc, codec.canonical_name, self.output)
         self.stream = stream
         self.passthrough = carry_over(self.output, stream, self._source)
         try:

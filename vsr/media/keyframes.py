@@ -9,10 +9,15 @@ from pathlib import Path
 
 import av
 
-from vsr.errors import MediaError, UsageError
-from vsr.media.decode import first_video_stream, is_url, open_input
+from vsr.errors import MediaError, UsageError, cause
+from vsr.media.decode import first_video_stream, input_hint, is_url, open_input
+from vsr.media.timestamps import DECODE_ORDER_FORMATS
 
 __all__ = ["KeyframeScan", "scan_keyframes"]
+
+# containers that recorders write and people join byte-wise (``cat``): their decode timestamps
+# are the stream's own, so one stepping back is a join or damage, not a demuxer's guess
+_RECORDING_FORMATS = {"mpegts", "mpeg"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class KeyframeScan:
         keyframes: the keyframes' timestamps, sorted.
         pts: every frame's pts, sorted (a demux scan); None from an index.
         positions: each keyframe's place in decode order (an index scan); None from a demux.
+        uncut: why the input cannot be cut by time at all ("": it can): its timestamps step back.
     """
 
     path: str
@@ -45,6 +51,7 @@ class KeyframeScan:
     keyframes: list[int]
     pts: list[int] | None = None
     positions: dict[int, int] | None = None
+    uncut: str = ""
 
     def count(self, lo: int, hi: int | None) -> int:
         """Frames from keyframe ``lo`` up to keyframe ``hi`` (None: the end): those presented in
@@ -106,7 +113,7 @@ def scan_keyframes(path: str | Path, index: bool = True) -> KeyframeScan:
             return (index and _from_index(str(path), container, video, zero)) or _demux(str(path), container, video,
                                                                                           zero, name)
         except av.error.FFmpegError as e:
-            raise MediaError(f"{name}: reading the input failed ({e})") from e
+            raise MediaError(f"{name}: reading the input failed ({cause(e)}); {input_hint(path)}") from e
     finally:
         container.close()
 
@@ -128,25 +135,57 @@ def _from_index(path: str, container: av.container.InputContainer, video: av.vid
                         positions=positions)
 
 
+def _decode_order_clock(coded: list[tuple[int, int | None, bool]], depth: int) -> tuple[list[int], list[int]]:
+    """Frame and keyframe times of decode-order video (AVI) as the decoder gives them
+    (:class:`vsr.media.timestamps.InputClock`), from ``(dts, parser's pts, keyframe)`` per packet.
+
+    The ``k``-th frame shown gets the decode time of packet ``k + depth`` (``depth``: the
+    decoder's reordering delay; the last ``depth`` frames follow on a frame apart). A keyframe
+    is shown no earlier than that of its own packet, later when the parser says so (an open
+    GOP's keyframe after its leading frames, which MPEG-4's and MPEG-2's parsers see). The
+    parser's guess alone (decode time plus one frame) is a frame early for H.264 with a
+    B-pyramid: cut there, the frame before each cut was lost.
+    """
+    dts = [d for d, _, _ in coded]
+    step = (dts[-1] - dts[0]) // (len(dts) - 1) if len(dts) > 1 else 1
+    times = dts[depth:] + [dts[-1] + step * (k + 1) for k in range(min(depth, len(dts)))]
+    keys = [max(d + depth * step, d if pts is None else pts) for d, pts, key in coded if key]
+    return times, keys
+
+
 def _demux(path: str, container: av.container.InputContainer, video: av.video.stream.VideoStream, zero: Fraction,
            name: str) -> KeyframeScan:
     pts: list[int] = []
     keys: list[int] = []
     missing = 0
-    for packet in container.demux(video):
-        if packet.pts is None:
-            missing += packet.size > 0
-            continue
-        pts.append(packet.pts)
-        if packet.is_keyframe:
-            keys.append(packet.pts)
+    last, back = None, None  # the last decode timestamp; the one after which they stepped back
+    if container.format.name in DECODE_ORDER_FORMATS:
+        coded = [(p.dts, p.pts, p.is_keyframe) for p in container.demux(video) if p.size and p.dts is not None]
+        if coded:
+            pts, keys = _decode_order_clock(coded, video.codec_context.reorder_depth)
+    else:
+        for packet in container.demux(video):
+            if packet.pts is None:
+                missing += packet.size > 0
+                continue
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
+            if packet.dts is not None:
+                if back is None and last is not None and packet.dts < last:
+                    back = last
+                last = packet.dts
+    uncut = ""
+    if back is not None and container.format.name in _RECORDING_FORMATS:  # a time is no longer one place
+        uncut = (f"{name}: its timestamps step back after {float(back * video.time_base - zero):.2f} s (recordings "
+                 "joined, or a damaged file), so a time names two places: it is one segment")
     if missing:
         raise MediaError(f"{name}: {missing} video packets carry no timestamp, so it cannot be cut at keyframes; "
                          "run it without --segments")
     if not pts:
-        raise MediaError(f"{name}: no video frame")
+        raise MediaError(f"{name}: no video frame could be read; {input_hint(path)}")
     pts.sort()
     tb = Fraction(video.time_base)
     n = len(pts)
     span = (pts[-1] - pts[0]) * tb * n / (n - 1) if n > 1 else Fraction(0)
-    return KeyframeScan(path, tb, zero, pts[0], span, n, sorted(set(keys)), pts=pts)
+    return KeyframeScan(path, tb, zero, pts[0], span, n, sorted(set(keys)), pts=pts, uncut=uncut)

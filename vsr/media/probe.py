@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import MediaError, cause
-from vsr.media.decode import bits_per_pixel, first_video_stream, is_url, open_input
+from vsr.media.decode import bits_per_pixel, first_video_stream, input_hint, is_url, open_input
 from vsr.media.formats import planar_format
 
 __all__ = ["VideoInfo", "probe", "is_video", "count_frames", "estimate_frames"]
@@ -129,9 +129,9 @@ def probe(path: str | Path, options: dict[str, str] | None = None, timeout: floa
                 first = frame
                 break
         except av.error.FFmpegError as e:
-            raise MediaError(f"{p}: the video does not decode ({cause(e)})") from e
+            raise MediaError(f"{p}: the video does not decode ({cause(e)}); {input_hint(path)}") from e
         if first is None:
-            raise MediaError(f"{p}: no video frame could be decoded (empty or truncated file)")
+            raise MediaError(f"{p}: no video frame could be decoded (empty or truncated file); {input_hint(path)}")
         cc = stream.codec_context
         fmt = planar_format(first.format.name)
         frames, exact, duration, rate = estimate_frames(stream, container)

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from vsr.errors import MediaError, cause
-from vsr.media.decode import first_video_stream, open_input
+from vsr.media.decode import first_video_stream, input_hint, open_input
 from vsr.media.probe import estimate_frames
 
 __all__ = ["rgb_frames"]
@@ -45,9 +45,9 @@ def rgb_frames(path: str | Path, count: int) -> list[np.ndarray]:
                         break
         except av.error.FFmpegError as e:
             if not out:
-                raise MediaError(f"{path}: cannot decode ({cause(e)})") from e
+                raise MediaError(f"{path}: cannot decode ({cause(e)}); {input_hint(path)}") from e
         if not out:
-            raise MediaError(f"{path}: no video frame could be decoded")
+            raise MediaError(f"{path}: no video frame could be decoded; {input_hint(path)}")
         return out
     finally:
         container.close()

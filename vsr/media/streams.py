@@ -37,6 +37,8 @@ _TS_CODECS = {"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "
 # MP4-family muxers: they take PCM only as ISO/IEC 23003-5 'ipcm', which few players read, and
 # fail at close on channels of no order (Matroska's PCM): re-encoded instead, as ffmpeg would
 _MP4_FAMILY = {"mp4", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"}
+# codecs the MOV (QuickTime) muxer takes as streams and then refuses at the header ("only supported in MP4")
+_NOT_IN_MOV = {"flac", "opus"}
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -89,13 +91,15 @@ def _codec_id_name(s: av.stream.Stream) -> str:
 
 
 def _container_holds(output: av.container.OutputContainer, s: av.stream.Stream) -> bool:
-    """False where the muxer would accept the stream but write it unreadable (MPEG-TS private data,
-    PCM in MP4; data streams have their own rule)."""
+    """False where the muxer would accept the stream but write it unreadable or fail at the header
+    (MPEG-TS private data, PCM in MP4, FLAC and Opus in MOV; data streams have their own rule)."""
     names = set(output.format.name.split(","))
     if s.type in ("audio", "subtitle") and "mpegts" in names:
         return _codec_id_name(s) in _TS_CODECS
     if s.type == "audio" and names & _MP4_FAMILY:
         return not _codec_id_name(s).startswith("pcm_")
+    if s.type == "audio" and "mov" in names:
+        return _codec_id_name(s) not in _NOT_IN_MOV
     return True
 
 

@@ -32,6 +32,7 @@ import av
 from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError
 from vsr.media.streams import Preroll
+from vsr.media.timestamps import DECODE_ORDER_FORMATS
 
 __all__ = ["Trim", "enter_range", "timeline_zero"]
 
@@ -113,6 +114,14 @@ class Trim:
         self._started: set[int] = set()  # audio streams whose first packet in the range went out
         self._video_from: Fraction | None = None  # video packets before this keyframe time are skipped
         self._seen: set[int] = set()  # copied streams that reached the end
+        # AVI video is timed by decode order (vsr.media.timestamps): a frame is shown the decoder's
+        # reordering delay after its decode time, which the parser's guess (one frame) misses for
+        # H.264's B-pyramid: a seek by the guess could land one keyframe late and lose frames
+        self._shown_after: int | None = None  # ticks, for decode-order video
+        self._key_dts: int | None = None  # decode time of the keyframe the seek check accepted
+        rate = video.guessed_rate or video.average_rate
+        if container.format.name in DECODE_ORDER_FORMATS and rate and video.time_base:
+            self._shown_after = video.codec_context.reorder_depth * max(1, round(1 / (rate * video.time_base)))
 
     # -- checks and estimates ----------------------------------------------------------------------
     def check(self) -> None:
@@ -188,8 +197,12 @@ class Trim:
         """Whether a video packet comes before the keyframe decoding starts at (subtitle pre-roll)."""
         if self._video_from is None:
             return False
-        t = self._time(p)
-        if p.is_keyframe and t is not None and t >= self._video_from:
+        if self._shown_after is not None:  # decode-order video: the clock dropped the parser's guess
+            reached = p.is_keyframe and p.dts is not None and p.dts >= self._key_dts
+        else:
+            t = self._time(p)
+            reached = p.is_keyframe and t is not None and t >= self._video_from
+        if reached:
             self._video_from = None
             return False
         return True
@@ -209,6 +222,7 @@ class Trim:
             if p.stream.index == self.video.index:
                 if key_ok is None and p.is_keyframe and t is not None:
                     key_ok, key = (t < self.start if self._before_start else t <= self.start), t
+                    self._key_dts = p.dts
                     if not key_ok:
                         break
             elif p.stream.index in audio and p.stream.index not in first_audio and t is not None:
@@ -224,9 +238,12 @@ class Trim:
         return packets, key if key_ok and all(first_audio.values()) else None
 
     # -- keeping -----------------------------------------------------------------------------------
-    @staticmethod
-    def _time(p: av.Packet) -> Fraction | None:
+    def _time(self, p: av.Packet) -> Fraction | None:
         ts = p.pts if p.pts is not None else p.dts
+        if self._shown_after is not None and p.stream.index == self.video.index and p.dts is not None:
+            # shown no earlier than its decode time plus the delay; later where the parser says so
+            # (an open GOP's keyframe after its leading frames, as MPEG-4's parser sees)
+            ts = p.dts + self._shown_after if p.pts is None else max(p.pts, p.dts + self._shown_after)
         return None if ts is None or not p.time_base else ts * p.time_base
 
     def frame(self, pts: int | None, time_base: Fraction) -> tuple[bool, int | None]:

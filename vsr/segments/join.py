@@ -63,18 +63,19 @@ def join_parts(src: Path, dst: Path, plan: Plan, work: WorkDir, print_: str, cfg
     from vsr.media.decode import Decoder
     from vsr.stages import output_sar
 
-    decoder = Decoder(src, cfg.deinterlace, options=dict(cfg.input_options))  # open while its streams are copied
+    decoder = Decoder(src, cfg.deinterlace, options=dict(cfg.input_options),  # open while its streams are copied
+                      time_range=plan.range)  # a range: chapters, timecode, re-encoded audio's window as a run's
     try:
         first = next(iter(decoder.frames()), None)  # the rotation and colour tags as the parts' frames had them
         if first is None:
-            raise MediaError(f"{src.name}: no video frame could be decoded")
+            raise MediaError(f"{src.name}: no video frame could be decoded; {decoder.hint}")
         source = decoder.source_info()
         width, height = scans[0].codec[1:3]
         sar = output_sar(source, SimpleNamespace(width=width, height=height))  # as an unsegmented run's
         parts = [(work.part(s.index), plan.shift(s)) for s in plan.segments]
         with atomic_output(dst, cfg.overwrite) as tmp:
             frames = concat(tmp, cfg.encode.container_format or muxer_for(dst), src, source, first.color, sar, parts,
-                            plan.time_base, dts)
+                            plan.time_base, dts, plan.range)
     finally:
         decoder.close()
     work.remove()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vsr.config import UpscaleConfig
+from vsr.errors import VsrError
 from vsr.segments.plan import Plan
 from vsr.segments.work import PART_FORMAT, PartRecord, WorkDir, file_sha256
 
@@ -39,7 +40,7 @@ def part_config(cfg: UpscaleConfig, plan: Plan, index: int) -> UpscaleConfig:
 
 def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfig, print_: str, *,
              progress: Callable[[Any], None] | None = None, loaded: Any = None,
-             cancel: threading.Event | None = None) -> PartRecord:
+             cancel: threading.Event | None = None, on_stats: Callable[[Any], None] | None = None) -> PartRecord:
     """Upscale segment ``index`` of ``plan`` into its part and journal record.
 
     The part is written under a temporary name and renamed when complete (as every vsr
@@ -49,6 +50,7 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
     Args:
         print_: the run's :func:`vsr.segments.work.fingerprint`.
         progress, loaded, cancel: as :func:`vsr.pipeline.upscale_video` takes them.
+        on_stats: called with the part's :class:`vsr.pipeline.VideoStats`.
 
     Returns:
         The part's journal record.
@@ -57,10 +59,17 @@ def run_part(src: Path, work: WorkDir, plan: Plan, index: int, cfg: UpscaleConfi
 
     part = work.part(index)
     work.record_path(index).unlink(missing_ok=True)  # a record never outlives the part it describes
-    stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, loaded=loaded, cancel=cancel)
+    try:
+        stats = upscale_video(src, part, part_config(cfg, plan, index), progress=progress, loaded=loaded,
+                              cancel=cancel)
+    except VsrError as e:  # a full disk names the output the user gave, not the part in the hidden work folder
+        e.args = (str(e).replace(str(part), f"{work.dst} (segment {index}, in its work folder beside it)"),)
+        raise
     expected = plan.segments[index].frames
     if stats.frames != expected:
         log.info("segment %d: %d frames written, %d packets planned", index, stats.frames, expected)
     rec = PartRecord(index, print_, stats.frames, part.stat().st_size, file_sha256(part))
     work.save_record(rec)
+    if on_stats is not None:
+        on_stats(stats)
     return rec

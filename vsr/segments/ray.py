@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from vsr.config import UpscaleConfig
     from vsr.pipeline import Progress
 
-__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "segment_task", "task_error", "ray_runner"]
+__all__ = ["import_ray", "connect", "ProgressSink", "throttled", "fit_to_task", "segment_task", "task_error",
+           "ray_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,26 @@ def throttled(sink: Any, key: Any, interval: float) -> tuple[Callable[[Progress]
     return progress, flush
 
 
+def fit_to_task(cfg: UpscaleConfig) -> UpscaleConfig:
+    """``cfg`` for a Ray task: automatic CPU parallelism (no ``--workers``/``--threads``) sized
+    to the CPUs Ray gave the task. Ray pins no cores, so without this every task on a node
+    would size its inference threads for the whole node (16 tasks of 4 CPUs on a 64-core node:
+    64 threads each). Tasks with a GPU keep the automatic choice."""
+    from dataclasses import replace
+
+    from vsr.devices import cpu_parallelism
+
+    backend = cfg.backend
+    if backend.workers or backend.threads:
+        return cfg
+    assigned = import_ray().get_runtime_context().get_assigned_resources()
+    cpus = int(assigned.get("CPU", 0))
+    if assigned.get("GPU") or cpus < 1:
+        return cfg
+    workers, threads = cpu_parallelism(cores=cpus)
+    return replace(cfg, backend=replace(backend, workers=workers, threads=threads))
+
+
 def _loaded(cfg: UpscaleConfig) -> Any:
     """This worker's backend for ``cfg``, loaded on its first segment (one task runs at a time)."""
     from vsr.pipeline import load_backend
@@ -122,7 +143,7 @@ def _loaded(cfg: UpscaleConfig) -> Any:
 
 
 def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str, sink: Any = None,
-                 key: Any = None, interval: float = 1.0) -> tuple[int, str]:
+                 key: Any = None, interval: float = 1.0) -> tuple[int, Any]:
     """Runs on a Ray worker: segment ``index`` of the plan in ``dst``'s work folder.
 
     Args:
@@ -133,7 +154,7 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
             ``(key, Progress)``, frames counted inside the segment.
 
     Returns:
-        ``(frames in the part, backend name)``; the name is empty when the part was already
+        ``(frames in the part, its VideoStats)``; the stats are None when the part was already
         finished (a retry after the worker died between the part's record and the result).
     """
     from vsr.segments.part import run_part
@@ -144,12 +165,14 @@ def segment_task(src: str, dst: str, cfg: UpscaleConfig, index: int, print_: str
         raise MediaError(f"{Path(dst).name}: its segment plan in {work.path} was removed or replaced while "
                          f"segment {index} waited; run the command again")
     if work.problem(index, print_) is None:
-        return work.record(index).frames, ""
-    net = _loaded(cfg)
+        return work.record(index).frames, None
+    cfg = fit_to_task(cfg)
     progress, flush = throttled(sink, key, interval)
-    rec = run_part(Path(src), work, saved[0], index, cfg, print_, progress=progress, loaded=net)
+    stats: list[Any] = []
+    rec = run_part(Path(src), work, saved[0], index, cfg, print_, progress=progress, loaded=_loaded(cfg),
+                   on_stats=stats.append)
     flush()
-    return rec.frames, net.backend.name
+    return rec.frames, stats[0]
 
 
 def task_error(ray: Any, e: BaseException, what: str) -> VsrError:
@@ -176,7 +199,8 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
         progress_interval: seconds between a task's progress updates.
     """
 
-    def run(src: Path, dst: Path, cfg: UpscaleConfig, indices: list[int]) -> list[int]:
+    def run(src: Path, dst: Path, cfg: UpscaleConfig, indices: list[int],
+            on_stats: Callable[[Any], None] | None = None) -> list[int]:
         saved = WorkDir(dst).read_plan()
         if saved is None:
             raise MediaError(f"{dst.name}: its segment plan vanished before the segments ran; run the command again")
@@ -200,11 +224,13 @@ def ray_runner(address: str | None = None, *, num_cpus: float = 1, num_gpus: flo
                     for ref in done:
                         i = pending.pop(ref)
                         try:
-                            frames, _ = ray.get(ref)
+                            frames, part = ray.get(ref)
                         except ray.exceptions.RayError as e:
                             errors.append(task_error(ray, e, f"{dst.name}: segment {i}"))
                             continue
                         report.finished(i, frames)
+                        if part is not None and on_stats is not None:
+                            on_stats(part)
             except BaseException:
                 for ref in pending:
                     with contextlib.suppress(Exception):

@@ -7,6 +7,7 @@ and computes only the rest; changed options discard the old parts (with a warnin
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,8 @@ from vsr.errors import UsageError
 from vsr.segments.plan import Plan, plan_segments
 from vsr.segments.work import WorkDir, fingerprint
 
-__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment", "join_run"]
+__all__ = ["SegmentStats", "Report", "prepare", "upscale_segmented", "plan_run", "run_segment",
+           "join_run"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ class SegmentStats:
         reused: indices of the finished parts an earlier run left and this one reused.
         backend: the backend that ran (empty when every part was reused).
         join_seconds: the join's share of ``seconds`` (checking the parts, writing the output).
+        duration: seconds of video in the output (the plan's span).
+        reused_frames: frames of the reused parts (in ``frames``, not computed by this run).
+        part: the last part this process computed: its :class:`vsr.pipeline.VideoStats` (model,
+            weight set, backend, precision, encoder, sizes), for the summary; None when every
+            part was reused or computed elsewhere (Ray).
     """
 
     frames: int = 0
@@ -51,10 +58,24 @@ class SegmentStats:
     reused: list[int] = field(default_factory=list)
     backend: str = ""
     join_seconds: float = 0.0
+    duration: float = 0.0
+    part: Any = None
+    reused_frames: int = 0
+
+    @property
+    def computed_frames(self) -> int:
+        """Frames this run computed (the output's, less the reused parts')."""
+        return max(0, self.frames - self.reused_frames)
+
+    @property
+    def computed_duration(self) -> float:
+        """Seconds of video this run computed (at the plan's mean frame interval)."""
+        return self.duration * self.computed_frames / self.frames if self.frames else 0.0
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
+        """Frames computed by this run per second of its wall-clock time (reused parts left out)."""
+        return self.computed_frames / self.seconds if self.seconds else 0.0
 
 
 def resolve_weights(src: Path, cfg: UpscaleConfig) -> UpscaleConfig:
@@ -84,10 +105,8 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
         ``(plan, fingerprint, work folder, config with the weights resolved)``.
 
     Raises:
-        UsageError: a time range (not combined with segments), or no plan to resume.
+        UsageError: no plan to resume; a time range other than the saved plan's.
     """
-    if cfg.range is not None:
-        raise UsageError("--segments cannot be combined with --start/--end/--duration yet; cut the range first")
     work = WorkDir(dst)
     cfg = resolve_weights(src, cfg)
     if count is None:
@@ -95,14 +114,47 @@ def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -
         if saved is None:
             raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
         plan = saved[0]
+        _check_source(src, dst, plan)
+        if cfg.range is not None and cfg.range != plan.range:
+            raise UsageError(f"{dst.name}: its segment plan covers {plan.range or 'the whole input'}, not {cfg.range}; "
+                             "give the plan's --start/--end, or plan again")
         print_ = fingerprint(plan, cfg)
         if print_ != saved[1]:
             raise UsageError(f"{dst.name}: these options or this source differ from the plan's; give the same "
                              "options as 'vsr segments plan', or plan again")
         return plan, print_, work, cfg
-    plan = plan_segments(src, count)
+    plan = plan_segments(src, count, time_range=cfg.range)
     print_ = fingerprint(plan, cfg)
     return work.start(plan, print_), print_, work, cfg
+
+
+def check_output(src: Path, dst: Path, cfg: UpscaleConfig) -> None:
+    """Refuse, before any work, an output path :func:`vsr.media.containers.check_paths` refuses
+    and an encoder its container cannot carry (the parts are NUT, the join is not).
+
+    Raises:
+        UsageError, OutputExistsError: one line.
+    """
+    from vsr.media.containers import check_codec_fits, check_paths, muxer_for
+
+    check_paths(src, dst, cfg.overwrite)
+    check_codec_fits(cfg.encode.codec, cfg.encode.container_format or muxer_for(dst))
+
+
+def _check_source(src: Path, dst: Path, plan: Plan) -> None:
+    """Refuse ``src`` unless it is the file ``plan`` was made from (through a link or another
+    mount path too): the fingerprint is of the plan's source, so only this tells them apart.
+
+    Raises:
+        UsageError: another input.
+    """
+    try:
+        same = os.path.samefile(src, plan.source)
+    except OSError:
+        same = src.resolve() == Path(plan.source).resolve()
+    if not same:
+        raise UsageError(f"{dst.name}: its segment plan is for {plan.source}, not {src}; give that input, or plan "
+                         "again with this one")
 
 
 def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | None = None, *,
@@ -118,7 +170,8 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
         progress: called with :class:`vsr.pipeline.Progress` reports covering the whole file
             (frames across segments, reused parts counted as done), ``segment`` set.
         runner: computes a list of segment indices instead of this process (Ray: see
-            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices)``.
+            :mod:`vsr.segments.ray`); called as ``runner(src, dst, cfg, indices, on_stats)``,
+            ``on_stats`` taking each computed part's :class:`vsr.pipeline.VideoStats`.
         overlap: segments computed at once in this process, sharing the loaded backend (see
             :data:`OVERLAP`).
 
@@ -128,32 +181,43 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
     Raises:
         VsrError: as :func:`vsr.pipeline.upscale_video`; a part the join refuses.
     """
-    from vsr.media.containers import check_paths
     from vsr.pipeline import load_backend, merge_options
     from vsr.segments.join import join_parts
 
     cfg = merge_options(config or UpscaleConfig(), options)
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
+    check_output(src, dst, cfg)
     t0 = time.perf_counter()
     plan, print_, work, cfg = prepare(src, dst, cfg, segments)
-    stats = SegmentStats(segments=len(plan.segments))
+    stats = SegmentStats(segments=len(plan.segments), duration=plan.duration)
     stats.reused = work.finished(plan, print_)
+    stats.reused_frames = sum(plan.segments[i].frames for i in stats.reused)
     todo = [s.index for s in plan.segments if s.index not in stats.reused]
     if stats.reused:
         log.info("%s: reusing %d finished segment(s) of %d; computing %d", dst.name, len(stats.reused),
                  len(plan.segments), len(todo))
-    if todo and runner is not None:
-        stats.computed = runner(src, dst, cfg, todo)
-    elif todo:
-        net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
-        try:
-            report = Report(plan, stats.reused, progress)
-            stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap)
-            stats.backend = net.backend.name
-        finally:
-            if loaded is None:
-                net.backend.close()
+    try:
+        if todo and runner is not None:
+            done: list[Any] = []
+            stats.computed = runner(src, dst, cfg, todo, done.append)
+            stats.part = done[-1] if done else None
+            stats.backend = stats.part.backend if done else ""
+        elif todo:
+            net = loaded or load_backend(cfg.model, cfg.backend)  # loaded once for every segment
+            try:
+                report = Report(plan, stats.reused, progress)
+                parts: list[Any] = []
+                stats.computed = _compute(src, work, plan, cfg, print_, todo, net, report, cancel, overlap,
+                                          parts.append)
+                stats.part = parts[-1] if parts else None
+                stats.backend = net.backend.name
+            finally:
+                if loaded is None:
+                    net.backend.close()
+    except BaseException:
+        if all(work.record(s.index) is None for s in plan.segments):
+            work.remove()  # no finished part to resume from: leave nothing beside the output
+        raise
     t1 = time.perf_counter()
     stats.frames = join_parts(src, dst, plan, work, print_, cfg)
     stats.join_seconds = time.perf_counter() - t1
@@ -162,9 +226,11 @@ def upscale_segmented(src: str | Path, dst: str | Path, config: UpscaleConfig | 
 
 
 def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: str, todo: list[int], net: Any,
-             report: Report, cancel: threading.Event | None, overlap: int) -> list[int]:
+             report: Report, cancel: threading.Event | None, overlap: int,
+             on_stats: Callable[[Any], None] | None = None) -> list[int]:
     """Run the parts ``todo``, ``overlap`` at a time, in order; the first failure stops the others
-    and is raised. Returns the indices computed."""
+    and is raised; ``on_stats`` gets each part's :class:`vsr.pipeline.VideoStats`. Returns the
+    indices computed."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from vsr.segments.part import run_part
@@ -177,7 +243,8 @@ def _compute(src: Path, work: WorkDir, plan: Plan, cfg: UpscaleConfig, print_: s
         if stop.is_set():
             return None
         try:
-            part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net, cancel=stop)
+            part = run_part(src, work, plan, i, cfg, print_, progress=report.callback(i), loaded=net, cancel=stop,
+                            on_stats=on_stats)
         except BaseException as e:
             with lock:
                 errors.append(e)
@@ -253,9 +320,7 @@ def plan_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig, count: int | 
     Raises:
         OutputExistsError: ``dst`` exists and ``cfg.overwrite`` is not set (found before any work).
     """
-    from vsr.media.containers import check_paths
-
-    check_paths(Path(src), Path(dst), cfg.overwrite)
+    check_output(Path(src), Path(dst), cfg)
     return prepare(Path(src), Path(dst), cfg, count)[0]
 
 
@@ -289,13 +354,13 @@ def join_run(src: str | Path, dst: str | Path, cfg: UpscaleConfig) -> int:
         UsageError: no plan there.
         MediaError: a missing or corrupt part, named in one line.
     """
-    from vsr.media.containers import check_paths
     from vsr.segments.join import join_parts
 
     src, dst = Path(src), Path(dst)
-    check_paths(src, dst, cfg.overwrite)
+    check_output(src, dst, cfg)
     work = WorkDir(dst)
     saved = work.read_plan()
     if saved is None:
         raise UsageError(f"{dst.name}: no segment plan there; run 'vsr segments plan' first")
+    _check_source(src, dst, saved[0])
     return join_parts(src, dst, saved[0], work, saved[1], cfg)

@@ -50,6 +50,8 @@ def fingerprint(plan: Plan, cfg: UpscaleConfig) -> str:
                    list(cfg.encode.options)],
         "size": cfg.size, "deinterlace": cfg.deinterlace,
     }
+    if plan.range is not None:  # the parts' timestamps count from their segment's start in it
+        shaping["range"] = [str(plan.range.start), str(plan.range.end)]
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,8 @@ import torch
 
 from vsr.frames import YuvFrame
 from vsr.upscale.host import HostUpscaler, Pending
-from vsr.upscale.plan import ACTIVATION_CHANNELS, DEFAULT_MEMORY_BUDGET
+from vsr.upscale.budget import DEFAULT_BUDGET, Allotment
+from vsr.upscale.plan import ACTIVATION_CHANNELS
 
 __all__ = ["DeviceUpscaler"]
 
@@ -37,7 +38,7 @@ class DeviceUpscaler(HostUpscaler):
     """
 
     def __init__(self, backend, radius: int, tile: int = 0, size: tuple[int, int] | None = None,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET, workers: int = 1,
+                 memory_budget: int = DEFAULT_BUDGET, workers: int = 1,
                  channels: int = ACTIVATION_CHANNELS) -> None:
         self.cuda = torch.device(backend.device).type == "cuda"
         super().__init__(backend, radius, tile, size, memory_budget, 1 if self.cuda else workers, channels)
@@ -68,6 +69,12 @@ class DeviceUpscaler(HostUpscaler):
             else:
                 planes.append(torch.from_numpy(np.stack([f.planes[i].view(dtype) for f in frames])))
         return planes
+
+    def _allot(self, frames: list[YuvFrame]) -> Allotment:
+        got = super()._allot(frames)
+        if self.cuda:  # one batch computes at a time on the compute stream; two more copy
+            self.in_flight = 2
+        return got
 
     def _compute(self, frames: list[YuvFrame], planes: list[Any]) -> list[Any]:
         with torch.inference_mode():

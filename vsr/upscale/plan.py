@@ -77,13 +77,26 @@ class Window(NamedTuple):
 
 
 def windows(h: int, w: int, tile: int, overlap: int) -> Iterator[Window]:
-    """The tiles of at most ``tile`` pixels per side that cover an ``h x w`` plane."""
-    step = max(1, tile - 2 * overlap)
-    for top in range(0, h, step):
-        for left in range(0, w, step):
-            bottom, right = min(top + step, h), min(left + step, w)
-            yield Window(top, bottom, left, right, max(0, top - overlap), min(h, bottom + overlap),
-                         max(0, left - overlap), min(w, right + overlap))
+    """The tiles that cover an ``h x w`` plane, at most ``tile`` pixels per side, all of one shape.
+
+    Along each side the fewest tiles that fit share it evenly; the last ones are shifted back
+    inside the frame rather than cut short. One shape matters: OpenVINO compiles, and keeps
+    buffers for, each input shape it sees (per worker thread), so ragged edge tiles multiplied
+    its memory by up to nine. Each tile's own output part (``top..bottom``, ``left..right``)
+    keeps ``overlap`` pixels of real context on every inner side.
+    """
+    most = max(1, tile - 2 * overlap)  # output pixels a tile may add per side
+
+    def spans(n: int) -> Iterator[tuple[int, int, int, int]]:
+        step = -(-n // -(-n // most))  # n shared evenly by the fewest tiles of at most ``most``
+        size = min(n, step + 2 * overlap)
+        for start in range(0, n, step):
+            lo = min(max(0, start - overlap), n - size)
+            yield start, min(start + step, n), lo, lo + size
+
+    for top, bottom, t0, t1 in spans(h):
+        for left, right, l0, l1 in spans(w):
+            yield Window(top, bottom, left, right, t0, t1, l0, l1)
 
 
 def run_tiled(backend, y, tile: int, overlap: int):
