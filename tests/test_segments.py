@@ -521,3 +521,18 @@ def test_cli_time_range_in_segments_farm_steps(gop_mkv: Path, tmp_path: Path) ->
     r = _vsr("upscale", str(gop_mkv), "-o", str(one), "--segments", "2", "--start", "0.3", "--duration", "1.15", *opts)
     assert r.returncode == 0 and "2 segments" in r.stdout, r.stderr
     assert _frames(one) == _frames(dst)
+
+
+def test_time_range_in_segments_of_a_b_frame_mp4(tmp_path: Path, espcn_x2) -> None:
+    """An MP4 with B-frames (pts out of decode order): the ranged plan demuxes every
+    timestamp and the join still equals the range unsegmented, video and audio."""
+    from vsr.config import time_range
+
+    src = tmp_path / "b.mp4"
+    write_video(src, size=(32, 24), frames=60, options={"g": "12", "bf": "3", "sc_threshold": "0"}, audio=True)
+    rng = time_range("0.3", "1.9")
+    whole, joined = tmp_path / "whole.mkv", tmp_path / "joined.mkv"
+    upscale_video(src, whole, range=rng, loaded=espcn_x2, codec="ffv1")
+    assert upscale_segmented(src, joined, segments=3, range=rng, loaded=espcn_x2, codec="ffv1").segments == 3
+    a, b = _streams(whole), _streams(joined)
+    assert b["video"] == a["video"] and len(a["video"]) == 40 and b["audio"] == a["audio"] and a["audio"]
