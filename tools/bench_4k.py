@@ -135,8 +135,15 @@ def run(clip: Path, models: list[str], precisions: list[str], scale: int, preset
                              backend=BackendConfig("openvino", "cpu", options=(("precision", precision),)),
                              encode=EncodeConfig("libx264", crf, preset), size=SIZE)
 
-    jobs = {f"{m} {p}": config(m, p) for m in models for p in precisions}
-    loaded = {k: load_backend(c.model, c.backend) for k, c in jobs.items()}
+    jobs, loaded = {}, {}
+    for m in models:
+        for p in precisions:  # labelled by what the backend computes in; ``auto`` may repeat another
+            built = load_backend(config(m, p).model, config(m, p).backend)
+            key = f"{m} {built.backend.precision}" + (" (auto)" if p == "auto" else "")
+            if any(k.split(" (")[0] == key.split(" (")[0] for k in jobs):
+                built.backend.close()
+                continue
+            jobs[key], loaded[key] = config(m, p), built
     times: dict[str, list[float]] = {"bicubic": [], **{k: [] for k in jobs}}
     n = 0
     for _ in range(repeat):
