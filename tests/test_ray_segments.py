@@ -104,6 +104,15 @@ def test_segments_on_ray_equal_a_local_segmented_run(local_ray, gop_mkv, local_s
     assert [e["frame"] for e in progress] == sorted(e["frame"] for e in progress)  # frames across segments
 
 
+def test_a_time_range_in_segments_on_ray_equals_the_range_in_one_run(local_ray, gop_mkv, tmp_path):
+    one, out = tmp_path / "one.mkv", tmp_path / "ray.mkv"
+    rng = ["--start", "0.3", "--end", "1.45", "--progress", "none", *COMMON]
+    assert main(["upscale", str(gop_mkv), "-o", str(one), *rng]) == 0
+    assert main(["upscale", str(gop_mkv), "-o", str(out), "--segments", "3", "--ray", *rng]) == 0
+    assert _frames(out) == _frames(one) and len(_frames(out)) == 29  # pixel-equal, same timestamps
+    assert packets(out, "audio") == packets(one, "audio") and not WorkDir(out).path.exists()
+
+
 def test_a_killed_worker_s_segment_is_retried(local_ray, gop_mkv, local_segmented, tmp_path):
     out = tmp_path / "killed.mkv"
     fired = _arm(out, 2)
