@@ -28,10 +28,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tools.bench import decode_all
 from vsr.config import BackendConfig, EncodeConfig, ModelConfig, UpscaleConfig
 from vsr.media.decode import Decoder
 from vsr.pipeline import load_backend, upscale_video
-from vsr.stages import Decode, Encode, EncodeOptions
+from vsr.stages import Encode, EncodeOptions
 from vsr.upscale import arrays
 from vsr.upscale.resample import resize
 from vsr.upscale.siting import chroma_offset
@@ -66,14 +67,6 @@ def bicubic_pipeline(src: Path, dst: Path, preset: str, crf: int) -> int:
     return n
 
 
-def _frames(clip: Path) -> list:
-    d = Decoder(clip)
-    try:
-        return list(Decode(d).frames())
-    finally:
-        d.close()
-
-
 def _per_frame(fn, items: list, repeat: int) -> float:
     """Median over ``repeat`` runs of the wall-clock seconds per item of ``fn`` over ``items``."""
     times = []
@@ -87,9 +80,9 @@ def _per_frame(fn, items: list, repeat: int) -> float:
 
 def stage_profile(clip: Path, cfg: UpscaleConfig, repeat: int, work: Path) -> dict[str, float]:
     """Milliseconds per frame of each stage alone (see the module docstring)."""
-    frames = _frames(clip)[:8]
+    frames = decode_all(clip)[:8]
     maxv = float(frames[0].max_value)
-    out = {"decode": _per_frame(lambda _: _frames(clip), [0], repeat) / len(_frames(clip))}
+    out = {"decode": _per_frame(lambda _: decode_all(clip), [0], repeat) / len(decode_all(clip))}
     loaded = load_backend(cfg.model, cfg.backend)
     backend = loaded.backend
     ys = [arrays.normalise(f.planes[0][None, None], maxv) for f in frames]

@@ -4,6 +4,9 @@ of each shipped residual graph, its Set5/Set14 cost measured, all recorded in th
     python -m tools.quantize                                   # every shipped (model, scale, set)
     python -m tools.quantize --model espcn --scale 2 --weights clean
     python -m tools.quantize --check                           # exit 1 if a shipped int8 graph is stale
+    python -m tools.quantize --speed                           # re-measure int8 vs bf16 speed here
+
+Needs NNCF (``pip install -e .[quantize]``) and the data root's training and Set5/Set14 folders.
 
 What is quantised and why (docs/models.md, "INT8"):
 
