@@ -113,6 +113,19 @@ def test_a_time_range_in_segments_on_ray_equals_the_range_in_one_run(local_ray, 
     assert packets(out, "audio") == packets(one, "audio") and not WorkDir(out).path.exists()
 
 
+def test_batch_splits_the_time_range_of_a_long_file(local_ray, gop_mkv, tmp_path):
+    """``--start/--end`` in a Ray batch: the range's length decides the split (1.15 s > 1 s), the
+    joined file equals the range in one run."""
+    out, report, one = tmp_path / "out", tmp_path / "r.json", tmp_path / "one.mkv"
+    rng = ["--start", "0.3", "--end", "1.45", "--progress", "none", *COMMON]
+    assert main(["batch", str(gop_mkv), "-d", str(out), "--container", "mkv", "--report", str(report), "--ray",
+                 "--split-longer-than", "1", "--segments", "3", *rng]) == 0
+    [f] = json.loads(report.read_text())["files"]
+    assert (f["status"], f["segments"], f["frames"]) == ("done", 3, 29)
+    assert main(["upscale", str(gop_mkv), "-o", str(one), *rng]) == 0
+    assert _frames(out / "gop.mkv") == _frames(one) and packets(out / "gop.mkv", "audio") == packets(one, "audio")
+
+
 def test_a_killed_worker_s_segment_is_retried(local_ray, gop_mkv, local_segmented, tmp_path):
     out = tmp_path / "killed.mkv"
     fired = _arm(out, 2)

@@ -521,6 +521,9 @@ def test_cli_time_range_in_segments_farm_steps(gop_mkv: Path, tmp_path: Path) ->
     r = _vsr("upscale", str(gop_mkv), "-o", str(one), "--segments", "2", "--start", "0.3", "--duration", "1.15", *opts)
     assert r.returncode == 0 and "2 segments" in r.stdout, r.stderr
     assert _frames(one) == _frames(dst)
+    r = _vsr("upscale", str(gop_mkv), "-o", str(tmp_path / "late.mkv"), "--segments", "2", "--start", "5", *opts)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "--start 5 s is past the end of the input" in r.stderr
+    assert not (tmp_path / "late.mkv").exists() and not WorkDir(tmp_path / "late.mkv").path.exists()
 
 
 def test_time_range_in_segments_of_a_b_frame_mp4(tmp_path: Path, espcn_x2) -> None:

@@ -95,13 +95,20 @@ class Split:
 def plan_split(item: BatchItem, longer_than: float | None, segments: int | str,
                progress: Callable[[Progress], None] | None = None) -> Split | None:
     """Plan ``item`` into segments if it is an upscale of a local file longer than
-    ``longer_than`` seconds with at least two keyframe-cut segments; None: run it whole.
+    ``longer_than`` seconds (its time range, if it has one) with at least two keyframe-cut
+    segments; None: run it whole.
     ``progress`` gets the split file's reports over the whole file."""
     from vsr.segments.run import prepare
 
     info = item.info
-    if (longer_than is None or item.action != "upscale" or item.source.url or item.config is None
-            or item.config.range is not None or info is None or not info.duration or info.duration <= longer_than):
+    if (longer_than is None or item.action != "upscale" or item.source.url or item.config is None or info is None
+            or not info.duration):
+        return None
+    rng = item.config.range  # a time range: its length counts, and only it is segmented
+    length = info.duration
+    if rng is not None:
+        length = min(float(rng.end or length), length) - float(rng.start or 0)
+    if length <= longer_than:
         return None
     try:
         plan, print_, work, cfg = prepare(Path(item.source.path), Path(item.dst), item.config, segments)

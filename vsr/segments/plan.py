@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vsr.config import TimeRange
+from vsr.config import TimeRange, seconds_text
 from vsr.errors import MediaError, UsageError
 from vsr.media.keyframes import KeyframeScan, scan_keyframes
 
@@ -215,6 +215,10 @@ def _plan_range(path: str | Path, count: int | str, scan: KeyframeScan, rng: Tim
     lo, hi = rng.start or Fraction(0), rng.end
     inside = [p for p in scan.pts if p * tb - zero >= lo and (hi is None or p * tb - zero < hi)]
     if not inside:
+        last = scan.pts[-1] * tb - zero
+        if last < lo:  # as an unsegmented run says it
+            raise MediaError(f"{Path(path).name}: --start {seconds_text(lo)} is past the end of the input (its last "
+                             f"frame is at {seconds_text(last)})")
         raise MediaError(f"{Path(path).name}: the range {rng} holds no video frame of the input")
     n = len(inside)
     duration = scan.duration * n / scan.frames
