@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vsr.cli.ray import DEFAULT_SPLIT, add_ray_args, ray_options, split_time
 from vsr.cli.args import (add_backend_options, backend_help, backend_name, backend_option_values, check_crf,
                           check_encoder, device_help, device_name, int_range, model_help, number_range, pix_fmt,
                           positive_int, scale_choices, segment_count)
@@ -115,7 +116,7 @@ def add_upscale(sub) -> None:
     _add_target_args(p)
     _add_encode_args(p)
     add_segment_args(p)
-    _add_ray_args(p, "compute the segments as tasks on a Ray cluster; --ray alone means --segments auto "
+    add_ray_args(p, "compute the segments as tasks on a Ray cluster; --ray alone means --segments auto "
                      "(pip install 'vsr-luma[ray]')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--dry-run", action="store_true",
@@ -159,7 +160,7 @@ def upscale_in_segments(args: argparse.Namespace, cfg) -> int:
         if getattr(args, "ray", None):
             from vsr.segments.ray import ray_runner
 
-            runner = ray_runner(None if args.ray is True else str(args.ray), progress=callback, **_ray_options(args))
+            runner = ray_runner(None if args.ray is True else str(args.ray), progress=callback, **ray_options(args))
         stats = upscale_segmented(args.input, args.output, cfg, segments=args.segments, progress=callback,
                                   runner=runner)
     finally:
@@ -315,48 +316,14 @@ def add_batch(sub) -> None:
                         "and output size (a few frames are upscaled here to measure the speed); write nothing")
     p.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report of every file's outcome")
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists, and replace it")
-    g = _add_ray_args(p, "run each file as a task on a Ray cluster, long files split into segment tasks "
+    g = add_ray_args(p, "run each file as a task on a Ray cluster, long files split into segment tasks "
                          "(pip install 'vsr-luma[ray]')")
-    g.add_argument("--split-longer-than", type=_split_time, default=DEFAULT_SPLIT, metavar="TIME|off",
+    g.add_argument("--split-longer-than", type=split_time, default=DEFAULT_SPLIT, metavar="TIME|off",
                    help="with --ray, files longer than TIME run as segment tasks on several workers and are joined "
                         "(default %(default)s, [HH:]MM:SS or seconds; off: every file is one task)")
     g.add_argument("--segments", type=segment_count, default="auto", metavar="N|auto",
                    help="segments of each split file (default auto: about a minute of source each)")
     p.set_defaults(func=_cmd_batch)
-
-
-def _add_ray_args(p: argparse.ArgumentParser, title: str):
-    g = p.add_argument_group("Ray", title)
-    g.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
-                   help="join the cluster at ADDRESS (auto, HOST:PORT, ray://HOST:10001), or start a local Ray "
-                        "when none is given; write --ray=ADDRESS before the inputs")
-    g.add_argument("--ray-cpus-per-task", type=number_range(0), default=1.0, metavar="N",
-                   help="CPUs per task (default 1)")
-    g.add_argument("--ray-gpus-per-task", type=number_range(0), default=0.0, metavar="N",
-                   help="GPUs per task, fractions share a GPU (default 0; use --device cuda with it)")
-    g.add_argument("--ray-max-retries", type=int_range(-1), default=3, metavar="N",
-                   help="reruns of a task whose worker died (default 3; -1: no limit)")
-    return g
-
-
-def _ray_options(args: argparse.Namespace) -> dict:
-    return {"num_cpus": args.ray_cpus_per_task, "num_gpus": args.ray_gpus_per_task,
-            "max_retries": args.ray_max_retries}
-
-
-DEFAULT_SPLIT = "10:00"
-
-
-def _split_time(text: str):
-    """``--split-longer-than``: a time in seconds, or None for ``off``."""
-    from vsr.config import parse_time
-
-    if text.strip().lower() == "off":
-        return None
-    try:
-        return float(parse_time(text))
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -384,16 +351,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         for line in batch_estimate_lines(items, args.jobs):
             print(line)
         return 1 if n["fail"] else 0
-    ray_options = _ray_options(args)
+    ray_opts = ray_options(args)
     if args.ray:
-        ray_options.update(split_longer_than=args.split_longer_than, segments=args.segments)
-    elif args.segments != "auto" or args.split_longer_than != _split_time(DEFAULT_SPLIT):
+        ray_opts.update(split_longer_than=args.split_longer_than, segments=args.segments)
+    elif args.segments != "auto" or args.split_longer_than != split_time(DEFAULT_SPLIT):
         raise UsageError("--segments and --split-longer-than split files into Ray tasks: give --ray too")
     reporter = make_batch_reporter(args.progress, sys.stdout, sys.stderr, args.jobs)
     start = time.monotonic()
     with _logging_above_bars(args.progress):
         results = run_batch(items, args.outdir, jobs=args.jobs, progress=reporter, report=args.report,
-                            ray=args.ray, ray_options=ray_options)
+                            ray=args.ray, ray_options=ray_opts)
     out = sys.stderr if args.progress in ("plain", "json") else sys.stdout
     for line in summary_lines(results, time.monotonic() - start):
         print(line, file=out)
