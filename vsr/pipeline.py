@@ -29,7 +29,7 @@ from vsr.upscale.budget import queue_frames
 if TYPE_CHECKING:
     from vsr.frames import YuvFrame
 
-__all__ = ["Progress", "VideoStats", "upscale_video", "load_backend"]
+__all__ = ["Progress", "VideoStats", "upscale_video", "load_backend", "auto_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,17 @@ class VideoStats:
     precision: str = ""
     codec: str = ""
     duration: float = 0.0
+
+
+def auto_weights(cfg: UpscaleConfig, codec: str, bpp: float | None) -> UpscaleConfig:
+    """``cfg`` with ``--weights auto`` decided for an input decoded by ``codec`` at ``bpp`` bits
+    per pixel (:func:`vsr.media.decode.bits_per_pixel`); other weight sets unchanged."""
+    if cfg.model.weights != "auto":
+        return cfg
+    from vsr.models.choice import choose_weights
+
+    chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", codec, bpp)
+    return replace(cfg, model=replace(cfg.model, weights=chosen))
 
 
 def load_backend(model: ModelConfig, backend: BackendConfig) -> LoadedBackend:
@@ -183,11 +194,8 @@ def upscale_video(
     decoder = Decoder(src_arg, cfg.deinterlace, _hwdec_device(cfg), options=dict(cfg.input_options),
                       timeout=cfg.timeout, time_range=cfg.range)
     try:
-        if cfg.model.weights == "auto" and loaded is None:
-            from vsr.models.choice import choose_weights
-
-            chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", *decoder.bits_per_pixel())
-            cfg = replace(cfg, model=replace(cfg.model, weights=chosen))
+        if loaded is None:
+            cfg = auto_weights(cfg, *decoder.bits_per_pixel())
         net, radius = loaded or load_backend(cfg.model, cfg.backend)
         try:
             workers = cpu_parallelism(cfg.backend.workers, cfg.backend.threads)[0]

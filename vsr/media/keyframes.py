@@ -12,6 +12,7 @@ import av
 from vsr.errors import MediaError, UsageError, cause
 from vsr.media.decode import first_video_stream, input_hint, is_url, open_input
 from vsr.media.timestamps import DECODE_ORDER_FORMATS
+from vsr.media.trim import timeline_zero
 
 __all__ = ["KeyframeScan", "scan_keyframes"]
 
@@ -108,7 +109,7 @@ def scan_keyframes(path: str | Path, index: bool = True) -> KeyframeScan:
         video = first_video_stream(container)
         if video is None:
             raise MediaError(f"{path}: no video stream (audio-only or data file)")
-        zero = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+        zero = timeline_zero(container)
         try:
             return (index and _from_index(str(path), container, video, zero)) or _demux(str(path), container, video,
                                                                                           zero, name)

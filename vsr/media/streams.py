@@ -72,8 +72,8 @@ def _encoder_payload(codec: str, text: str) -> bytes:
     return data
 
 
-def _seconds(packet: av.Packet) -> str:
-    return "?" if packet.pts is None or not packet.time_base else f"{float(packet.pts * packet.time_base):.3f}"
+def _seconds(pts: int | None, time_base) -> str:
+    return "?" if pts is None or not time_base else f"{float(pts * time_base):.3f}"
 
 
 def _copy_tags(src: av.stream.Stream, out: av.stream.Stream) -> None:
@@ -249,11 +249,11 @@ class Passthrough:
             new.pts, new.dts, new.duration, new.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
             packet = new
         packet.stream = out
-        when = _seconds(packet)
+        pts, tb = packet.pts, packet.time_base  # muxing blanks the packet: kept for the warning only
         try:
             self._muxer.mux(packet)
         except av.error.InvalidDataError as e:  # damaged beyond what the muxer's filters take (ADTS AAC)
             if out.index not in self._damaged:  # once per stream
                 log.warning("%s stream %d of the output: a damaged packet at %s s was dropped (%s)", out.type,
-                            out.index, when, e.strerror or e)
+                            out.index, _seconds(pts, tb), e.strerror or e)
             self._damaged.add(out.index)

@@ -79,6 +79,8 @@ class InputClock:
         """
         if video and self.decode_order:
             packet.pts = None
+        if not self.discont:  # nothing resets there: no offsets to keep or apply
+            return
         if packet.dts is None or not packet.time_base:
             return
         tb = packet.time_base

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,19 +79,22 @@ class SegmentStats:
 
 
 def resolve_weights(src: Path, cfg: UpscaleConfig) -> UpscaleConfig:
-    """``cfg`` with ``--weights auto`` decided once for the whole file (as an unsegmented run
-    decides it), so every part, on any node, uses the same weights."""
+    """``cfg`` with ``--weights auto`` decided once for the whole file, by the rule an
+    unsegmented run uses (:func:`vsr.pipeline.auto_weights`), so every part, on any node, uses
+    the same weights. Reads the container's header only."""
     if cfg.model.weights != "auto":
         return cfg
-    from vsr.media.decode import Decoder
-    from vsr.models.choice import choose_weights
+    from vsr.media.decode import bits_per_pixel, first_video_stream, open_input
+    from vsr.pipeline import auto_weights
 
-    decoder = Decoder(src, options=dict(cfg.input_options))
+    container = open_input(src, options=dict(cfg.input_options))
     try:
-        chosen = choose_weights(cfg.model.name, cfg.model.scale, "auto", *decoder.bits_per_pixel())
+        stream = first_video_stream(container)
+        if stream is None:
+            return cfg  # the run itself says there is no video, in its own words
+        return auto_weights(cfg, stream.codec_context.name, bits_per_pixel(stream, container))
     finally:
-        decoder.close()
-    return replace(cfg, model=replace(cfg.model, weights=chosen))
+        container.close()
 
 
 def prepare(src: Path, dst: Path, cfg: UpscaleConfig, count: int | str | None) -> tuple[Plan, str, WorkDir,

@@ -22,10 +22,10 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from vsr.config import UpscaleConfig
 from vsr.errors import MediaError
+from vsr.models.weights import sha256_file
 from vsr.output import atomic_write
 from vsr.segments.plan import Plan
 
@@ -55,12 +55,7 @@ def fingerprint(plan: Plan, cfg: UpscaleConfig) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+file_sha256 = sha256_file  # a part's checksum, computed as the shipped weights' are
 
 
 @dataclass(frozen=True)
