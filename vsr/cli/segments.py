@@ -55,8 +55,6 @@ def _config(args: argparse.Namespace):
 
         cfg = UpscaleConfig(overwrite=args.overwrite)
         return replace(cfg, encode=replace(cfg.encode, container_format=args.format))
-    for name in ("input_option", "timeout"):
-        setattr(args, name, getattr(args, name, None))
     cfg, note = job_config(args)
     if cfg is None:
         raise UsageError(f"{args.input}: {note}: nothing to do, so nothing to segment")

@@ -223,13 +223,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             return 0
         if note:
             print(f"vsr: note: {note}", file=sys.stderr)
+    if args.ray and args.segments is None:  # --ray alone means --segments auto
+        args.segments = "auto"
     if args.dry_run:
         from vsr.cli.estimate import upscale_estimate_lines
 
         if args.input == "-":
             raise UsageError("--dry-run runs a trial on the input first and cannot read stdin")
-        if args.ray and args.segments is None:
-            args.segments = "auto"
         if args.segments is not None:
             _check_segmentable(args, cfg)
         lines = upscale_estimate_lines(args.input, args.output, cfg)
@@ -239,8 +239,6 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             lines[-1:-1] = segment_plan_lines(args.input, args.segments, cfg.range)
         print("\n".join(lines), file=sys.stderr if to_stdout else sys.stdout)
         return 0
-    if args.ray and args.segments is None:
-        args.segments = "auto"
     if args.segments is not None:
         return upscale_in_segments(args, cfg)
     name = "stdin" if args.input == "-" else Path(args.input).name
