@@ -97,11 +97,21 @@ def cpu_parallelism(workers: int = 0, threads: int = 0, cores: int = 0) -> tuple
     10.0 fps end to end, two frames on 1 thread each 12.3 fps. Automatic: up to 4
     frames at once, the cores shared between them.
     """
-    if not cores:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = cores or _cores()
     workers = workers or min(cores, 4)
     threads = threads or max(1, cores // workers)
     return workers, threads
+
+
+# NumPy passes over big planes (the upscale stage's and the OpenVINO shuffle's) are made strip
+# by strip, each strip this many bytes of float32: small enough to stay in a core's L2 cache
+# between the passes
+STRIP_BYTES = 256 * 1024
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 # /proc/cpuinfo flags that matter for CPU inference
@@ -120,7 +130,7 @@ def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
                 cpuinfo = f.read()
         except OSError:
             cpuinfo = ""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = "", set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "model name":
@@ -128,8 +138,9 @@ def cpu_features(cpuinfo: str | None = None) -> dict[str, Any]:
         elif key.strip() in ("flags", "Features"):
             flags = set(value.split())
     have = [f for f in _CPU_FLAGS if f in flags]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"model": model, "cores": cores, "flags": have,
+    # platform.processor() runs `uname -p` on Linux: asked only where /proc/cpuinfo names no model
+    model = model or platform.processor() or platform.machine()
+    return {"model": model, "cores": _cores(), "flags": have,
             "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
             "vnni": "avx512_vnni" in flags or "avx_vnni" in flags, "amx": "amx_bf16" in flags}
 

@@ -29,7 +29,7 @@ import numpy as np
 from vsr.backends.base import option_of
 from vsr.backends.host import HostBackend
 from vsr.backends.loaders import load_graph
-from vsr.devices import native_int8, parse_device
+from vsr.devices import STRIP_BYTES, native_int8, parse_device
 from vsr.errors import BackendError
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def add_shuffle(res: np.ndarray, y: np.ndarray, r: int) -> np.ndarray:
     n, _, h, w = res.shape
     out = np.empty((n, 1, h * r, w * r), np.float32)
     phases = out.reshape(n, h, r, w, r)
-    step = max(1, (256 << 10) // (4 * r * r * w))  # input rows whose 256 KiB of output stay in cache
+    step = max(1, STRIP_BYTES // (4 * r * r * w))  # input rows whose output strip stays in cache
     for i in range(0, h, step):
         rows = slice(i, i + step)
         for a in range(r):

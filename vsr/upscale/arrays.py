@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from vsr.devices import STRIP_BYTES  # NumPy passes over big planes go strip by strip
+
 __all__ = ["is_numpy", "itemsize", "empty", "contiguous", "stack", "swap_last", "pad_edge", "gather_taps",
            "normalise", "to_float32", "quantise", "to_numpy"]
 
@@ -61,9 +63,6 @@ def pad_edge(x, left: int, right: int):
     return padded.reshape(*shape[:-1], shape[-1] + left + right)
 
 
-# NumPy passes over big planes are made strip by strip, each strip this many bytes of float32:
-# small enough to stay in a core's L2 cache between the passes
-STRIP_BYTES = 256 * 1024
 
 
 @lru_cache(maxsize=32)
