@@ -85,7 +85,7 @@ def _upscale_config(args: argparse.Namespace, scale: int, size: tuple[int, int] 
 
 
 def add_range_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5) "
+    g = p.add_argument_group("time range", "upscale only part of the input, frame-exact; TIME is seconds (90, 1.5, 250ms) "
                              "or [HH:]MM:SS[.frac] (01:30, 1:02:03.5), counted from the input's start as "
                              "FFmpeg's -ss/-to/-t; output timestamps start at zero (see docs/time-ranges.md)")
     g.add_argument("--start", metavar="TIME", help="first moment kept (default: the beginning)")
